@@ -1,0 +1,85 @@
+"""What every CLI command shares: settings, opening services, output helpers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.logging import RichHandler
+
+from pgwarden.config.runtime import RuntimeConfig
+from pgwarden.config.settings import Settings, load_settings
+from pgwarden.db.pool import connect
+from pgwarden.service.app import Services
+
+out = Console()  # results
+err = Console(stderr=True, soft_wrap=True)  # progress, logs, errors
+
+_settings: Settings | None = None
+
+
+def settings() -> Settings:
+    global _settings
+    if _settings is None:
+        _settings = load_settings()
+    return _settings
+
+
+def setup_logging(level: str) -> None:
+    handler = RichHandler(console=err, show_path=False, rich_tracebacks=False)
+    logging.basicConfig(level=level, handlers=[handler], format="%(message)s", force=True)
+    quiet = "WARNING" if level != "DEBUG" else "DEBUG"
+    for name in ("alembic", "procrastinate", "psycopg.pool", "uvicorn.access", "httpx"):
+        logging.getLogger(name).setLevel(quiet)
+
+
+@contextmanager
+def open_services(name: str = "pgwarden-cli", *, require_schema: bool = True) -> Iterator[Services]:
+    """Connect (starting the embedded server if needed) and close in `finally`."""
+    s = settings()
+    db = connect(s, name=name)
+    try:
+        if require_schema:
+            ensure_migrated(db.conninfo, db.schema)
+        yield Services(db=db, config=RuntimeConfig(db))
+    finally:
+        db.close()
+
+
+def ensure_migrated(conninfo: str, schema: str) -> None:
+    from pgwarden.db import migrate
+    from pgwarden.errors import PgwardenError
+
+    now = migrate.current(conninfo, schema)
+    head = migrate.head()
+    if now != head:
+        raise PgwardenError(
+            f"schema {schema!r} is at revision {now or 'none'} but this pgwarden needs {head}; "
+            "run `pgwarden db upgrade`"
+        )
+
+
+def to_jsonable(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    return value
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(to_jsonable(value), indent=2, sort_keys=False) + "\n")

@@ -1,0 +1,7 @@
+"""`pgwarden quality ...` commands."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(help="quality commands", no_args_is_help=True)

@@ -1,0 +1,43 @@
+"""What `pgwarden db status` (and the demo summary) reports."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from pgwarden.config.runtime import RuntimeConfig
+from pgwarden.config.settings import Settings
+from pgwarden.db import migrate
+from pgwarden.db.conninfo import describe_target
+from pgwarden.db.pool import connect
+from pgwarden.service.app import Services
+
+
+def collect_status(s: Settings) -> dict[str, Any]:
+    db = connect(s, name="pgwarden-status")
+    try:
+        with db.connection() as conn:
+            version = conn.execute("SHOW server_version").fetchone()
+            preload = conn.execute("SHOW shared_preload_libraries").fetchone()
+        revision = migrate.current(db.conninfo, db.schema)
+        info: dict[str, Any] = {
+            "server": f"PostgreSQL {version[0] if version else '?'}",
+            "mode": "embedded" if db.embedded else "external",
+            "target": describe_target(db.conninfo),
+            "data_dir": str(db.data_dir) if db.data_dir else None,
+            "schema": db.schema,
+            "revision": revision or "base",
+            "head": migrate.head(),
+            "preloaded": preload[0] if preload else "",
+        }
+        workers: list[dict[str, Any]] = []
+        if revision is not None:
+            from pgwarden.service.worker import list_workers
+
+            services = Services(db=db, config=RuntimeConfig(db))
+            workers = [asdict(w) for w in list_workers(services)]
+        info["live_workers"] = sum(1 for w in workers if w["alive"])
+        info["workers"] = workers
+        return info
+    finally:
+        db.close()

@@ -1,0 +1,22 @@
+"""`pgwarden worker`: one more worker against the same database."""
+
+from __future__ import annotations
+
+import typer
+
+from pgwarden.cli.common import err, open_services
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def worker(
+        concurrency: int = typer.Option(1, "--concurrency", "-c", min=1, max=64),
+        name: str | None = typer.Option(None, help="worker name (default host-pid-random)"),
+        queue: list[str] | None = typer.Option(None, "--queue", "-q", help="only these queues"),
+    ) -> None:
+        """Run jobs until SIGTERM/SIGINT; a running job finishes before the worker stops."""
+        from pgwarden.service.worker import run_worker
+
+        with open_services("pgwarden-worker") as svc:
+            err.print(f"worker starting (concurrency {concurrency}); Ctrl-C stops it")
+            run_worker(svc, concurrency=concurrency, name=name, queues=queue or None)

@@ -1,0 +1,12 @@
+"""Every runtime config key pgwarden knows, gathered from one file per feature.
+
+Each feature owns its own file here (core, partitions, models, quality,
+service); this module only assembles them into one registry.
+"""
+
+from pgwarden.config.declare import KeyRegistry
+from pgwarden.config.keys import core, models, partitions, quality, service
+
+ALL_KEYS = KeyRegistry([*core.KEYS, *partitions.KEYS, *models.KEYS, *quality.KEYS, *service.KEYS])
+
+__all__ = ["ALL_KEYS"]

@@ -1,0 +1,129 @@
+"""The connection pool and the `Database` handle every feature receives.
+
+A pool is created closed, opened explicitly and waited on, so a bad DSN
+fails at start with a message naming host and port (psycopg_pool's habit).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from pgwarden.config.settings import Settings
+from pgwarden.db.conninfo import describe_target, session_options, with_options
+from pgwarden.errors import DatabaseUnavailable
+
+log = logging.getLogger(__name__)
+
+
+def check_reachable(conninfo: str, timeout: float) -> None:
+    """Connect once to turn a bad DSN into a readable error before any pool exists."""
+    try:
+        with psycopg.connect(conninfo, connect_timeout=max(1, int(timeout))):
+            pass
+    except psycopg.OperationalError as exc:
+        lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+        reason = "; ".join(lines) or type(exc).__name__
+        raise DatabaseUnavailable(describe_target(conninfo), reason) from exc
+
+
+def open_pool(
+    conninfo: str,
+    schema: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    timeout: float = 10.0,
+    name: str = "pgwarden",
+) -> ConnectionPool:
+    """Open a pool whose connections have our schema first on the search_path."""
+    full = with_options(conninfo, options=session_options(schema), application_name=name)
+    check_reachable(full, timeout)
+    pool = ConnectionPool(
+        full,
+        min_size=min_size,
+        max_size=max(max_size, min_size, 1),
+        timeout=timeout,
+        name=name,
+        open=False,
+    )
+    try:
+        pool.open(wait=True, timeout=timeout)
+    except PoolTimeout as exc:
+        pool.close()
+        raise DatabaseUnavailable(
+            describe_target(conninfo), f"no connection within {timeout:.1f} sec"
+        ) from exc
+    return pool
+
+
+@dataclass
+class Database:
+    """What a feature needs to talk to PostgreSQL: the pool, our schema, the target."""
+
+    conninfo: str
+    schema: str
+    embedded: bool
+    data_dir: Path | None
+    pool: ConnectionPool
+    settings: Settings
+    _closed: bool = field(default=False, repr=False)
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection]:
+        with self.pool.connection() as conn:
+            yield conn
+
+    def session_conninfo(self, name: str = "pgwarden") -> str:
+        """A conninfo for a dedicated connection (LISTEN, locks, procrastinate)."""
+        return with_options(
+            self.conninfo, options=session_options(self.schema), application_name=name
+        )
+
+    def close(self) -> None:
+        if not self._closed:
+            self.pool.close()
+            self._closed = True
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def resolve_conninfo(settings: Settings, bin_dir: Path | None = None) -> str:
+    """The conninfo to use: the DSN, the PG* environment, or the embedded server."""
+    if settings.dsn is not None:
+        return settings.dsn.get_secret_value()
+    if not settings.uses_embedded:
+        return ""  # libpq reads PGHOST, PGPORT, ... itself
+    from pgwarden.db.embedded import EmbeddedServer
+
+    return EmbeddedServer(settings.data_dir, bin_dir).start()
+
+
+def connect(settings: Settings, *, name: str = "pgwarden", bin_dir: Path | None = None) -> Database:
+    conninfo = resolve_conninfo(settings, bin_dir)
+    pool = open_pool(
+        conninfo,
+        settings.schema_name,
+        min_size=settings.pool_min_size,
+        max_size=settings.pool_max_size,
+        timeout=settings.pool_timeout,
+        name=name,
+    )
+    return Database(
+        conninfo=conninfo,
+        schema=settings.schema_name,
+        embedded=settings.uses_embedded,
+        data_dir=settings.data_dir if settings.uses_embedded else None,
+        pool=pool,
+        settings=settings,
+    )

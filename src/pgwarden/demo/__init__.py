@@ -1,0 +1,1 @@
+"""The demo: simulated sources, demo models, and the `pgwarden demo` run."""

@@ -1,0 +1,1 @@
+"""The running service: procrastinate app and tasks, workers, HTTP API, dashboard."""

@@ -1,0 +1,158 @@
+"""Running a worker: procrastinate's loop plus pgwarden's view of worker liveness.
+
+Each worker has a row in `workers`: a beat thread keeps `last_seen` fresh and
+a task middleware counts jobs and keeps the last error, so the API and
+`pgwarden db status` can say who is alive. A worker killed with SIGKILL
+simply stops beating; procrastinate recovers its stalled jobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pgwarden.db.queries import Queries
+from pgwarden.service.app import Services, build_app
+
+log = logging.getLogger(__name__)
+
+BEAT_INTERVAL = 5.0  # seconds between last_seen updates
+STALLED_AFTER = 30.0  # seconds without procrastinate heartbeat before jobs are retried
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    name: str
+    hostname: str
+    pid: int
+    concurrency: int
+    started_at: datetime
+    last_seen: datetime
+    stopped_at: datetime | None
+    jobs_done: int
+    jobs_failed: int
+    last_error: str | None
+    last_error_at: datetime | None
+    alive: bool
+
+
+def list_workers(services: Services) -> list[WorkerInfo]:
+    q = Queries("pgwarden.service", services.db.schema)
+    stale = float(services.config.get("workers.stale_after"))
+    with services.db.connection() as conn:
+        rows = conn.execute(q["list_workers"], {"stale": stale}).fetchall()
+    return [WorkerInfo(*row) for row in rows]
+
+
+def default_worker_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def run_worker(services: Services, **kwargs: Any) -> None:
+    """Run a worker until SIGTERM/SIGINT, `stop` is set, or (not `wait`) the queues are empty.
+
+    On a stop the running jobs finish before the worker exits.
+    """
+    asyncio.run(run_worker_async(services, **kwargs))
+
+
+async def run_worker_async(
+    services: Services,
+    *,
+    concurrency: int = 1,
+    name: str | None = None,
+    wait: bool = True,
+    queues: list[str] | None = None,
+    install_signal_handlers: bool = True,
+    stop: threading.Event | None = None,
+    on_app: Callable[[Any], None] | None = None,
+) -> None:
+    name = name or default_worker_name()
+    q = Queries("pgwarden.service", services.db.schema)
+    app = build_app(services, pool_size=concurrency + 2)
+    if on_app is not None:
+        on_app(app)
+
+    with services.db.connection() as conn:
+        conn.execute(
+            q["register_worker"],
+            {
+                "name": name,
+                "hostname": socket.gethostname(),
+                "pid": os.getpid(),
+                "concurrency": concurrency,
+            },
+        )
+
+    def count_job(call_next: Callable[[], Any], context: Any, worker: Any) -> Any:
+        error: str | None = None
+        try:
+            return call_next()
+        except BaseException as exc:
+            error = f"{type(exc).__name__}: {exc}"[:2000]
+            raise
+        finally:
+            try:
+                with services.db.connection() as conn:
+                    conn.execute(q["job_done"], {"name": name, "error": error})
+            except Exception:  # bookkeeping must never fail a job
+                log.exception("could not record job outcome", extra={"action": "job_count"})
+
+    beat_stop = threading.Event()
+
+    def beat() -> None:
+        while not beat_stop.wait(BEAT_INTERVAL):
+            try:
+                with services.db.connection() as conn:
+                    conn.execute(q["touch_worker"], {"name": name})
+            except Exception as exc:
+                log.warning("worker beat failed: %s: %s", type(exc).__name__, exc)
+
+    beater = threading.Thread(target=beat, name=f"beat-{name}", daemon=True)
+    beater.start()
+    log.info("worker %s starting (concurrency %d)", name, concurrency, extra={"action": "worker"})
+    try:
+        async with app.open_async():
+            work = asyncio.create_task(
+                app.run_worker_async(
+                    name=name,
+                    concurrency=concurrency,
+                    wait=wait,
+                    queues=queues or [],
+                    install_signal_handlers=install_signal_handlers and stop is None,
+                    additional_context={"pgwarden_worker": name},
+                    task_middleware=[count_job],
+                    stalled_worker_timeout=STALLED_AFTER,
+                    update_heartbeat_interval=min(BEAT_INTERVAL, STALLED_AFTER / 3),
+                )
+            )
+            if stop is None:
+                await work
+            else:
+                watcher = asyncio.create_task(asyncio.to_thread(stop.wait))
+                done, _ = await asyncio.wait({work, watcher}, return_when=asyncio.FIRST_COMPLETED)
+                if work not in done:
+                    # procrastinate stops gracefully on cancel: running jobs finish first.
+                    work.cancel()
+                    await asyncio.gather(work, return_exceptions=True)
+                else:
+                    stop.set()
+                    await watcher
+                    work.result()
+    finally:
+        beat_stop.set()
+        beater.join(timeout=BEAT_INTERVAL)
+        try:
+            with services.db.connection() as conn:
+                conn.execute(q["stop_worker"], {"name": name})
+        except Exception as exc:
+            log.warning("could not mark worker %s stopped: %s", name, exc)
+        log.info("worker %s stopped", name, extra={"action": "worker"})
