@@ -126,7 +126,7 @@ async def run_worker_async(
                     name=name,
                     concurrency=concurrency,
                     wait=wait,
-                    queues=queues or [],
+                    queues=queues,  # type: ignore[arg-type]  # None = every queue
                     install_signal_handlers=install_signal_handlers and stop is None,
                     additional_context={"pgwarden_worker": name},
                     task_middleware=[count_job],
