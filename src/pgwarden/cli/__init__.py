@@ -7,7 +7,17 @@ import sys
 import typer
 from rich.markup import escape
 
-from pgwarden.cli import config_cmd, db_cmd, demo_cmd, models, partitions, quality, worker_cmd
+from pgwarden.cli import (
+    alerts,
+    config_cmd,
+    db_cmd,
+    demo_cmd,
+    models,
+    partitions,
+    quality,
+    quality_report,  # noqa: F401  (adds commands to the quality group)
+    worker_cmd,
+)
 from pgwarden.cli.common import err, settings, setup_logging
 from pgwarden.errors import PgwardenError
 
@@ -23,6 +33,7 @@ app.add_typer(config_cmd.app, name="config")
 app.add_typer(partitions.app, name="partitions")
 app.add_typer(models.app, name="models")
 app.add_typer(quality.app, name="quality")
+app.add_typer(alerts.app, name="alerts")
 worker_cmd.register(app)
 demo_cmd.register(app)
 

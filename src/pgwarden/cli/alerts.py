@@ -1,0 +1,7 @@
+"""`pgwarden alerts ...` commands."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(help="alerts commands", no_args_is_help=True)

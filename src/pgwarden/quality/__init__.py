@@ -1,0 +1,1 @@
+"""Batch data-quality monitoring: rules, scores, anomalies, alerts, daily reports."""
