@@ -63,3 +63,43 @@ class IdentifierInvalid(PgwardenError):
 
 class LockNotAvailable(PgwardenError):
     """Another session holds a lock we will not wait for."""
+
+
+class InputInvalid(PgwardenError):
+    """Bad input from a user or a client: names the field and the value."""
+
+    def __init__(self, field: str, value: object, reason: str) -> None:
+        self.field = field
+        self.value = value
+        self.reason = reason
+        shown = value if not isinstance(value, str | bytes) or len(value) <= 80 else value[:80]
+        super().__init__(f"{field}: {reason} (got {shown!r})")
+
+
+class NotFound(PgwardenError):
+    """An unknown batch, source, model, table or alert."""
+
+    def __init__(self, kind: str, name: object) -> None:
+        self.kind = kind
+        self.name = name
+        super().__init__(f"unknown {kind} {name!r}")
+
+
+class PartitionPolicyInvalid(PgwardenError):
+    """A partition policy (or its table) that cannot be managed; names field and value."""
+
+    def __init__(self, table: str, field: str, value: Any, reason: str) -> None:
+        self.table = table
+        self.field = field
+        self.value = value
+        self.reason = reason
+        super().__init__(f"partition policy for {table}: {field}={value!r} is invalid: {reason}")
+
+
+class ArchiveInvalid(PgwardenError):
+    """An archive file or manifest that fails its checks; nothing is restored."""
+
+    def __init__(self, path: object, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"archive {path}: {reason}")

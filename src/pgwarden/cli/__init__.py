@@ -16,6 +16,7 @@ from pgwarden.cli import (
     partitions,
     quality,
     quality_report,  # noqa: F401  (adds commands to the quality group)
+    run_cmd,
     worker_cmd,
 )
 from pgwarden.cli.common import err, settings, setup_logging
@@ -35,6 +36,7 @@ app.add_typer(models.app, name="models")
 app.add_typer(quality.app, name="quality")
 app.add_typer(alerts.app, name="alerts")
 worker_cmd.register(app)
+run_cmd.register(app)
 demo_cmd.register(app)
 
 

@@ -40,3 +40,146 @@ ON CONFLICT (worker) DO UPDATE SET beats = heartbeats.beats + 1, last_at = now()
 -- name: last_heartbeat
 -- The most recent heartbeat of any worker.
 SELECT worker, last_at FROM {schema}.heartbeats ORDER BY last_at DESC LIMIT 1;
+
+-- name: insert_batch
+-- Store an incoming batch; the job that processes it is queued in the same transaction.
+INSERT INTO {schema}.ingest_batches
+       (batch_id, source, channel, received_at, format, payload, payload_bytes, metadata)
+VALUES (%(batch_id)s, %(source)s, %(channel)s, %(received_at)s, %(format)s, %(payload)s,
+        %(payload_bytes)s, %(metadata)s)
+ON CONFLICT (batch_id) DO NOTHING
+RETURNING batch_id;
+
+-- name: enqueue_process
+-- Queue the processing job atomically with the batch row (procrastinate's own defer function).
+-- Jobs of one source share a lock, so a source's batches are processed one at a time, in order.
+SELECT {schema}.procrastinate_defer_jobs_v1(ARRAY[
+         ROW(%(queue)s, %(task)s, 0, %(lock)s, NULL, %(args)s::jsonb, NULL)
+       ]::{schema}.procrastinate_job_to_defer_v1[]);
+
+-- name: claim_batch
+-- Take a batch for processing; a batch already finished is not taken again.
+UPDATE {schema}.ingest_batches
+   SET status = 'PROCESSING', attempts = attempts + 1, started_at = now()
+ WHERE batch_id = %(batch_id)s AND status IN ('PENDING', 'PROCESSING', 'FAILED')
+RETURNING batch_id, source, received_at, format, payload, metadata, attempts;
+
+-- name: finish_batch
+-- Record the outcome of processing.
+UPDATE {schema}.ingest_batches
+   SET status = %(status)s, records = %(records)s, quality_level = %(level)s,
+       quality_overall = %(overall)s, reject_reason = %(reject_reason)s, error = %(error)s,
+       cycle_id = %(cycle_id)s, models_ok = %(models_ok)s, models_failed = %(models_failed)s,
+       processed_at = now(), duration_seconds = extract(epoch FROM now() - started_at)
+ WHERE batch_id = %(batch_id)s;
+
+-- name: get_batch
+-- One batch's processing record.
+SELECT batch_id, source, channel, received_at, format, payload_bytes, metadata, status, attempts,
+       records, quality_level, quality_overall, reject_reason, error, cycle_id, models_ok,
+       models_failed, started_at, processed_at, duration_seconds
+  FROM {schema}.ingest_batches WHERE batch_id = %(batch_id)s;
+
+-- name: list_batches
+-- Batches, newest first, with optional filters.
+SELECT batch_id, source, channel, received_at, format, payload_bytes, metadata, status, attempts,
+       records, quality_level, quality_overall, reject_reason, error, cycle_id, models_ok,
+       models_failed, started_at, processed_at, duration_seconds
+  FROM {schema}.ingest_batches
+ WHERE (%(source)s::text IS NULL OR source = %(source)s)
+   AND (%(status)s::text IS NULL OR status = %(status)s)
+   AND (%(since)s::timestamptz IS NULL OR received_at >= %(since)s)
+ ORDER BY received_at DESC, batch_id
+ LIMIT %(limit)s;
+
+-- name: clear_old_payloads
+-- Drop raw payloads of finished batches past the keep window (the metrics stay).
+UPDATE {schema}.ingest_batches SET payload = NULL
+ WHERE payload IS NOT NULL AND status IN ('DONE', 'REJECTED')
+   AND processed_at < now() - make_interval(hours => %(hours)s);
+
+-- name: claim_inbox
+-- Claim the oldest unclaimed inbox rows of one source; other workers skip them.
+WITH picked AS (
+    SELECT id FROM {schema}.ingest_inbox
+     WHERE batch_id IS NULL AND source = %(source)s
+     ORDER BY id
+     LIMIT %(limit)s
+     FOR UPDATE SKIP LOCKED
+)
+UPDATE {schema}.ingest_inbox i SET batch_id = %(batch_id)s
+  FROM picked WHERE i.id = picked.id
+RETURNING i.id, i.record;
+
+-- name: inbox_sources
+-- Sources with unclaimed inbox rows.
+SELECT DISTINCT source FROM {schema}.ingest_inbox WHERE batch_id IS NULL;
+
+-- name: source_summary
+-- Per source: batches, records and outcomes over a window.
+SELECT source,
+       count(*) AS batches,
+       coalesce(sum(records), 0) AS records,
+       count(*) FILTER (WHERE status = 'REJECTED') AS rejected,
+       count(*) FILTER (WHERE status = 'FAILED') AS failed,
+       count(*) FILTER (WHERE status IN ('PENDING', 'PROCESSING')) AS pending,
+       avg(quality_overall) AS avg_quality,
+       avg(duration_seconds) AS avg_seconds,
+       max(received_at) AS last_batch
+  FROM {schema}.ingest_batches
+ WHERE received_at >= %(since)s
+ GROUP BY source ORDER BY source;
+
+-- name: insert_token
+-- Store a new API token's hash.
+INSERT INTO {schema}.api_tokens (name, token_sha256) VALUES (%(name)s, %(sha)s);
+
+-- name: token_valid
+-- Is this token hash a live token?
+SELECT 1 FROM {schema}.api_tokens WHERE token_sha256 = %(sha)s AND revoked_at IS NULL;
+
+-- name: token_count
+-- How many live tokens exist.
+SELECT count(*) FROM {schema}.api_tokens WHERE revoked_at IS NULL;
+
+-- name: metric_batches
+-- Batches and records by source and status, since the start (monotonic while rows are kept).
+SELECT source, status, count(*), coalesce(sum(records), 0)
+  FROM {schema}.ingest_batches GROUP BY source, status;
+
+-- name: metric_quality
+-- Mean overall quality per source over the last hour.
+SELECT source, avg(quality_overall)
+  FROM {schema}.ingest_batches
+ WHERE quality_overall IS NOT NULL AND received_at > now() - interval '1 hour'
+ GROUP BY source;
+
+-- name: metric_lag
+-- Ingest-to-done lag of batches finished in the last hour.
+SELECT source, avg(extract(epoch FROM processed_at - received_at)),
+       max(extract(epoch FROM processed_at - received_at))
+  FROM {schema}.ingest_batches
+ WHERE status = 'DONE' AND processed_at > now() - interval '1 hour'
+ GROUP BY source;
+
+-- name: metric_queue
+-- Jobs waiting per queue.
+SELECT queue_name, count(*) FROM {schema}.procrastinate_jobs WHERE status = 'todo'
+ GROUP BY queue_name;
+
+-- name: timeline
+-- Per source and time bucket: batches, records and mean quality over a window.
+SELECT source, date_bin(make_interval(secs => %(bucket)s), received_at, TIMESTAMPTZ 'epoch') AS t,
+       count(*), coalesce(sum(records), 0), avg(quality_overall),
+       avg(extract(epoch FROM processed_at - received_at)) FILTER (WHERE status = 'DONE')
+  FROM {schema}.ingest_batches
+ WHERE received_at >= %(since)s
+ GROUP BY source, t ORDER BY t;
+
+-- name: throughput
+-- Records and batches finished in a recent window.
+SELECT coalesce(sum(records), 0), count(*),
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM processed_at - received_at)),
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM processed_at - received_at))
+  FROM {schema}.ingest_batches
+ WHERE processed_at >= %(since)s AND status IN ('DONE', 'REJECTED');

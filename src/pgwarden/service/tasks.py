@@ -7,6 +7,7 @@ built (at worker start): changing a cron key takes effect on the next start.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import procrastinate
@@ -14,12 +15,16 @@ from procrastinate import JobContext
 
 from pgwarden.db.queries import Queries
 from pgwarden.service.app import Services
+from pgwarden.service.ingest import PROCESS_TASK as PROCESS_BATCH
+from pgwarden.service.ingest import QUEUE_PIPELINE
 
 log = logging.getLogger(__name__)
 
 QUEUE_MAINTENANCE = "maintenance"
 HEARTBEAT = "pgwarden.heartbeat"
 CLEANUP = "pgwarden.cleanup_jobs"
+RECOVER = "pgwarden.jobs.recover_stalled"
+POLL_SOURCES = "pgwarden.sources.poll"
 
 
 def register_tasks(app: procrastinate.App, services: Services) -> None:
@@ -34,6 +39,45 @@ def register_tasks(app: procrastinate.App, services: Services) -> None:
         with services.db.connection() as conn:
             conn.execute(q["record_heartbeat"], {"worker": worker or "unknown"})
 
+    # -- the pipeline and its sources (service/pipeline.py, service/sources.py) --
+
+    @app.task(
+        name=PROCESS_BATCH,
+        queue=QUEUE_PIPELINE,
+        retry=procrastinate.RetryStrategy(max_attempts=3, exponential_wait=2),
+    )
+    def process_batch(batch_id: str) -> None:
+        """ingest -> quality -> model DAG -> persist -> alerts, once per batch in effect."""
+        from pgwarden.service.pipeline import process_batch as run
+
+        run(services, batch_id)
+
+    @app.periodic(cron=cfg.get("sources.poll_cron"), periodic_id="poll_sources")
+    @app.task(name=POLL_SOURCES, queue=QUEUE_MAINTENANCE, queueing_lock=POLL_SOURCES)
+    def poll_sources(timestamp: int | None = None) -> None:
+        """Turn inbox-table rows and dropped files into batches."""
+        from pgwarden.service.sources import poll_folder, poll_inbox
+
+        poll_inbox(services)
+        poll_folder(services)
+
+    @app.periodic(cron=cfg.get("jobs.recover_cron"), periodic_id="recover_stalled")
+    @app.task(name=RECOVER, queue=QUEUE_MAINTENANCE, pass_context=True, queueing_lock=RECOVER)
+    async def recover_stalled(context: JobContext, timestamp: int | None = None) -> None:
+        """Retry the jobs of workers that stopped beating (SIGKILL, lost machine)."""
+        manager = context.app.job_manager
+        stalled = await manager.get_stalled_jobs(
+            seconds_since_heartbeat=float(cfg.get("jobs.stalled_after"))
+        )
+        for job in stalled:
+            log.warning(
+                "retrying job %s (%s) of a stalled worker",
+                job.id,
+                job.task_name,
+                extra={"action": "recover_stalled", "job_id": job.id},
+            )
+            await manager.retry_job(job)
+
     @app.periodic(cron=cfg.get("jobs.cleanup_cron"), periodic_id="cleanup")
     @app.task(name=CLEANUP, queue=QUEUE_MAINTENANCE, pass_context=True)
     async def cleanup_jobs(context: JobContext, timestamp: int | None = None) -> None:
@@ -41,3 +85,6 @@ def register_tasks(app: procrastinate.App, services: Services) -> None:
         await context.app.job_manager.delete_old_jobs(
             nb_hours=cfg.get("jobs.cleanup_max_hours"), include_failed=False
         )
+        from pgwarden.service.pipeline import clear_old_payloads
+
+        await asyncio.to_thread(clear_old_payloads, services)

@@ -25,7 +25,6 @@ from pgwarden.service.app import Services, build_app
 log = logging.getLogger(__name__)
 
 BEAT_INTERVAL = 5.0  # seconds between last_seen updates
-STALLED_AFTER = 30.0  # seconds without procrastinate heartbeat before jobs are retried
 
 
 @dataclass(frozen=True)
@@ -106,6 +105,7 @@ async def run_worker_async(
             except Exception:  # bookkeeping must never fail a job
                 log.exception("could not record job outcome", extra={"action": "job_count"})
 
+    stalled_after = float(services.config.get("jobs.stalled_after"))
     beat_stop = threading.Event()
 
     def beat() -> None:
@@ -130,8 +130,9 @@ async def run_worker_async(
                     install_signal_handlers=install_signal_handlers and stop is None,
                     additional_context={"pgwarden_worker": name},
                     task_middleware=[count_job],
-                    stalled_worker_timeout=STALLED_AFTER,
-                    update_heartbeat_interval=min(BEAT_INTERVAL, STALLED_AFTER / 3),
+                    stalled_worker_timeout=stalled_after,
+                    # three beats fit in the stalled window, so one late beat is harmless
+                    update_heartbeat_interval=stalled_after / 3,
                 )
             )
             if stop is None:

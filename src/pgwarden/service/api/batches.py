@@ -1,0 +1,211 @@
+"""POST/GET /api/batches: ingest asynchronously, then look at what became of it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+
+from pgwarden.db.queries import Queries
+from pgwarden.errors import InputInvalid, NotFound
+from pgwarden.service.api.auth import require_read, require_write
+from pgwarden.service.app import Services
+from pgwarden.service.ingest import METADATA_FIELDS, encode_records, ingest
+
+router = APIRouter(prefix="/api/batches", tags=["batches"])
+
+BATCH_COLUMNS = (
+    "batch_id",
+    "source",
+    "channel",
+    "received_at",
+    "format",
+    "payload_bytes",
+    "metadata",
+    "status",
+    "attempts",
+    "records",
+    "quality_level",
+    "quality_overall",
+    "reject_reason",
+    "error",
+    "cycle_id",
+    "models_ok",
+    "models_failed",
+    "started_at",
+    "processed_at",
+    "duration_seconds",
+)
+JSONL_TYPES = ("application/x-ndjson", "application/jsonl", "application/x-jsonlines")
+
+
+def _services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+def row_to_dict(row: tuple[Any, ...]) -> dict[str, Any]:
+    return dict(zip(BATCH_COLUMNS, row, strict=True))
+
+
+@router.post("", status_code=202, dependencies=[Depends(require_write)])
+async def post_batch(
+    request: Request,
+    source: str | None = Query(None, description="required for JSON lines or a bare list"),
+    batch_id: str | None = Query(None, description="your id; re-posting it is a no-op"),
+) -> JSONResponse:
+    """Accept a batch; processing is asynchronous (poll GET /api/batches/{id}).
+
+    Bodies: `{"source": ..., "records": [...], "metadata": {...}}`, a bare
+    JSON list of records with `?source=`, or JSON lines
+    (`application/x-ndjson`) with `?source=` and metadata as query parameters.
+    """
+    body = await request.body()
+    ctype = request.headers.get("content-type", "application/json").split(";")[0].strip()
+    metadata: dict[str, Any] = {
+        k: v for k, v in request.query_params.items() if k in METADATA_FIELDS
+    }
+    if "expected_records" in metadata:
+        metadata["expected_records"] = _as_int("expected_records", metadata["expected_records"])
+    if ctype in JSONL_TYPES:
+        payload = _check_jsonl(body)
+        fmt = "jsonl"
+    else:
+        doc = _parse_json(body)
+        if isinstance(doc, dict):
+            source = doc.get("source", source)
+            batch_id = doc.get("batch_id", batch_id)
+            metadata = {**metadata, **(doc.get("metadata") or {})}
+            if "records" not in doc:
+                raise InputInvalid("records", None, "the body has no 'records' list")
+            doc = doc["records"]
+        payload = encode_records(doc)
+        fmt = "jsonl"
+    if source is None:
+        raise InputInvalid("source", None, "name the source in the body or as ?source=")
+    if not payload:
+        raise InputInvalid("records", [], "the batch is empty")
+    services = _services(request)
+    from starlette.concurrency import run_in_threadpool
+
+    done = await run_in_threadpool(
+        ingest,
+        services,
+        source,
+        payload,
+        fmt=fmt,
+        metadata=metadata,
+        channel="http",
+        batch_id=batch_id,
+    )
+    return JSONResponse(
+        {
+            "batch_id": done.batch_id,
+            "source": done.source,
+            "received_at": done.received_at.isoformat(),
+            "status": "PENDING" if not done.duplicate else "DUPLICATE",
+            "duplicate": done.duplicate,
+            "href": f"/api/batches/{done.batch_id}",
+        },
+        status_code=202,
+    )
+
+
+def _parse_json(body: bytes) -> Any:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputInvalid("body", f"byte {exc.start}", "is not UTF-8") from exc
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputInvalid(
+            "body",
+            text[max(0, exc.pos - 20) : exc.pos + 20],
+            f"broken JSON: {exc.msg} at {exc.pos}",
+        ) from exc
+
+
+def _check_jsonl(body: bytes) -> bytes:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputInvalid("body", f"byte {exc.start}", "is not UTF-8") from exc
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputInvalid(f"line {number}", line[:80], f"broken JSON: {exc.msg}") from exc
+        if not isinstance(value, dict):
+            raise InputInvalid(f"line {number}", value, "each line must be a JSON object")
+    return body.strip()
+
+
+def _as_int(field: str, value: str) -> int:
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise InputInvalid(field, value, "must be a whole number") from exc
+
+
+@router.get("", dependencies=[Depends(require_read)])
+def list_batches(
+    request: Request,
+    source: str | None = None,
+    status: str | None = Query(None, pattern="^(PENDING|PROCESSING|DONE|REJECTED|FAILED)$"),
+    since: datetime | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+) -> list[dict[str, Any]]:
+    services = _services(request)
+    q = Queries("pgwarden.service", services.db.schema)
+    with services.db.connection() as conn:
+        rows = conn.execute(
+            q["list_batches"], {"source": source, "status": status, "since": since, "limit": limit}
+        ).fetchall()
+    return [row_to_dict(r) for r in rows]
+
+
+@router.get("/{batch_id}", dependencies=[Depends(require_read)])
+def get_batch(request: Request, batch_id: str) -> dict[str, Any]:
+    """The batch's processing record, its quality result and its model runs."""
+    services = _services(request)
+    q = Queries("pgwarden.service", services.db.schema)
+    with services.db.connection() as conn:
+        row = conn.execute(q["get_batch"], {"batch_id": batch_id}).fetchone()
+    if row is None:
+        raise NotFound("batch", batch_id)
+    out = row_to_dict(row)
+    out["quality"] = _quality_of(services, batch_id)
+    out["models"] = _model_runs_of(services, out["cycle_id"])
+    return out
+
+
+def _quality_of(services: Services, batch_id: str) -> Any:
+    from pgwarden import quality
+
+    result = quality.get_batch(services, batch_id)
+    if result is None:
+        return None
+    return _plain(result)
+
+
+def _model_runs_of(services: Services, cycle_id: str | None) -> Any:
+    if cycle_id is None:
+        return None
+    from pgwarden import models
+
+    report = models.get_cycle(services, cycle_id)
+    return _plain(report) if report is not None else None
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    if hasattr(value, "__dataclass_fields__"):
+        return asdict(value)
+    return value

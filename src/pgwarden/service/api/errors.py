@@ -1,0 +1,128 @@
+"""Errors as JSON that name the field and the value; a body-size limit."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from pgwarden.errors import (
+    ConfigValueInvalid,
+    InputInvalid,
+    NotFound,
+    PgwardenError,
+    UnknownConfigKey,
+)
+
+
+def error_body(message: str, field: str | None = None, value: Any = None) -> dict[str, Any]:
+    err: dict[str, Any] = {"message": message}
+    if field is not None:
+        err["field"] = field
+        err["value"] = value if _jsonable(value) else repr(value)
+    return {"error": err}
+
+
+def _jsonable(value: Any) -> bool:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(InputInvalid)
+    async def _input(_: Request, exc: InputInvalid) -> JSONResponse:
+        return JSONResponse(error_body(str(exc), exc.field, exc.value), status_code=422)
+
+    @app.exception_handler(ConfigValueInvalid)
+    async def _config(_: Request, exc: ConfigValueInvalid) -> JSONResponse:
+        return JSONResponse(error_body(str(exc), exc.key, exc.value), status_code=422)
+
+    @app.exception_handler(NotFound)
+    async def _missing(_: Request, exc: NotFound) -> JSONResponse:
+        return JSONResponse(error_body(str(exc), exc.kind, exc.name), status_code=404)
+
+    @app.exception_handler(UnknownConfigKey)
+    async def _unknown_key(_: Request, exc: UnknownConfigKey) -> JSONResponse:
+        return JSONResponse(error_body(str(exc), "key", exc.key), status_code=404)
+
+    @app.exception_handler(PgwardenError)
+    async def _ours(_: Request, exc: PgwardenError) -> JSONResponse:
+        field = getattr(exc, "field", None)
+        return JSONResponse(error_body(str(exc), field, getattr(exc, "value", None)), 400)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
+        field = ".".join(loc) or None
+        msg = f"{field or 'request'}: {first.get('msg', 'invalid')}"
+        return JSONResponse(error_body(msg, field, first.get("input")), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(
+            error_body(str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+        )
+
+
+class BodyLimit:
+    """Refuse request bodies over `limit` bytes with 413, even when chunked."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                await self._refuse(send, int(value))
+                return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLarge(seen)
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _TooLarge as exc:
+            await self._refuse(send, exc.size)
+
+    async def _refuse(self, send: Send, size: int) -> None:
+        body = json.dumps(
+            error_body(
+                f"request body of {size} bytes is over the limit of {self.limit} bytes "
+                "(PGWARDEN_MAX_BODY_BYTES); split the batch",
+                "body",
+                size,
+            )
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+class _TooLarge(Exception):
+    def __init__(self, size: int) -> None:
+        self.size = size

@@ -1,0 +1,221 @@
+"""Thin HTTP wrappers over the features' public functions: quality, alerts, models, partitions."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel
+
+from pgwarden.errors import InputInvalid
+from pgwarden.service.api.auth import require_read, require_write
+from pgwarden.service.app import Services
+
+router = APIRouter(prefix="/api")
+
+
+def _services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+def plain(value: Any) -> Any:
+    """Feature results to JSON-ready values (they expose to_dict())."""
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if hasattr(value, "__dataclass_fields__"):
+        from dataclasses import asdict
+
+        return asdict(value)
+    return value
+
+
+def parse_since(text: str) -> timedelta:
+    """'7d', '12h', '30m' -> timedelta."""
+    units = {"d": "days", "h": "hours", "m": "minutes"}
+    if len(text) < 2 or text[-1] not in units or not text[:-1].isdigit():
+        raise InputInvalid("since", text, "use a number and d, h or m, like 7d or 12h")
+    return timedelta(**{units[text[-1]]: int(text[:-1])})
+
+
+# -- quality -------------------------------------------------------------------
+
+
+@router.get("/quality/results", tags=["quality"], dependencies=[Depends(require_read)])
+def quality_results(
+    request: Request,
+    source: str | None = None,
+    status: str | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+) -> Any:
+    from pgwarden import quality
+
+    return plain(
+        quality.list_batches(_services(request), source=source, status=status, limit=limit)
+    )
+
+
+@router.get("/quality/report", tags=["quality"], dependencies=[Depends(require_read)])
+def quality_report(request: Request, day: date | None = Query(None, alias="date")) -> Any:
+    from pgwarden.quality import report
+
+    return plain(report.daily_report(_services(request), day or datetime.now(UTC).date()))
+
+
+@router.get("/quality/report.html", tags=["quality"], dependencies=[Depends(require_read)])
+def quality_report_html(
+    request: Request, day: date | None = Query(None, alias="date")
+) -> HTMLResponse:
+    from pgwarden.quality import report
+
+    services = _services(request)
+    rep = report.daily_report(services, day or datetime.now(UTC).date())
+    return HTMLResponse(report.render_html(services, rep))
+
+
+# -- alerts --------------------------------------------------------------------
+
+
+@router.get("/alerts", tags=["alerts"], dependencies=[Depends(require_read)])
+def list_alerts(
+    request: Request,
+    status: str | None = None,
+    severity: str | None = None,
+    source: str | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+) -> Any:
+    from pgwarden import alerts
+
+    return plain(
+        alerts.list_alerts(
+            _services(request), status=status, severity=severity, source=source, limit=limit
+        )
+    )
+
+
+class Who(BaseModel):
+    who: str | None = None
+    reason: str | None = None
+
+
+@router.post("/alerts/{alert_id}/ack", tags=["alerts"], dependencies=[Depends(require_write)])
+def ack_alert(request: Request, alert_id: int, body: Who | None = None) -> Any:
+    from pgwarden import alerts
+
+    return plain(alerts.acknowledge(_services(request), alert_id, (body and body.who) or "api"))
+
+
+@router.post("/alerts/{alert_id}/resolve", tags=["alerts"], dependencies=[Depends(require_write)])
+def resolve_alert(request: Request, alert_id: int, body: Who | None = None) -> Any:
+    from pgwarden import alerts
+
+    return plain(alerts.resolve(_services(request), alert_id, (body and body.who) or "api"))
+
+
+# -- models --------------------------------------------------------------------
+
+
+@router.get("/models", tags=["models"], dependencies=[Depends(require_read)])
+def list_models(request: Request) -> Any:
+    from pgwarden import models
+
+    return plain(models.list_models(_services(request)))
+
+
+@router.get("/models/graph", tags=["models"], dependencies=[Depends(require_read)])
+def model_graph(request: Request, fmt: str = Query("json", alias="format")) -> Any:
+    from pgwarden import models
+
+    g = models.graph(_services(request))
+    if fmt == "dot":
+        return {"format": "dot", "text": g.to_dot()}
+    if fmt == "mermaid":
+        return {"format": "mermaid", "text": g.to_mermaid()}
+    return plain(g)
+
+
+class VersionAction(BaseModel):
+    version: str
+    reason: str | None = None
+    force: bool = False
+    who: str | None = None
+
+
+@router.post("/models/{model_id}/promote", tags=["models"], dependencies=[Depends(require_write)])
+def promote(request: Request, model_id: str, body: VersionAction) -> Any:
+    from pgwarden import models
+
+    return plain(
+        models.promote(
+            _services(request),
+            model_id,
+            body.version,
+            who=body.who or "api",
+            reason=body.reason,
+            force=body.force,
+        )
+    )
+
+
+@router.post("/models/{model_id}/archive", tags=["models"], dependencies=[Depends(require_write)])
+def archive(request: Request, model_id: str, body: VersionAction) -> Any:
+    from pgwarden import models
+
+    return plain(
+        models.archive(
+            _services(request), model_id, body.version, who=body.who or "api", reason=body.reason
+        )
+    )
+
+
+@router.post("/models/{model_id}/rollback", tags=["models"], dependencies=[Depends(require_write)])
+def rollback(request: Request, model_id: str, body: VersionAction) -> Any:
+    from pgwarden import models
+
+    return plain(
+        models.rollback(
+            _services(request), model_id, body.version, who=body.who or "api", reason=body.reason
+        )
+    )
+
+
+@router.get("/models/{model_id}/compare", tags=["models"], dependencies=[Depends(require_read)])
+def compare(request: Request, model_id: str, since: str = "7d") -> Any:
+    from pgwarden import models
+
+    return plain(models.compare(_services(request), model_id, parse_since(since)))
+
+
+# -- partitions ----------------------------------------------------------------
+
+
+@router.get("/partitions", tags=["partitions"], dependencies=[Depends(require_read)])
+def partition_status(request: Request) -> Any:
+    from pgwarden import partitions
+
+    return plain(partitions.status(_services(request)))
+
+
+@router.get("/partitions/plan", tags=["partitions"], dependencies=[Depends(require_read)])
+def partition_plan(request: Request, table: str | None = None) -> Any:
+    from pgwarden import partitions
+
+    return plain(partitions.plan_all(_services(request), table=table))
+
+
+class RunRequest(BaseModel):
+    table: str | None = None
+    dry_run: bool = False
+
+
+@router.post("/partitions/run", tags=["partitions"], dependencies=[Depends(require_write)])
+def partition_run(request: Request, body: RunRequest | None = None) -> Any:
+    from pgwarden import partitions
+
+    body = body or RunRequest()
+    return plain(
+        partitions.run_maintenance(_services(request), table=body.table, dry_run=body.dry_run)
+    )

@@ -1,0 +1,96 @@
+"""Health of the service itself, workers, runtime config, and /metrics."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+
+from pgwarden.service.api.auth import require_read, require_write
+from pgwarden.service.app import Services
+
+router = APIRouter(tags=["system"])
+
+
+def _services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """The process answers (liveness)."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+def readyz(request: Request) -> JSONResponse:
+    """The database answers and the schema is at the revision this code needs (readiness)."""
+    from pgwarden.db import migrate
+
+    services = _services(request)
+    try:
+        with services.db.connection() as conn:
+            conn.execute("SELECT 1")
+        revision = migrate.current(services.db.conninfo, services.db.schema)
+    except Exception as exc:
+        return JSONResponse(
+            {"status": "unavailable", "reason": f"{type(exc).__name__}: {exc}"}, status_code=503
+        )
+    head = migrate.head()
+    if revision != head:
+        return JSONResponse(
+            {"status": "unavailable", "reason": f"schema at {revision}, needs {head}"},
+            status_code=503,
+        )
+    return JSONResponse({"status": "ready", "revision": revision})
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics(request: Request) -> Response:
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    from pgwarden.service.metrics import registry_for
+
+    return Response(
+        generate_latest(registry_for(_services(request))), media_type=CONTENT_TYPE_LATEST
+    )
+
+
+@router.get("/api/workers", dependencies=[Depends(require_read)])
+def workers(request: Request) -> list[dict[str, Any]]:
+    """Every worker: alive, jobs done, failures, last error."""
+    from pgwarden.service.worker import list_workers
+
+    return [asdict(w) for w in list_workers(_services(request))]
+
+
+@router.get("/api/config", dependencies=[Depends(require_read)])
+def list_config(request: Request) -> list[dict[str, Any]]:
+    entries = _services(request).config.entries()
+    return [
+        {
+            "key": e.key,
+            "value": e.value,
+            "default": e.default,
+            "source": e.source,
+            "expected": e.expected,
+            "description": e.description,
+            "problem": e.problem,
+        }
+        for e in entries
+    ]
+
+
+class ConfigValue(BaseModel):
+    value: Any
+    who: str | None = None
+
+
+@router.put("/api/config/{key}", dependencies=[Depends(require_write)])
+def set_config(request: Request, key: str, body: ConfigValue) -> dict[str, Any]:
+    """Validate and store a runtime key; a bad value is 422 and nothing is written."""
+    value = _services(request).config.set(key, body.value, who=body.who or "api")
+    return {"key": key, "value": value}

@@ -1,0 +1,134 @@
+"""What the dashboard pages show, gathered from the features' public functions.
+
+Every panel is fetched on its own: a feature that fails shows its error in
+its panel, and the rest of the page still renders.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pgwarden.db.queries import Queries
+from pgwarden.service.app import Services
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Panel:
+    data: Any = None
+    error: str | None = None
+
+
+def panel(fn: Callable[[], Any]) -> Panel:
+    try:
+        return Panel(fn())
+    except Exception as exc:
+        log.warning("dashboard panel failed: %s: %s", type(exc).__name__, exc)
+        return Panel(error=f"{type(exc).__name__}: {exc}")
+
+
+def plain(value: Any) -> Any:
+    from pgwarden.service.api.features import plain as to_plain
+
+    return to_plain(value)
+
+
+def timeline(services: Services, window: timedelta, bucket_seconds: int) -> dict[str, Any]:
+    q = Queries("pgwarden.service", services.db.schema)
+    since = datetime.now(UTC) - window
+    with services.db.connection() as conn:
+        rows = conn.execute(q["timeline"], {"since": since, "bucket": bucket_seconds}).fetchall()
+    quality: dict[str, list[tuple[datetime, float]]] = {}
+    records: dict[str, list[tuple[datetime, float]]] = {}
+    lag: dict[str, list[tuple[datetime, float]]] = {}
+    for source, t, _batches, recs, avg_q, avg_lag in rows:
+        records.setdefault(source, []).append((t, float(recs) / bucket_seconds))
+        if avg_q is not None:
+            quality.setdefault(source, []).append((t, float(avg_q)))
+        if avg_lag is not None:
+            lag.setdefault(source, []).append((t, float(avg_lag)))
+    return {"quality": quality, "records_per_s": records, "lag": lag}
+
+
+def throughput(services: Services, window: timedelta) -> dict[str, Any]:
+    q = Queries("pgwarden.service", services.db.schema)
+    with services.db.connection() as conn:
+        row = conn.execute(q["throughput"], {"since": datetime.now(UTC) - window}).fetchone()
+    records, batches, p50, p95 = row if row else (0, 0, None, None)
+    return {
+        "records_per_s": float(records) / window.total_seconds(),
+        "batches": int(batches),
+        "lag_p50": p50,
+        "lag_p95": p95,
+    }
+
+
+def source_summary(services: Services, window: timedelta) -> list[dict[str, Any]]:
+    q = Queries("pgwarden.service", services.db.schema)
+    with services.db.connection() as conn:
+        cur = conn.execute(q["source_summary"], {"since": datetime.now(UTC) - window})
+        names = [d.name for d in cur.description or []]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def recent_batches(services: Services, limit: int = 25) -> list[dict[str, Any]]:
+    from pgwarden.service.api.batches import row_to_dict
+
+    q = Queries("pgwarden.service", services.db.schema)
+    with services.db.connection() as conn:
+        rows = conn.execute(
+            q["list_batches"], {"source": None, "status": None, "since": None, "limit": limit}
+        ).fetchall()
+    return [row_to_dict(r) for r in rows]
+
+
+def open_alerts(services: Services, limit: int = 50) -> list[dict[str, Any]]:
+    from pgwarden import alerts
+
+    return plain(alerts.list_alerts(services, status="open", limit=limit))  # type: ignore[no-any-return]
+
+
+def alert_counts(services: Services) -> dict[str, int]:
+    from pgwarden import alerts
+
+    return dict(alerts.open_alert_counts(services))
+
+
+def model_list(services: Services) -> Any:
+    from pgwarden import models
+
+    return plain(models.list_models(services))
+
+
+def model_stats(services: Services) -> Any:
+    from pgwarden import models
+
+    return models.run_stats(services)
+
+
+def comparisons(services: Services) -> list[Any]:
+    from pgwarden import models
+
+    out = []
+    for m in plain(models.list_models(services)):
+        roles = {str(v.get("role")) for v in m.get("versions", []) if v.get("status") == "ACTIVE"}
+        if roles & {"SHADOW", "CHALLENGER"}:
+            out.append(plain(models.compare(services, m["model_id"], timedelta(days=7))))
+    return out
+
+
+def partition_status(services: Services) -> Any:
+    from pgwarden import partitions
+
+    return plain(partitions.status(services))
+
+
+def partition_plan(services: Services) -> Any:
+    from pgwarden import partitions
+
+    return plain(partitions.plan_all(services))

@@ -1,0 +1,228 @@
+"""Dashboard pages: overview, sources, alerts, models, partitions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
+
+from pgwarden import __version__
+from pgwarden.service.api.auth import require_read
+from pgwarden.service.app import Services
+from pgwarden.service.dashboard import data, svg
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(require_read)])
+
+HOUR = timedelta(hours=1)
+
+
+@cache
+def _env() -> Environment:
+    env = Environment(
+        loader=PackageLoader("pgwarden.service.dashboard", "templates"),
+        autoescape=select_autoescape(["html"]),
+    )
+    env.filters["num"] = _num
+    env.filters["pct"] = lambda v: "–" if v is None else f"{float(v) * 100:.1f}%"
+    env.filters["ts"] = lambda v: "–" if v is None else str(v)[:19].replace("T", " ")
+    env.filters["secs"] = _secs
+    return env
+
+
+def _num(v: Any) -> str:
+    if v is None:
+        return "–"
+    v = float(v)
+    if abs(v) >= 1_000_000:
+        return f"{v / 1_000_000:.1f}M"
+    if abs(v) >= 10_000:
+        return f"{v / 1000:.1f}k"
+    return f"{v:,.0f}" if v == int(v) else f"{v:,.2f}"
+
+
+def _secs(v: Any) -> str:
+    if v is None:
+        return "–"
+    v = float(v)
+    if abs(v) >= 86400:
+        return f"{v / 86400:.1f} d"
+    if abs(v) >= 3600:
+        return f"{v / 3600:.1f} h"
+    if abs(v) >= 1:
+        return f"{v:.2f} s"
+    return f"{v * 1000:.0f} ms"
+
+
+def _render(request: Request, template: str, page: str, **context: Any) -> HTMLResponse:
+    html = (
+        _env()
+        .get_template(template)
+        .render(
+            page=page,
+            version=__version__,
+            now=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+            **context,
+        )
+    )
+    return HTMLResponse(html)
+
+
+def _services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+@router.get("/", response_class=HTMLResponse)
+def overview(request: Request) -> HTMLResponse:
+    s = _services(request)
+    tl = data.panel(lambda: data.timeline(s, HOUR, 60))
+    charts: dict[str, Markup] = {}
+    if tl.data:
+        charts["quality"] = Markup(
+            svg.line_chart(tl.data["quality"], y_min=0, y_max=1, title="quality by source")
+        )
+        charts["records"] = Markup(
+            svg.line_chart(tl.data["records_per_s"], y_min=0, title="records/s by source")
+        )
+        charts["lag"] = Markup(
+            svg.line_chart(tl.data["lag"], y_min=0, title="ingest → outputs lag", unit="s")
+        )
+    counts = data.panel(lambda: data.alert_counts(s))
+    if counts.data is not None:
+        charts["alerts"] = Markup(
+            svg.bar_chart(
+                [(k, float(counts.data.get(k, 0))) for k in ("critical", "high", "medium", "low")],
+                title="open alerts by severity",
+                colours=svg.SEVERITY_COLOURS,
+            )
+        )
+    stats = data.panel(lambda: data.model_stats(s))
+    if stats.data:
+        rows = stats.data.get("models", [])
+        charts["models"] = Markup(
+            svg.bar_chart(
+                [(f"{r['model_id']}/{r['role'][:2]}", r["mean_seconds"] * 1000) for r in rows],
+                title="model run time, last hour (ms)",
+            )
+        )
+    return _render(
+        request,
+        "overview.html",
+        "overview",
+        throughput=data.panel(lambda: data.throughput(s, timedelta(minutes=5))),
+        hour=data.panel(lambda: data.throughput(s, HOUR)),
+        timeline=tl,
+        counts=counts,
+        stats=stats,
+        charts=charts,
+        alerts=data.panel(lambda: data.open_alerts(s, 8)),
+        compare=data.panel(lambda: data.comparisons(s)),
+        partitions=data.panel(lambda: data.partition_status(s)),
+        sources=data.panel(lambda: data.source_summary(s, HOUR)),
+    )
+
+
+@router.get("/sources", response_class=HTMLResponse)
+def sources(request: Request) -> HTMLResponse:
+    s = _services(request)
+    tl = data.panel(lambda: data.timeline(s, timedelta(hours=24), 300))
+    sparks: dict[str, Markup] = {}
+    if tl.data:
+        for source, pts in tl.data["quality"].items():
+            sparks[source] = Markup(svg.sparkline([v for _, v in pts]))
+    chart = (
+        Markup(svg.line_chart(tl.data["quality"], y_min=0, y_max=1, title="quality, 24 h"))
+        if tl.data
+        else None
+    )
+    return _render(
+        request,
+        "sources.html",
+        "sources",
+        summary=data.panel(lambda: data.source_summary(s, timedelta(hours=24))),
+        batches=data.panel(lambda: data.recent_batches(s, 30)),
+        sparks=sparks,
+        chart=chart,
+        timeline=tl,
+    )
+
+
+@router.get("/alerts", response_class=HTMLResponse)
+def alerts_page(request: Request) -> HTMLResponse:
+    s = _services(request)
+    counts = data.panel(lambda: data.alert_counts(s))
+    chart = None
+    if counts.data is not None:
+        chart = Markup(
+            svg.bar_chart(
+                [(k, float(counts.data.get(k, 0))) for k in ("critical", "high", "medium", "low")],
+                title="open alerts by severity",
+                colours=svg.SEVERITY_COLOURS,
+            )
+        )
+    return _render(
+        request,
+        "alerts.html",
+        "alerts",
+        alerts=data.panel(lambda: data.open_alerts(s, 200)),
+        counts=counts,
+        chart=chart,
+    )
+
+
+@router.get("/models", response_class=HTMLResponse)
+def models_page(request: Request) -> HTMLResponse:
+    s = _services(request)
+    stats = data.panel(lambda: data.model_stats(s))
+    chart = None
+    if stats.data:
+        chart = Markup(
+            svg.bar_chart(
+                [
+                    (f"{r['model_id']}/{r['role'][:2]}", r["mean_seconds"] * 1000)
+                    for r in stats.data.get("models", [])
+                ],
+                title="mean run time per model version, last hour (ms)",
+            )
+        )
+    return _render(
+        request,
+        "models.html",
+        "models",
+        models=data.panel(lambda: data.model_list(s)),
+        stats=stats,
+        chart=chart,
+        compare=data.panel(lambda: data.comparisons(s)),
+    )
+
+
+@router.get("/partitions", response_class=HTMLResponse)
+def partitions_page(request: Request) -> HTMLResponse:
+    s = _services(request)
+    status = data.panel(lambda: data.partition_status(s))
+    chart = None
+    if status.data:
+        chart = Markup(
+            svg.bar_chart(
+                [
+                    (
+                        str(t.get("parent", "?")).split(".")[-1],
+                        (t.get("horizon_seconds") or 0) / 86400,
+                    )
+                    for t in status.data
+                ],
+                title="partition horizon (days ahead)",
+            )
+        )
+    return _render(
+        request,
+        "partitions.html",
+        "partitions",
+        status=status,
+        plan=data.panel(lambda: data.partition_plan(s)),
+        chart=chart,
+    )

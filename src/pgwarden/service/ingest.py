@@ -1,0 +1,132 @@
+"""Ingest: accept a batch from any source and queue it, atomically, for processing.
+
+The batch row and its processing job are written in one transaction, so a
+batch is never stored without a job nor queued without its data. Jobs of one
+source share a procrastinate lock: a source's batches are processed one at a
+time and in order (anomaly baselines and cross-batch uniqueness rely on it),
+while different sources run in parallel on every worker.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from pgwarden.db.queries import Queries
+from pgwarden.errors import InputInvalid
+from pgwarden.service.app import Services
+
+SOURCE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+BATCH_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+FORMATS = ("json", "jsonl", "csv", "parquet", "arrow")
+QUEUE_PIPELINE = "pipeline"
+PROCESS_TASK = "pgwarden.pipeline.process_batch"
+METADATA_FIELDS = ("source_system", "pipeline_stage", "expected_records", "data_freshness")
+
+
+@dataclass(frozen=True)
+class Ingested:
+    batch_id: str
+    source: str
+    received_at: datetime
+    duplicate: bool  # the batch id was already known; nothing new was queued
+
+
+def check_source(source: object) -> str:
+    if not isinstance(source, str) or not SOURCE_NAME.match(source):
+        raise InputInvalid("source", source, "must be 1-64 letters, digits, '_', '.' or '-'")
+    return source
+
+
+def check_metadata(metadata: object) -> dict[str, Any]:
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict):
+        raise InputInvalid("metadata", metadata, "must be a JSON object")
+    expected = metadata.get("expected_records")
+    if expected is not None and (isinstance(expected, bool) or not isinstance(expected, int)):
+        raise InputInvalid("metadata.expected_records", expected, "must be a whole number")
+    fresh = metadata.get("data_freshness")
+    if fresh is not None:
+        try:
+            datetime.fromisoformat(str(fresh).replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise InputInvalid(
+                "metadata.data_freshness", fresh, "must be an ISO 8601 timestamp"
+            ) from exc
+    return metadata
+
+
+def encode_records(records: list[Any]) -> bytes:
+    """A list of records as JSON lines (the stored form of JSON input)."""
+    if not isinstance(records, list):
+        raise InputInvalid("records", type(records).__name__, "must be a list of objects")
+    for i, rec in enumerate(records):
+        if not isinstance(rec, dict):
+            raise InputInvalid(f"records[{i}]", rec, "must be a JSON object")
+    return "\n".join(json.dumps(r, separators=(",", ":")) for r in records).encode()
+
+
+def ingest(
+    services: Services,
+    source: str,
+    payload: bytes,
+    *,
+    fmt: str = "jsonl",
+    metadata: dict[str, Any] | None = None,
+    channel: str = "api",
+    batch_id: str | None = None,
+    received_at: datetime | None = None,
+    conn: psycopg.Connection | None = None,
+) -> Ingested:
+    """Store a batch and queue its processing; idempotent on batch_id."""
+    check_source(source)
+    meta = check_metadata(metadata)
+    if fmt not in FORMATS:
+        raise InputInvalid("format", fmt, f"must be one of {', '.join(FORMATS)}")
+    if batch_id is not None and not BATCH_ID.match(batch_id):
+        raise InputInvalid("batch_id", batch_id, "must be 1-128 of A-Z a-z 0-9 _ . : -")
+    if not payload:
+        raise InputInvalid("records", "", "the batch is empty")
+    batch_id = batch_id or uuid.uuid4().hex
+    received_at = received_at or datetime.now(UTC)
+    q = Queries("pgwarden.service", services.db.schema)
+    params = {
+        "batch_id": batch_id,
+        "source": source,
+        "channel": channel,
+        "received_at": received_at,
+        "format": fmt,
+        "payload": payload,
+        "payload_bytes": len(payload),
+        "metadata": Jsonb(meta),
+    }
+    if conn is not None:
+        inserted = _insert_and_enqueue(conn, q, params)
+    else:
+        with services.db.connection() as own, own.transaction():
+            inserted = _insert_and_enqueue(own, q, params)
+    return Ingested(batch_id, source, received_at, duplicate=not inserted)
+
+
+def _insert_and_enqueue(conn: psycopg.Connection, q: Queries, params: dict[str, Any]) -> bool:
+    row = conn.execute(q["insert_batch"], params).fetchone()
+    if row is None:
+        return False
+    conn.execute(
+        q["enqueue_process"],
+        {
+            "queue": QUEUE_PIPELINE,
+            "task": PROCESS_TASK,
+            "lock": f"source:{params['source']}",
+            "args": json.dumps({"batch_id": params["batch_id"]}),
+        },
+    )
+    return True
