@@ -1,0 +1,193 @@
+"""The demo policy set, from the seeds' retention table (idempotent).
+
+Parents that do not exist are created in the `pgwarden_demo` schema with a
+few plausible columns, range-partitioned on their time column and without
+partitions: the first maintenance run creates them. The models feature's
+`detection_model_run_outputs` (in pgwarden's schema) only gets a policy,
+and only if that table exists.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from psycopg import sql
+
+from pgwarden.errors import PartitionPolicyInvalid
+from pgwarden.partitions import store
+from pgwarden.partitions.policy import TableName, build_policy
+
+if TYPE_CHECKING:
+    from pgwarden.service.app import Services
+
+log = logging.getLogger(__name__)
+
+DEMO_SCHEMA = "pgwarden_demo"
+
+
+@dataclass(frozen=True)
+class DemoTable:
+    name: str
+    key: str
+    key_type: str
+    columns: str  # column definitions other than id and the key (a fixed literal)
+    interval: str
+    retention: str
+    premake: int = 3
+    action: str = "drop"
+
+
+DEMO_TABLES = (
+    DemoTable(
+        "judgment_executions",
+        "created_at",
+        "timestamptz",
+        "line_id text NOT NULL, verdict text NOT NULL, score double precision",
+        "monthly",
+        "2 years",
+    ),
+    DemoTable(
+        "workflow_execution_logs",
+        "started_at",
+        "timestamptz",
+        "workflow_id text NOT NULL, step text NOT NULL, status text NOT NULL, duration_ms integer",
+        "monthly",
+        "6 months",
+    ),
+    DemoTable(
+        "llm_calls",
+        "created_at",
+        "timestamptz",
+        "model text NOT NULL, prompt_tokens integer, completion_tokens integer, latency_ms integer",
+        "monthly",
+        "6 months",
+    ),
+    DemoTable(
+        "mcp_call_logs",
+        "created_at",
+        "timestamptz",
+        "tool text NOT NULL, status text NOT NULL, duration_ms integer",
+        "monthly",
+        "3 months",
+    ),
+    DemoTable(
+        "audit_logs",
+        "created_at",
+        "timestamptz",
+        "actor text NOT NULL, action text NOT NULL, target text, detail jsonb",
+        "monthly",
+        "5 years",
+    ),
+    DemoTable(
+        "raw_mes_production",
+        "event_time",
+        "timestamptz",
+        "line_id text NOT NULL, product_code text NOT NULL, quantity integer NOT NULL, "
+        "defects integer NOT NULL DEFAULT 0",
+        "monthly",
+        "90 days",
+        action="archive",
+    ),
+    DemoTable(
+        "fact_daily_production",
+        "date",
+        "date",
+        "line_id text NOT NULL, produced integer NOT NULL, defects integer NOT NULL",
+        "quarterly",
+        "2 years",
+    ),
+    DemoTable(
+        "fact_hourly_production",
+        "hour_timestamp",
+        "timestamptz",
+        "line_id text NOT NULL, produced integer NOT NULL, defects integer NOT NULL",
+        "monthly",
+        "3 months",
+    ),
+    DemoTable(
+        "gear_correlation_raw_metrics",
+        "observed_at",
+        "timestamptz",
+        "gear_a text NOT NULL, gear_b text NOT NULL, metric text NOT NULL, "
+        "value double precision NOT NULL",
+        "daily",
+        "7 days",
+        premake=3,
+    ),
+)
+MODEL_OUTPUTS = ("detection_model_run_outputs", "monthly", "1 month", 2)
+
+
+def archive_dir(services: Services) -> Path:
+    return Path(services.db.settings.data_dir).parent / "partition-archive"
+
+
+def register_demo_policies(services: Services) -> list[str]:
+    """Create missing demo parents and their policies; return every demo table with a policy.
+
+    A policy that already exists is left as it is (it may have been tuned).
+    """
+    db = services.db
+    q = store.queries(db)
+    existing = {p.table for p in store.list_policies(db)}
+    with db.connection() as conn, conn.transaction():
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(DEMO_SCHEMA)))
+        for t in DEMO_TABLES:
+            # columns and key types are fixed literals of this module, never user input
+            conn.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {t} (id bigserial NOT NULL, {k} "
+                    + t.key_type
+                    + " NOT NULL, "
+                    + t.columns
+                    + ", PRIMARY KEY (id, {k})) "
+                    "PARTITION BY RANGE ({k})"
+                ).format(t=sql.Identifier(DEMO_SCHEMA, t.name), k=sql.Identifier(t.key))
+            )
+    done: list[str] = []
+    archive = archive_dir(services)
+    for t in DEMO_TABLES:
+        name = TableName(DEMO_SCHEMA, t.name)
+        if name not in existing:
+            policy = build_policy(
+                name,
+                interval=t.interval,
+                retention=t.retention,
+                premake=t.premake,
+                action=t.action,
+                archive_dir=str(archive) if t.action == "archive" else None,
+            )
+            store.save_policy(db, policy, "add", who="pgwarden demo")
+        done.append(str(name))
+    outputs = TableName(db.schema, MODEL_OUTPUTS[0])
+    with db.connection() as conn:
+        found = conn.execute(
+            q["relation_exists"], {"schema_name": outputs.schema, "table_name": outputs.name}
+        ).fetchone()
+    if found and found[0]:
+        if outputs not in existing:
+            policy = build_policy(
+                outputs,
+                interval=MODEL_OUTPUTS[1],
+                retention=MODEL_OUTPUTS[2],
+                premake=MODEL_OUTPUTS[3],
+                default_mode="keep-empty",
+            )
+            try:
+                store.save_policy(db, policy, "add", who="pgwarden demo")
+            except PartitionPolicyInvalid as exc:
+                log.warning(
+                    "no demo policy for %s: %s",
+                    outputs,
+                    exc,
+                    extra={"action": "demo_policy_skipped"},
+                )
+            else:
+                done.append(str(outputs))
+        else:
+            done.append(str(outputs))
+    log.info("demo partition policies: %d", len(done), extra={"action": "demo_policies"})
+    return done

@@ -1,0 +1,163 @@
+"""Import policies from pg_partman's part_config and from the seed's system_config keys.
+
+Both importers only write policies (validated and audited like any other);
+the partitions themselves are adopted by their catalog bounds at the next
+run, whatever pg_partman or the seed job named them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from psycopg import sql
+
+from pgwarden.errors import PartitionPolicyInvalid
+from pgwarden.partitions import store
+from pgwarden.partitions.policy import Policy, Span, TableName, build_policy, parse_table_name
+
+if TYPE_CHECKING:
+    from pgwarden.service.app import Services
+
+log = logging.getLogger(__name__)
+
+SEED_TABLES = {
+    # seed key prefix -> (table, interval, premake key, retention key, retention unit)
+    "raw_metrics": (
+        "gear_correlation_raw_metrics",
+        "daily",
+        "create_ahead_days",
+        "retention_days",
+        "days",
+        3,
+        7,
+    ),
+    "detection_model_run_outputs": (
+        "detection_model_run_outputs",
+        "monthly",
+        "create_ahead_months",
+        "retention_months",
+        "months",
+        2,
+        1,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Imported:
+    table: str
+    policy: Policy | None
+    problem: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "table": self.table,
+            "policy": self.policy.to_dict() if self.policy else None,
+            "problem": self.problem,
+        }
+
+
+def _span_text(months: int, days: int) -> str | None:
+    if months and days:
+        return None
+    if months:
+        return f"{months} months"
+    if days:
+        return f"{days} days"
+    return None
+
+
+def import_partman(services: Services, *, dry_run: bool = False) -> list[Imported]:
+    """One policy per part_config row of a time-partitioned set; [] when pg_partman is absent."""
+    db = services.db
+    with db.connection() as conn:
+        found = conn.execute(
+            "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
+            "WHERE e.extname = 'pg_partman'"
+        ).fetchone()
+        if found is None:
+            return []
+        rows = conn.execute(
+            sql.SQL(
+                "SELECT parent_table, "
+                "(extract(year FROM i) * 12 + extract(month FROM i))::int, "
+                "extract(day FROM i)::int, premake, "
+                "(extract(year FROM r) * 12 + extract(month FROM r))::int, "
+                "extract(day FROM r)::int, retention_keep_table "
+                "FROM {cfg}, LATERAL (SELECT partition_interval::interval AS i, "
+                "retention::interval AS r) x "
+                "WHERE control IS NOT NULL ORDER BY parent_table"
+            ).format(cfg=sql.Identifier(found[0], "part_config"))
+        ).fetchall()
+    out: list[Imported] = []
+    for parent, i_months, i_days, premake, r_months, r_days, keep_table in rows:
+        interval = _span_text(i_months, i_days)
+        try:
+            if interval is None:
+                raise PartitionPolicyInvalid(parent, "interval", parent, "not whole days/months")
+            retention = _span_text(r_months or 0, r_days or 0) if r_months is not None else None
+            policy = build_policy(
+                parse_table_name(parent),
+                interval=interval,
+                premake=premake,
+                retention=retention or "none",
+                action="detach" if keep_table else "drop",
+            )
+            if not dry_run:
+                store.save_policy(db, policy, "import", who="import-partman")
+            out.append(Imported(str(policy.table), policy))
+        except PartitionPolicyInvalid as exc:
+            out.append(Imported(parent, None, str(exc)))
+    return out
+
+
+def import_seed_config(
+    services: Services, schema: str = "public", *, dry_run: bool = False
+) -> list[Imported]:
+    """Policies from the seed job's `partition.*` keys in a system_config table of `schema`."""
+    db = services.db
+    with db.connection() as conn:
+        rows = conn.execute(
+            sql.SQL("SELECT key, value::text FROM {} WHERE key LIKE 'partition.%%'").format(
+                sql.Identifier(schema, "system_config")
+            )
+        ).fetchall()
+    values: dict[str, Any] = {}
+    for key, raw in rows:
+        try:
+            values[key] = int(str(json.loads(raw)).strip('"'))
+        except (ValueError, TypeError, json.JSONDecodeError):
+            continue
+    out: list[Imported] = []
+    for prefix, (table, interval, ahead_key, keep_key, unit, ahead, keep) in SEED_TABLES.items():
+        ahead = values.get(f"partition.{prefix}.{ahead_key}", ahead)
+        keep = values.get(f"partition.{prefix}.{keep_key}", keep)
+        name = TableName(schema, table)
+        try:
+            policy = build_policy(
+                name,
+                interval=interval,
+                premake=ahead,
+                retention=Span(
+                    keep if unit == "months" else 0, keep if unit == "days" else 0
+                ).text(),
+            )
+            if not dry_run:
+                store.save_policy(db, policy, "import", who="import-seed-config")
+            out.append(Imported(str(name), policy))
+        except PartitionPolicyInvalid as exc:
+            out.append(Imported(str(name), None, str(exc)))
+    if "partition.scores.cleanup_days" in values:
+        out.append(
+            Imported(
+                f"{schema}.gear_correlation_scores",
+                None,
+                "row retention, not a policy: run `pgwarden partitions retention "
+                f"{schema}.gear_correlation_scores --column last_observed_at --older-than "
+                f"'{values['partition.scores.cleanup_days']} days'`",
+            )
+        )
+    return out

@@ -1,0 +1,330 @@
+"""Public entry points: plan (dry run), run maintenance, per-table status.
+
+Every run reads the policies fresh (hot reload), asks the catalog once,
+plans in pure Python and applies table by table. Every run, dry or not, is
+recorded in `partition_runs`, each table's outcome in `partition_run_tables`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from pgwarden.config.runtime import default_actor
+from pgwarden.partitions import catalog, store
+from pgwarden.partitions.apply import ApplySettings, TableApplier, TableResult
+from pgwarden.partitions.planner import Plan, TableState, plan
+from pgwarden.partitions.policy import Policy, parse_table_name
+
+if TYPE_CHECKING:
+    from pgwarden.service.app import Services
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]  # (table, done, total)
+
+
+@dataclass
+class RunReport:
+    run_id: int | None
+    status: str  # ok, partial, failed, skipped
+    started_at: datetime
+    finished_at: datetime
+    dry_run: bool
+    plan: Plan
+    tables: list[TableResult] = field(default_factory=list)
+    message: str = ""
+
+    @property
+    def duration_s(self) -> float:
+        return (self.finished_at - self.started_at).total_seconds()
+
+    def count(self, kind: str, status: str = "ok") -> int:
+        return sum(
+            1
+            for t in self.tables
+            for a in t.actions
+            if a.action.kind == kind and a.status == status
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "status": self.status,
+            "dry_run": self.dry_run,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat(),
+            "duration_s": round(self.duration_s, 3),
+            "message": self.message,
+            "plan": self.plan.to_dict(),
+            "tables": [t.to_dict() for t in self.tables],
+        }
+
+
+@dataclass(frozen=True)
+class TableStatus:
+    table: str
+    enabled: bool
+    interval: str
+    partitions: int
+    oldest: datetime | None  # lower bound of the oldest partition
+    newest: datetime | None  # upper bound of the newest partition
+    horizon_seconds: float | None  # newest bound minus now
+    rows_in_default: int | None
+    next_action: str | None
+    warnings: int
+    last_run: datetime | None
+    last_status: str | None
+    last_success: datetime | None
+    last_duration_ms: float | None
+    last_error: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        for k in ("oldest", "newest", "last_run", "last_success"):
+            d[k] = d[k].isoformat() if d[k] else None
+        return d
+
+
+def leader_key(schema: str) -> int:
+    """A stable 64-bit advisory lock key per pgwarden schema."""
+    digest = hashlib.sha256(f"pgwarden.partitions:{schema}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _settings(services: Services) -> ApplySettings:
+    cfg = services.config
+    return ApplySettings(
+        lock_timeout=cfg.get("partitions.lock_timeout"),
+        retries=cfg.get("partitions.lock_retries"),
+        backoff=cfg.get("partitions.retry_backoff"),
+        detach_concurrently=cfg.get("partitions.detach_concurrently"),
+    )
+
+
+def _policies(services: Services, table: str | None) -> list[Policy]:
+    policies = store.list_policies(services.db)
+    if table is not None:
+        wanted = parse_table_name(table)
+        policies = [p for p in policies if p.table == wanted]
+        if not policies:
+            store.get_policy(services.db, table)  # raises the "no policy" error
+    return policies
+
+
+def _now(now: datetime | None) -> datetime:
+    if now is None:
+        return datetime.now(UTC)
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    return now
+
+
+def _read(conn: psycopg.Connection, services: Services, policies: list[Policy]) -> list[TableState]:
+    return catalog.read_states(conn, store.queries(services.db), policies)
+
+
+def plan_all(services: Services, now: datetime | None = None, table: str | None = None) -> Plan:
+    """The dry run: what the next run would do, and warnings. Writes nothing."""
+    now = _now(now)
+    policies = _policies(services, table)
+    with services.db.connection() as conn:
+        states = _read(conn, services, policies)
+    return plan(states, now, services.config.get("partitions.max_create_periods"))
+
+
+def run_maintenance(
+    services: Services,
+    now: datetime | None = None,
+    table: str | None = None,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> RunReport:
+    """Plan and apply under the leader lock; returns at once if another run holds it."""
+    now = _now(now)
+    started = datetime.now(UTC)
+    db = services.db
+    q = store.queries(db)
+    s = _settings(services)
+    rng = random.Random()
+    conn = psycopg.connect(db.session_conninfo("pgwarden-partitions"), autocommit=True)
+    try:
+        got = conn.execute(q["try_leader_lock"], {"key": leader_key(db.schema)}).fetchone()
+        if not got or not got[0]:
+            msg = "another partition maintenance run holds the lock; this one exits"
+            log.info(msg, extra={"action": "partition_run_skipped"})
+            run_id = _record_start(conn, q, dry_run, "skipped")
+            report = RunReport(
+                run_id, "skipped", started, datetime.now(UTC), dry_run, Plan(now=now), message=msg
+            )
+            _record_finish(conn, q, report)
+            return report
+        try:
+            return _run_locked(conn, services, q, s, rng, now, table, dry_run, progress, started)
+        finally:
+            conn.execute(q["leader_unlock"], {"key": leader_key(db.schema)})
+    finally:
+        conn.close()
+
+
+def _run_locked(
+    conn: psycopg.Connection,
+    services: Services,
+    q: Any,
+    s: ApplySettings,
+    rng: random.Random,
+    now: datetime,
+    table: str | None,
+    dry_run: bool,
+    progress: Progress | None,
+    started: datetime,
+) -> RunReport:
+    policies = _policies(services, table)
+    states = _read(conn, services, policies)
+    the_plan = plan(states, now, services.config.get("partitions.max_create_periods"))
+    run_id = _record_start(conn, q, dry_run, "running")
+    report = RunReport(run_id, "ok", started, started, dry_run, the_plan)
+    by_table = {s.policy.table: s for s in states}
+    todo = [t for t in the_plan.tables if the_plan.for_table(t)]
+    for i, t in enumerate(todo):
+        if progress:
+            progress(str(t), i, len(todo))
+        actions = the_plan.for_table(t)
+        t_started = datetime.now(UTC)
+        t0 = time.perf_counter()
+        if dry_run:
+            results = []
+            status, error = "ok", None
+        else:
+            applier = TableApplier(conn, q, by_table[t], s, rng)
+            results = applier.run(actions)
+            failed = [r for r in results if r.status != "ok"]
+            status = "failed" if failed else "ok"
+            error = failed[0].error if failed else None
+        result = TableResult(
+            str(t), status, t_started, (time.perf_counter() - t0) * 1000, results, error
+        )
+        if not dry_run:
+            result.attempts = applier.attempts
+            _record_table(conn, q, run_id, t.key, result, len(actions))
+        report.tables.append(result)
+        if status == "failed":
+            log.warning(
+                "partition maintenance of %s failed: %s",
+                t,
+                error,
+                extra={"action": "partition_table_failed"},
+            )
+    if progress:
+        progress("", len(todo), len(todo))
+    failed = sum(1 for t in report.tables if t.status == "failed")
+    report.status = (
+        "ok" if not failed else ("failed" if failed == len(report.tables) else "partial")
+    )
+    report.finished_at = datetime.now(UTC)
+    report.message = (
+        f"{len(the_plan.actions)} action(s) on {len(todo)} table(s), {failed} table(s) failed, "
+        f"{len(the_plan.warnings)} warning(s)"
+    )
+    _record_finish(conn, q, report)
+    log.info(
+        "partition maintenance %s: %s",
+        report.status,
+        report.message,
+        extra={"action": "partition_run"},
+    )
+    return report
+
+
+def _record_start(conn: psycopg.Connection, q: Any, dry_run: bool, status: str) -> int:
+    row = conn.execute(
+        q["start_run"],
+        {"kind": "maintenance", "dry_run": dry_run, "who": default_actor(), "status": status},
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _record_finish(conn: psycopg.Connection, q: Any, report: RunReport) -> None:
+    if report.dry_run:
+        actions = [a.to_dict() for a in report.plan.actions]
+    else:
+        actions = [a.to_dict() for t in report.tables for a in t.actions]
+    errors = [{"table": t.table, "error": t.error} for t in report.tables if t.status == "failed"]
+    conn.execute(
+        q["finish_run"],
+        {
+            "id": report.run_id,
+            "status": report.status,
+            "actions": Jsonb(actions),
+            "errors": Jsonb(errors),
+            "message": report.message,
+        },
+    )
+
+
+def _record_table(
+    conn: psycopg.Connection, q: Any, run_id: int, key: tuple[str, str], r: TableResult, n: int
+) -> None:
+    conn.execute(
+        q["record_table"],
+        {
+            "run_id": run_id,
+            "schema_name": key[0],
+            "table_name": key[1],
+            "status": r.status,
+            "started_at": r.started_at,
+            "duration_ms": r.duration_ms,
+            "actions": n,
+            "error": r.error,
+        },
+    )
+
+
+def status(services: Services, now: datetime | None = None) -> list[TableStatus]:
+    """Per managed parent: partitions, bounds, horizon, default rows, next action, last run."""
+    now = _now(now)
+    policies = store.list_policies(services.db)
+    q = store.queries(services.db)
+    with services.db.connection() as conn:
+        states = _read(conn, services, policies)
+        last = {(r[0], r[1]): r for r in conn.execute(q["last_runs"]).fetchall()}
+    the_plan = plan(states, now, services.config.get("partitions.max_create_periods"))
+    out = []
+    for st in states:
+        p = st.policy
+        managed = [x for x in st.partitions if x.managed]
+        lowers = [x.lower for x in managed if x.lower]
+        uppers = [x.upper for x in managed if x.upper]
+        newest = max(uppers) if uppers else None
+        actions = the_plan.for_table(p.table)
+        row = last.get(p.table.key)
+        out.append(
+            TableStatus(
+                table=str(p.table),
+                enabled=p.enabled,
+                interval=p.interval,
+                partitions=len(managed),
+                oldest=min(lowers) if lowers else None,
+                newest=newest,
+                horizon_seconds=(newest - now).total_seconds() if newest else None,
+                rows_in_default=st.default_rows.count if st.default_rows else None,
+                next_action=f"{actions[0].kind} {actions[0].partition}" if actions else None,
+                warnings=sum(1 for w in the_plan.warnings if w.table == p.table),
+                last_run=row[2] if row else None,
+                last_status=row[3] if row else None,
+                last_success=row[6] if row else None,
+                last_duration_ms=row[4] if row else None,
+                last_error=row[5] if row else None,
+            )
+        )
+    return out

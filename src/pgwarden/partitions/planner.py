@@ -1,0 +1,425 @@
+"""The pure planner: (policies, partitions with bounds, now) -> actions and warnings.
+
+Nothing here touches the database or the clock. A plan is a diff: the
+partitions to create (filling every hole in the window from the current
+period to `premake` periods after it), the default partition's rows to
+rescue into them, and the expired partitions to archive, detach or drop.
+Anything unexpected becomes a warning rather than an action, so a plan never
+touches a partition it does not understand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pgwarden.partitions import bounds, naming
+from pgwarden.partitions.policy import Policy, TableName
+
+# Sentinels for unbounded partitions when computing coverage.
+_MIN = datetime(1, 1, 2, tzinfo=UTC)
+_MAX = datetime(9999, 12, 30, tzinfo=UTC)
+
+CREATE = "create"
+CREATE_DEFAULT = "create_default"
+FINALIZE = "finalize_detach"
+ARCHIVE = "archive"
+DETACH = "detach"
+DROP = "drop"
+ORDER = {FINALIZE: 0, CREATE: 1, CREATE_DEFAULT: 2, ARCHIVE: 3, DETACH: 3, DROP: 3}
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One child as the catalog describes it. `lower`/`upper` None means unbounded."""
+
+    schema: str
+    name: str
+    lower: datetime | None
+    upper: datetime | None
+    is_default: bool = False
+    detach_pending: bool = False
+    relkind: str = "r"  # r table, p partitioned (sub-partitions), f foreign
+
+    @property
+    def managed(self) -> bool:
+        return (
+            not self.is_default
+            and self.relkind == "r"
+            and self.lower is not None
+            and self.upper is not None
+        )
+
+
+@dataclass(frozen=True)
+class DefaultRows:
+    count: int
+    oldest: datetime | None
+    newest: datetime | None
+
+
+@dataclass(frozen=True)
+class TableState:
+    """One managed parent as found by the catalog query."""
+
+    policy: Policy
+    exists: bool = True
+    range_partitioned: bool = True
+    key_column: str | None = None
+    key_type: str | None = None
+    partitions: tuple[Partition, ...] = ()
+    default_rows: DefaultRows | None = None
+
+    @property
+    def default(self) -> Partition | None:
+        return next((p for p in self.partitions if p.is_default), None)
+
+
+@dataclass(frozen=True)
+class Action:
+    table: TableName
+    kind: str
+    partition: str
+    schema: str
+    lower: datetime | None = None
+    upper: datetime | None = None
+    rescue: bool = False  # move matching rows out of the default partition first
+    pending: bool = False  # the partition is a detach left pending; finalize instead
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "table": str(self.table),
+            "action": self.kind,
+            "partition": f"{self.schema}.{self.partition}",
+            "lower": self.lower.isoformat() if self.lower else None,
+            "upper": self.upper.isoformat() if self.upper else None,
+            "rescue_default": self.rescue,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class PlanWarning:
+    table: TableName
+    kind: str  # missing, invalid, gap, overlap, unmanaged, default_rows, far_future, guard, ...
+    message: str
+    partition: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "table": str(self.table),
+            "kind": self.kind,
+            "message": self.message,
+            "partition": self.partition,
+        }
+
+
+@dataclass
+class Plan:
+    now: datetime
+    actions: list[Action] = field(default_factory=list)
+    warnings: list[PlanWarning] = field(default_factory=list)
+    tables: list[TableName] = field(default_factory=list)
+
+    def for_table(self, table: TableName) -> list[Action]:
+        return [a for a in self.actions if a.table == table]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "now": self.now.isoformat(),
+            "tables": [str(t) for t in self.tables],
+            "actions": [a.to_dict() for a in self.actions],
+            "warnings": [w.to_dict() for w in self.warnings],
+        }
+
+
+def plan(states: Iterable[TableState], now: datetime, max_create: int) -> Plan:
+    """Plan every enabled table, in the fixed order (priority, schema, name)."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    result = Plan(now=now)
+    ordered = sorted(states, key=lambda s: (s.policy.priority, s.policy.table.key))
+    for state in ordered:
+        if not state.policy.enabled:
+            continue
+        result.tables.append(state.policy.table)
+        actions, warnings = plan_table(state, now, max_create)
+        result.actions.extend(actions)
+        result.warnings.extend(warnings)
+    return result
+
+
+def window(policy: Policy, now: datetime) -> tuple[int, datetime, datetime]:
+    """(current period index, window start, window end) for `now`."""
+    tz = policy.tz
+    unit, count = policy.interval_unit, policy.interval_count
+    current = bounds.period_index(unit, count, bounds.local_date(now, tz))
+    lo = bounds.boundary(unit, count, current, tz)
+    hi = bounds.boundary(unit, count, current + policy.premake + 1, tz)
+    return current, lo, hi
+
+
+def retention_cutoff(policy: Policy, now: datetime) -> datetime | None:
+    """Partitions whose upper bound is at or before this instant hold only expired rows."""
+    if policy.retention is None:
+        return None
+    r = policy.retention
+    return bounds.minus_span(now, r.months, r.days, policy.tz)
+
+
+def plan_table(
+    state: TableState, now: datetime, max_create: int
+) -> tuple[list[Action], list[PlanWarning]]:
+    p = state.policy
+    t = p.table
+    warnings: list[PlanWarning] = []
+    if not state.exists:
+        return [], [PlanWarning(t, "missing", f"table {t} does not exist; nothing planned")]
+    if not state.range_partitioned or state.key_type not in bounds.KEY_TYPES:
+        return [], [
+            PlanWarning(t, "invalid", f"table {t} is not range-partitioned on a time column")
+        ]
+    tz, unit, count = p.tz, p.interval_unit, p.interval_count
+    default = state.default
+    actions: list[Action] = []
+
+    coverage: list[tuple[datetime, datetime, Partition]] = []
+    for part in state.partitions:
+        if part.is_default:
+            continue
+        if not part.managed:
+            why = "unbounded" if part.lower is None or part.upper is None else "not a plain table"
+            warnings.append(
+                PlanWarning(
+                    t,
+                    "unmanaged",
+                    f"partition {part.name} is {why}; pgwarden will not touch it",
+                    part.name,
+                )
+            )
+        coverage.append((part.lower or _MIN, part.upper or _MAX, part))
+        if part.detach_pending:
+            actions.append(
+                Action(
+                    t,
+                    FINALIZE,
+                    part.name,
+                    part.schema,
+                    part.lower,
+                    part.upper,
+                    pending=True,
+                    reason="a detach was interrupted; finalize it",
+                )
+            )
+    coverage.sort(key=lambda c: (c[0], c[1]))
+    for (_, prev_hi, prev), (lo, _hi, part) in zip(coverage, coverage[1:], strict=False):
+        if lo < prev_hi:
+            warnings.append(
+                PlanWarning(t, "overlap", f"{prev.name} and {part.name} overlap", part.name)
+            )
+        elif lo > prev_hi:
+            warnings.append(
+                PlanWarning(
+                    t,
+                    "gap",
+                    f"no partition between {prev_hi:%Y-%m-%d %H:%M} and {lo:%Y-%m-%d %H:%M} UTC",
+                    part.name,
+                )
+            )
+
+    current, win_lo, win_hi = window(p, now)
+    wanted: list[tuple[datetime, datetime]] = [(win_lo, win_hi)]
+    cutoff = retention_cutoff(p, now)
+    rows = state.default_rows
+    if default is not None and rows is not None and rows.count > 0:
+        warnings.append(
+            PlanWarning(
+                t,
+                "default_rows",
+                f"{rows.count} row(s) in default partition {default.name}",
+                default.name,
+            )
+        )
+        if rows.oldest is not None and rows.newest is not None:
+            lo_idx = bounds.period_index(unit, count, bounds.local_date(rows.oldest, tz))
+            hi_idx = bounds.period_index(unit, count, bounds.local_date(rows.newest, tz))
+            if cutoff is not None:
+                keep_from = bounds.period_index(unit, count, bounds.local_date(cutoff, tz))
+                if lo_idx < keep_from:
+                    warnings.append(
+                        PlanWarning(
+                            t,
+                            "expired_default_rows",
+                            f"rows in {default.name} older than the retention cut-off stay there",
+                            default.name,
+                        )
+                    )
+                lo_idx = max(lo_idx, keep_from)
+            span_lo = min(lo_idx, current)
+            span_hi = max(hi_idx, current + p.premake)
+            if span_hi - span_lo + 1 > max_create:
+                warnings.append(
+                    PlanWarning(
+                        t,
+                        "far_future",
+                        f"rows in {default.name} reach {rows.newest:%Y-%m-%d}; rescuing them needs "
+                        f"{span_hi - span_lo + 1} periods, over the guard of {max_create}; "
+                        "they stay in the default partition",
+                        default.name,
+                    )
+                )
+                hi_idx = min(hi_idx, current + p.premake)
+            if lo_idx <= hi_idx:
+                wanted.append(
+                    (
+                        bounds.boundary(unit, count, lo_idx, tz),
+                        bounds.boundary(unit, count, hi_idx + 1, tz),
+                    )
+                )
+
+    pieces = _split(p, _subtract(_union(wanted), [(lo, hi) for lo, hi, _ in coverage]))
+    if len(pieces) > max_create:
+        warnings.append(
+            PlanWarning(
+                t,
+                "guard",
+                f"{len(pieces)} partitions are missing; creating the first "
+                f"{max_create} (partitions.max_create_periods), the rest next run",
+            )
+        )
+        pieces = pieces[:max_create]
+    # Rows are moved only when the default holds some; a row that arrives after
+    # planning makes ATTACH fail for this table, and the next run rescues it.
+    rescue = default is not None and rows is not None and rows.count > 0
+    taken = {part.name for part in state.partitions}
+    for lo, hi in pieces:
+        name = naming.render(p.naming, t.name, bounds.local_date(lo, tz))
+        if name in taken or len(name.encode()) > naming.MAX_BYTES:
+            name = naming.fallback(t.name, bounds.local_date(lo, tz), bounds.local_date(hi, tz))
+        taken.add(name)
+        actions.append(
+            Action(
+                t,
+                CREATE,
+                name,
+                t.schema,
+                lo,
+                hi,
+                rescue=rescue,
+                reason="inside the premake window" if lo < win_hi else "rescue default rows",
+            )
+        )
+    if p.default_mode == "keep-empty" and default is None:
+        name = f"{t.name}_default"
+        if name in taken or len(name.encode()) > naming.MAX_BYTES:
+            name = naming.fallback(t.name, bounds.local_date(win_lo, tz), bounds.DAY_EPOCH)
+        actions.append(Action(t, CREATE_DEFAULT, name, t.schema, reason="default mode keep-empty"))
+    elif p.default_mode == "none" and default is not None:
+        warnings.append(
+            PlanWarning(
+                t,
+                "default_present",
+                f"{default.name} is a default partition; it blocks DETACH CONCURRENTLY",
+                default.name,
+            )
+        )
+
+    if cutoff is not None:
+        actions.extend(_retention(state, cutoff, warnings))
+    return actions, warnings
+
+
+def _retention(state: TableState, cutoff: datetime, warnings: list[PlanWarning]) -> list[Action]:
+    p = state.policy
+    t = p.table
+    managed = sorted((x for x in state.partitions if x.managed), key=lambda x: x.lower or _MIN)
+    expired = [x for x in managed if x.upper is not None and x.upper <= cutoff]
+    allowed = max(0, len(managed) - p.keep_at_least)
+    if len(expired) > allowed:
+        warnings.append(
+            PlanWarning(
+                t,
+                "keep_at_least",
+                f"{len(expired)} expired partition(s) but keep-at-least {p.keep_at_least} "
+                f"leaves {allowed} to remove",
+            )
+        )
+        expired = expired[:allowed]
+    if len(expired) > p.max_drops_per_run:
+        warnings.append(
+            PlanWarning(
+                t,
+                "max_drops",
+                f"{len(expired)} expired partition(s); removing {p.max_drops_per_run} this run "
+                "(max drops per run)",
+            )
+        )
+        expired = expired[: p.max_drops_per_run]
+    kind = {"drop": DROP, "detach": DETACH, "archive": ARCHIVE}[p.retention_action]
+    return [
+        Action(
+            t,
+            kind,
+            x.name,
+            x.schema,
+            x.lower,
+            x.upper,
+            pending=x.detach_pending,
+            reason=f"upper bound at or before the retention cut-off {cutoff:%Y-%m-%d %H:%M} UTC",
+        )
+        for x in expired
+    ]
+
+
+def _union(spans: Sequence[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    out: list[tuple[datetime, datetime]] = []
+    for lo, hi in sorted(spans):
+        if lo >= hi:
+            continue
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def _subtract(
+    wanted: list[tuple[datetime, datetime]], have: list[tuple[datetime, datetime]]
+) -> list[tuple[datetime, datetime]]:
+    """The parts of `wanted` that no span in `have` covers."""
+    have = _union(have)
+    out: list[tuple[datetime, datetime]] = []
+    for lo, hi in wanted:
+        cur = lo
+        for h_lo, h_hi in have:
+            if h_hi <= cur or h_lo >= hi:
+                continue
+            if h_lo > cur:
+                out.append((cur, h_lo))
+            cur = max(cur, h_hi)
+            if cur >= hi:
+                break
+        if cur < hi:
+            out.append((cur, hi))
+    return out
+
+
+def _split(p: Policy, holes: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """Cut holes at the policy's grid; a hole that starts or ends off the grid (an old
+    interval's partitions end there) gives one partition spanning to the next boundary."""
+    tz, unit, count = p.tz, p.interval_unit, p.interval_count
+    pieces: list[tuple[datetime, datetime]] = []
+    for lo, hi in holes:
+        cur = lo
+        while cur < hi:
+            idx = bounds.period_index(unit, count, bounds.local_date(cur, tz))
+            nxt = bounds.boundary(unit, count, idx + 1, tz)
+            if nxt <= cur:  # defensive: never loop on a degenerate boundary
+                nxt = bounds.boundary(unit, count, idx + 2, tz)
+            end = min(nxt, hi)
+            pieces.append((cur, end))
+            cur = end
+    return pieces

@@ -1,0 +1,166 @@
+-- name: catalog
+-- Every managed parent with its key column and every child with its bound, in one pass.
+WITH wanted AS (
+    SELECT w.schema_name, w.table_name
+    FROM unnest(%(schemas)s::text[], %(names)s::text[]) AS w(schema_name, table_name)
+)
+SELECT w.schema_name,
+       w.table_name,
+       parent.oid IS NOT NULL AS present,
+       pt.partstrat::text AS strategy,
+       pt.partnatts AS key_count,
+       ka.attname AS key_column,
+       format_type(ka.atttypid, NULL) AS key_type,
+       cn.nspname AS child_schema,
+       c.relname AS child_name,
+       c.relkind::text AS child_kind,
+       pg_get_expr(c.relpartbound, c.oid) AS child_bound,
+       i.inhdetachpending AS detach_pending
+FROM wanted w
+LEFT JOIN pg_namespace pn ON pn.nspname = w.schema_name
+LEFT JOIN pg_class parent
+       ON parent.relnamespace = pn.oid AND parent.relname = w.table_name
+      AND parent.relkind IN ('r', 'p')
+LEFT JOIN pg_partitioned_table pt ON pt.partrelid = parent.oid
+LEFT JOIN pg_attribute ka ON ka.attrelid = parent.oid AND ka.attnum = pt.partattrs[0]
+LEFT JOIN pg_inherits i ON i.inhparent = parent.oid
+LEFT JOIN pg_class c ON c.oid = i.inhrelid
+LEFT JOIN pg_namespace cn ON cn.oid = c.relnamespace
+ORDER BY w.schema_name, w.table_name, c.relname
+
+-- name: list_policies
+-- Every stored policy, in maintenance order.
+SELECT parent_schema, parent_name, interval_unit, interval_count, premake, retention_months,
+       retention_days, retention_action, archive_dir, keep_at_least, max_drops_per_run, naming,
+       timezone, default_mode, enabled, priority
+FROM {schema}.partition_policies
+ORDER BY priority, parent_schema, parent_name
+
+-- name: get_policy_for_update
+-- One policy, locked for a change.
+SELECT parent_schema, parent_name, interval_unit, interval_count, premake, retention_months,
+       retention_days, retention_action, archive_dir, keep_at_least, max_drops_per_run, naming,
+       timezone, default_mode, enabled, priority
+FROM {schema}.partition_policies
+WHERE parent_schema = %(schema_name)s AND parent_name = %(table_name)s
+FOR UPDATE
+
+-- name: upsert_policy
+-- Insert or replace one policy.
+INSERT INTO {schema}.partition_policies AS p (
+    parent_schema, parent_name, interval_unit, interval_count, premake, retention,
+    retention_months, retention_days, retention_action, archive_dir, keep_at_least,
+    max_drops_per_run, naming, timezone, default_mode, enabled, priority, updated_by)
+VALUES (%(parent_schema)s, %(parent_name)s, %(interval_unit)s, %(interval_count)s, %(premake)s,
+        %(retention)s, %(retention_months)s, %(retention_days)s, %(retention_action)s,
+        %(archive_dir)s, %(keep_at_least)s, %(max_drops_per_run)s, %(naming)s, %(timezone)s,
+        %(default_mode)s, %(enabled)s, %(priority)s, %(who)s)
+ON CONFLICT (parent_schema, parent_name) DO UPDATE SET
+    interval_unit = EXCLUDED.interval_unit, interval_count = EXCLUDED.interval_count,
+    premake = EXCLUDED.premake, retention = EXCLUDED.retention,
+    retention_months = EXCLUDED.retention_months, retention_days = EXCLUDED.retention_days,
+    retention_action = EXCLUDED.retention_action, archive_dir = EXCLUDED.archive_dir,
+    keep_at_least = EXCLUDED.keep_at_least, max_drops_per_run = EXCLUDED.max_drops_per_run,
+    naming = EXCLUDED.naming, timezone = EXCLUDED.timezone,
+    default_mode = EXCLUDED.default_mode, enabled = EXCLUDED.enabled,
+    priority = EXCLUDED.priority, updated_at = now(), updated_by = EXCLUDED.updated_by
+
+-- name: delete_policy
+-- Forget one policy.
+DELETE FROM {schema}.partition_policies
+WHERE parent_schema = %(schema_name)s AND parent_name = %(table_name)s
+
+-- name: audit
+-- Record a change of a policy.
+INSERT INTO {schema}.partition_policy_audit
+    (parent_schema, parent_name, change, old_value, new_value, changed_by)
+VALUES (%(schema_name)s, %(table_name)s, %(change)s, %(old)s, %(new)s, %(who)s)
+
+-- name: audit_history
+-- The latest changes, newest first.
+SELECT parent_schema, parent_name, change, old_value, new_value, changed_by, changed_at
+FROM {schema}.partition_policy_audit
+WHERE (%(schema_name)s::text IS NULL OR parent_schema = %(schema_name)s)
+  AND (%(table_name)s::text IS NULL OR parent_name = %(table_name)s)
+ORDER BY changed_at DESC, id DESC
+LIMIT %(limit)s
+
+-- name: start_run
+-- A run begins.
+INSERT INTO {schema}.partition_runs (kind, dry_run, run_by, status)
+VALUES (%(kind)s, %(dry_run)s, %(who)s, %(status)s)
+RETURNING id, started_at
+
+-- name: finish_run
+-- A run ends with its actions and errors.
+UPDATE {schema}.partition_runs
+SET finished_at = clock_timestamp(), status = %(status)s, actions = %(actions)s,
+    errors = %(errors)s, message = %(message)s
+WHERE id = %(id)s
+
+-- name: record_table
+-- One table's outcome within a run.
+INSERT INTO {schema}.partition_run_tables
+    (run_id, parent_schema, parent_name, status, started_at, duration_ms, actions, error)
+VALUES (%(run_id)s, %(schema_name)s, %(table_name)s, %(status)s, %(started_at)s,
+        %(duration_ms)s, %(actions)s, %(error)s)
+
+-- name: last_runs
+-- Per managed table: the last run, the last success and its duration.
+SELECT DISTINCT ON (t.parent_schema, t.parent_name)
+       t.parent_schema, t.parent_name, t.started_at, t.status, t.duration_ms, t.error,
+       (SELECT max(s.started_at) FROM {schema}.partition_run_tables s
+         WHERE s.parent_schema = t.parent_schema AND s.parent_name = t.parent_name
+           AND s.status = 'ok') AS last_success
+FROM {schema}.partition_run_tables t
+ORDER BY t.parent_schema, t.parent_name, t.started_at DESC
+
+-- name: recent_runs
+-- The latest runs, newest first.
+SELECT id, kind, started_at, finished_at, status, dry_run, actions, errors, message
+FROM {schema}.partition_runs
+ORDER BY id DESC
+LIMIT %(limit)s
+
+-- name: parent_columns
+-- The stored columns of a parent, in order (for moving rows between partitions).
+SELECT a.attname
+FROM pg_attribute a
+JOIN pg_class c ON c.oid = a.attrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %(schema_name)s AND c.relname = %(table_name)s
+  AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+ORDER BY a.attnum
+
+-- name: columns_with_types
+-- Every column of a table with its SQL type, for an archive manifest.
+SELECT a.attname, format_type(a.atttypid, a.atttypmod)
+FROM pg_attribute a
+JOIN pg_class c ON c.oid = a.attrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %(schema_name)s AND c.relname = %(table_name)s
+  AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+ORDER BY a.attnum
+
+-- name: try_leader_lock
+-- The leader lock of partition maintenance; false when another run holds it.
+SELECT pg_try_advisory_lock(%(key)s)
+
+-- name: leader_unlock
+-- Release the leader lock.
+SELECT pg_advisory_unlock(%(key)s)
+
+-- name: relation_exists
+-- Whether a relation of this name exists in this schema.
+SELECT EXISTS (
+    SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = %(schema_name)s AND c.relname = %(table_name)s)
+
+-- name: table_column
+-- The kind of a table and the type of one of its columns (for row retention).
+SELECT c.relkind::text, format_type(a.atttypid, NULL)
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_attribute a
+       ON a.attrelid = c.oid AND a.attname = %(column)s AND a.attnum > 0 AND NOT a.attisdropped
+WHERE n.nspname = %(schema_name)s AND c.relname = %(table_name)s
