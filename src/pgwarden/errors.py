@@ -103,23 +103,3 @@ class ArchiveInvalid(PgwardenError):
         self.path = path
         self.reason = reason
         super().__init__(f"archive {path}: {reason}")
-
-
-class PartitionPolicyInvalid(PgwardenError):
-    """A partition policy (or its table) that cannot be managed; names field and value."""
-
-    def __init__(self, table: str, field: str, value: Any, reason: str) -> None:
-        self.table = table
-        self.field = field
-        self.value = value
-        self.reason = reason
-        super().__init__(f"partition policy for {table}: {field}={value!r} is invalid: {reason}")
-
-
-class ArchiveInvalid(PgwardenError):
-    """An archive file or manifest that fails its checks; nothing is restored."""
-
-    def __init__(self, path: object, reason: str) -> None:
-        self.path = path
-        self.reason = reason
-        super().__init__(f"archive {path}: {reason}")
