@@ -78,6 +78,20 @@ def register_tasks(app: procrastinate.App, services: Services) -> None:
             )
             await manager.retry_job(job)
 
+    @app.periodic(cron=cfg.get("partitions.maintenance_cron"), periodic_id="partitions")
+    @app.task(name="pgwarden.partitions.maintain", queue=QUEUE_MAINTENANCE)
+    def maintain_partitions(timestamp: int | None = None) -> None:
+        """Partition maintenance by policy; a second worker's run skips on the leader lock."""
+        from pgwarden.partitions import run_maintenance
+
+        report = run_maintenance(services)
+        log.info(
+            "partition maintenance %s: %s",
+            report.status,
+            report.message,
+            extra={"action": "partition_task"},
+        )
+
     @app.periodic(cron=cfg.get("jobs.cleanup_cron"), periodic_id="cleanup")
     @app.task(name=CLEANUP, queue=QUEUE_MAINTENANCE, pass_context=True)
     async def cleanup_jobs(context: JobContext, timestamp: int | None = None) -> None:
