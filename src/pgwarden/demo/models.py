@@ -1,0 +1,224 @@
+"""Demo detection models over the demo stream, and their registration.
+
+What `ctx.data` holds for these models: the cycle's records from the demo
+sources (`user_events`, `transaction_logs`, `system_metrics`, `api_calls`),
+each record like ``{"id": "e1", "timestamp": "2026-11-21T10:00:00Z",
+"value": 12.5, "category": "A", "user_id": "u42"}``, given as any of
+
+- a polars DataFrame with those columns plus `source`;
+- a list of batches, each a mapping ``{"source": ..., "records": [...]}``
+  (other keys such as `batch_id` are ignored);
+- a mapping ``{source: [records]}``.
+
+About 10 % of the demo records are defective: no timestamp, or the sentinel
+value -999. The spike detectors ignore those; the missing-data detector
+counts them.
+
+The graph: `demo.spike` (PRIMARY v1, SHADOW v2 with a lower threshold and a
+smaller MAD floor, so `pgwarden models compare demo.spike` shows real flips)
+and `demo.missing` both feed `demo.risk`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import polars as pl
+import pydantic
+
+from pgwarden.models import (
+    BaseDetectionModel,
+    ModelContext,
+    ModelResult,
+    activate,
+    add_dependency,
+    add_model,
+    add_version,
+)
+
+SENTINEL = -999.0
+MAD_SCALE = 0.6745  # makes the MAD comparable to a standard deviation for normal data
+
+
+def frame_from(data: Any) -> pl.DataFrame:
+    """The cycle's data as one DataFrame: source, id, timestamp, value, category, user_id."""
+    if isinstance(data, pl.DataFrame):
+        frame = data
+    else:
+        rows: list[dict[str, Any]] = []
+        if isinstance(data, Mapping):
+            batches: Any = [{"source": s, "records": r} for s, r in data.items()]
+        else:
+            batches = data or []
+        for batch in batches:
+            source = batch.get("source") or batch.get("source_system") or "unknown"
+            for rec in batch.get("records", []):
+                rows.append({"source": source, **rec})
+        frame = pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame()
+    wanted = {
+        "source": pl.Utf8,
+        "id": pl.Utf8,
+        "timestamp": pl.Utf8,
+        "value": pl.Float64,
+        "category": pl.Utf8,
+        "user_id": pl.Utf8,
+    }
+    for name, dtype in wanted.items():
+        if name not in frame.columns:
+            frame = frame.with_columns(pl.lit(None, dtype=dtype).alias(name))
+    return frame.with_columns(
+        pl.col("source").cast(pl.Utf8),
+        pl.col("id").cast(pl.Utf8),
+        pl.col("value").cast(pl.Float64, strict=False),
+    )
+
+
+def _valid(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.filter(
+        pl.col("value").is_not_null()
+        & (pl.col("value") != SENTINEL)
+        & pl.col("timestamp").is_not_null()
+    )
+
+
+class SpikeParams(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+    threshold: float = pydantic.Field(3.5, gt=0, description="robust z above which a spike")
+    min_mad: float = pydantic.Field(1.0, gt=0, description="MAD floor for flat series")
+
+
+class SpikeDetector(BaseDetectionModel):
+    """Robust z-score per source: 0.6745 * (x - median) / MAD, MAD floored.
+
+    One output per valid record: entity_key `source:id`, score |z|, decision
+    `spike` or `normal`."""
+
+    model_id = "demo.spike"
+    Params = SpikeParams
+
+    def run(self, ctx: ModelContext) -> ModelResult:
+        p: SpikeParams = ctx.params
+        frame = _valid(frame_from(ctx.data))
+        if frame.is_empty():
+            return ModelResult([], {"records": 0.0, "spikes": 0.0})
+        median = pl.col("value").median().over("source")
+        mad = (pl.col("value") - median).abs().median().over("source")
+        scored = frame.with_columns(
+            (MAD_SCALE * (pl.col("value") - median).abs() / pl.max_horizontal(mad, p.min_mad))
+            .round(4)
+            .alias("score")
+        ).with_columns(
+            pl.when(pl.col("score") > p.threshold)
+            .then(pl.lit("spike"))
+            .otherwise(pl.lit("normal"))
+            .alias("decision"),
+            (pl.col("source") + ":" + pl.col("id").fill_null("?")).alias("entity_key"),
+        )
+        outputs = scored.select("entity_key", "score", "decision", "source").to_dicts()
+        spikes = sum(o["decision"] == "spike" for o in outputs)
+        return ModelResult(outputs, {"records": float(len(outputs)), "spikes": float(spikes)})
+
+
+class MissingParams(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+    degraded_above: float = pydantic.Field(0.15, ge=0, le=1)
+
+
+class MissingDataDetector(BaseDetectionModel):
+    """Share of defective records per source (no timestamp, no value, or -999)."""
+
+    model_id = "demo.missing"
+    Params = MissingParams
+
+    def run(self, ctx: ModelContext) -> ModelResult:
+        p: MissingParams = ctx.params
+        frame = frame_from(ctx.data)
+        if frame.is_empty():
+            return ModelResult([], {"records": 0.0})
+        defect = (
+            pl.col("timestamp").is_null()
+            | pl.col("value").is_null()
+            | (pl.col("value") == SENTINEL)
+        )
+        per = (
+            frame.group_by("source")
+            .agg(pl.len().alias("records"), defect.sum().alias("defects"))
+            .sort("source")
+        )
+        outputs = [
+            {
+                "entity_key": r["source"],
+                "score": round(r["defects"] / r["records"], 4),
+                "decision": "degraded" if r["defects"] / r["records"] > p.degraded_above else "ok",
+                "records": r["records"],
+                "defects": r["defects"],
+            }
+            for r in per.to_dicts()
+        ]
+        return ModelResult(outputs, {"records": float(frame.height)})
+
+
+class RiskParams(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+    spike_weight: float = 0.6
+    missing_weight: float = 0.4
+    high_above: float = 0.3
+    medium_above: float = 0.1
+
+
+class RiskAggregator(BaseDetectionModel):
+    """Per source: weighted spike rate (from `spikes`) and defect share (from `missing`)."""
+
+    model_id = "demo.risk"
+    inputs = ("spikes", "missing")
+    Params = RiskParams
+
+    def run(self, ctx: ModelContext) -> ModelResult:
+        p: RiskParams = ctx.params
+        spikes: dict[str, list[int]] = {}
+        for rec in ctx.input("spikes"):
+            counts = spikes.setdefault(rec["source"], [0, 0])
+            counts[0] += rec["decision"] == "spike"
+            counts[1] += 1
+        missing = {rec["entity_key"]: rec["score"] for rec in ctx.input("missing")}
+        outputs = []
+        for source in sorted(set(spikes) | set(missing)):
+            hit, total = spikes.get(source, [0, 0])
+            rate = hit / total if total else 0.0
+            risk = round(p.spike_weight * rate + p.missing_weight * missing.get(source, 0.0), 4)
+            level = "high" if risk > p.high_above else "medium" if risk > p.medium_above else "low"
+            outputs.append({"entity_key": source, "score": risk, "decision": level})
+        return ModelResult(outputs, {"sources": float(len(outputs))})
+
+
+_HERE = __name__
+DEMO_VERSIONS: tuple[tuple[str, str, str, str, dict[str, Any]], ...] = (
+    # model_id, version, class, role, params
+    ("demo.spike", "v1", "SpikeDetector", "PRIMARY", {"threshold": 3.5, "min_mad": 1.0}),
+    ("demo.spike", "v2", "SpikeDetector", "SHADOW", {"threshold": 2.5, "min_mad": 0.5}),
+    ("demo.missing", "v1", "MissingDataDetector", "PRIMARY", {"degraded_above": 0.15}),
+    ("demo.risk", "v1", "RiskAggregator", "PRIMARY", {}),
+)
+DEMO_DESCRIPTIONS = {
+    "demo.spike": "robust z-score spike detector per source",
+    "demo.missing": "share of defective records per source",
+    "demo.risk": "per-source risk from spikes and missing data",
+}
+
+
+def register_demo_models(services: Any, who: str = "pgwarden-demo") -> list[str]:
+    """Register and activate the demo models and edges; idempotent. Returns the model ids."""
+    for model_id, description in DEMO_DESCRIPTIONS.items():
+        add_model(services, model_id, description, who=who)
+    for model_id, version, cls, role, params in DEMO_VERSIONS:
+        added = add_version(
+            services, model_id, version, f"{_HERE}:{cls}", params, role=role, who=who
+        )
+        # Only a DRAFT is activated: after an operator promoted or archived a demo
+        # version, registering again leaves their decision alone.
+        if added.status == "DRAFT":
+            activate(services, model_id, version, who=who)
+    add_dependency(services, "demo.risk", "demo.spike", "spikes", who=who)
+    add_dependency(services, "demo.risk", "demo.missing", "missing", who=who)
+    return list(DEMO_DESCRIPTIONS)

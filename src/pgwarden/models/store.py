@@ -1,0 +1,208 @@
+"""Persisting a cycle on the ONE connection it borrowed.
+
+Each version's writes (run row, outputs by COPY, metrics in one INSERT) are
+one short transaction: in PostgreSQL an error aborts the whole transaction,
+so a bad output row of one model loses that model's rows only. The failed
+run is then recorded alone, with the database's error, in a second short
+transaction. The connection is in autocommit mode for the cycle, so each
+`conn.transaction()` is a real transaction and not a savepoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from pgwarden.db.queries import Queries
+from pgwarden.models.base import METRIC_KEY_MAX, RunStatus
+from pgwarden.models.executor import VersionRun
+
+log = logging.getLogger(__name__)
+
+COLUMNS = ("entity_key", "score", "decision")
+WARN_KEYS_MAX = 80  # characters of each dropped key shown in the warning
+
+
+def clean_metrics(metrics: Mapping[Any, Any]) -> tuple[dict[str, float], list[str]]:
+    """Pure: (kept {key: float}, dropped keys). Keys must be 1..64 characters of
+    text and values finite numbers (numpy scalars are turned into floats)."""
+    kept: dict[str, float] = {}
+    dropped: list[str] = []
+    for key, value in metrics.items():
+        if not isinstance(key, str) or not 1 <= len(key) <= METRIC_KEY_MAX:
+            dropped.append(str(key))
+            continue
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            dropped.append(key)
+            continue
+        number = float(value)
+        if not math.isfinite(number):
+            dropped.append(key)
+            continue
+        kept[key] = number
+    return kept, dropped
+
+
+def output_row(
+    cycle_time: datetime, cycle_id: str, run: VersionRun, ordinal: int, rec: Mapping[str, Any]
+) -> tuple[Any, ...]:
+    """One COPY row. Values are passed as they are: the table's types and
+    CHECKs decide, and a rejected row fails this run's transaction only."""
+    key = rec.get("entity_key")
+    score = rec.get("score")
+    if isinstance(score, float) and not math.isfinite(score):
+        score = None
+    elif isinstance(score, numbers.Real) and not isinstance(score, bool):
+        score = float(score)
+    decision = rec.get("decision")
+    if isinstance(decision, bool):
+        decision = "true" if decision else "false"
+    payload = {k: v for k, v in rec.items() if k not in COLUMNS}
+    return (
+        cycle_time,
+        cycle_id,
+        run.model_id,
+        run.version_id,
+        run.role,
+        ordinal,
+        None if key is None else str(key),
+        score,
+        None if decision is None else str(decision),
+        Jsonb(payload) if payload else None,
+    )
+
+
+class DbSink:
+    """Writes each version's run, outputs and metrics; see the module docstring."""
+
+    def __init__(
+        self, conn: psycopg.Connection, queries: Queries, cycle_id: str, cycle_time: datetime
+    ) -> None:
+        self.conn = conn
+        self.q = queries
+        self.cycle_id = cycle_id
+        self.cycle_time = cycle_time
+        self.rows = 0
+
+    def record(
+        self, run: VersionRun, outputs: Sequence[Mapping[str, Any]], metrics: Mapping[str, Any]
+    ) -> VersionRun:
+        kept, dropped = clean_metrics(metrics)
+        if dropped:
+            shown = ", ".join(k[:WARN_KEYS_MAX] for k in dropped)
+            log.warning(
+                "model %s version %s: dropped %d metric(s) with a key over %d characters "
+                "or a non-finite value: %s",
+                run.model_id,
+                run.version,
+                len(dropped),
+                METRIC_KEY_MAX,
+                shown,
+                extra={"action": "metrics_dropped", "model_id": run.model_id},
+            )
+        run = replace(run, metric_count=len(kept), dropped_metric_count=len(dropped))
+        try:
+            with self.conn.transaction():
+                run_id = self._insert_run(run)
+                if outputs:
+                    with self.conn.cursor().copy(self.q["copy_outputs"]) as copy:
+                        for i, rec in enumerate(outputs):
+                            copy.write_row(output_row(self.cycle_time, self.cycle_id, run, i, rec))
+                if kept:
+                    self.conn.execute(
+                        self.q["insert_metrics"],
+                        {
+                            "run_id": run_id,
+                            "cycle_id": self.cycle_id,
+                            "version_id": run.version_id,
+                            "keys": list(kept),
+                            "values": list(kept.values()),
+                        },
+                    )
+        except (
+            psycopg.DataError,
+            psycopg.IntegrityError,
+            psycopg.ProgrammingError,
+            TypeError,
+            ValueError,
+        ) as exc:
+            # Only this version's transaction was lost; record why, alone.
+            primary = exc.diag.message_primary if isinstance(exc, psycopg.Error) else None
+            diag = (primary or str(exc) or type(exc).__name__).strip()
+            log.error(
+                "model %s version %s: outputs rejected by the database (%s: %s); "
+                "its run is recorded as FAILED, other models are unaffected",
+                run.model_id,
+                run.version,
+                type(exc).__name__,
+                diag,
+                extra={"action": "outputs_rejected", "model_id": run.model_id},
+            )
+            run = replace(
+                run,
+                status=RunStatus.FAILED.value,
+                reason="persist_failed",
+                error_class=type(exc).__name__,
+                error_message=diag[:1000],
+                output_count=0,
+                metric_count=0,
+            )
+            with self.conn.transaction():
+                self._insert_run(run)
+            return run
+        if run.status != RunStatus.SKIPPED:
+            self.rows += len(outputs)
+        return run
+
+    def _insert_run(self, run: VersionRun) -> int:
+        row = self.conn.execute(
+            self.q["insert_run"],
+            {
+                "cycle_id": self.cycle_id,
+                "cycle_time": self.cycle_time,
+                "model_id": run.model_id,
+                "version_id": run.version_id,
+                "version": run.version,
+                "role": run.role,
+                "status": run.status,
+                "reason": run.reason,
+                "started_at": run.started_at or self.cycle_time,
+                "duration_ms": run.duration_ms,
+                "error_class": run.error_class,
+                "error_message": run.error_message,
+                "output_count": run.output_count,
+                "metric_count": run.metric_count,
+                "dropped_metric_count": run.dropped_metric_count,
+            },
+        ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+
+def stored_runs(conn: psycopg.Connection, queries: Queries, cycle_id: str) -> list[VersionRun]:
+    rows = conn.execute(queries["cycle_runs"], {"cycle_id": cycle_id}).fetchall()
+    return [
+        VersionRun(
+            model_id=r[0],
+            version=r[1],
+            version_id=r[2],
+            role=r[3],
+            status=r[4],
+            reason=r[5],
+            duration_ms=r[6],
+            error_class=r[7],
+            error_message=r[8],
+            output_count=r[9],
+            metric_count=r[10],
+            dropped_metric_count=r[11],
+        )
+        for r in rows
+    ]
