@@ -1,18 +1,150 @@
 """What happens after a batch result is stored: anomaly detection, alerts, daily state.
 
 The checker/storage side calls `after_batch` once per stored batch, in the
-same connection. The anomaly/alerting side owns the body of this function.
+same connection, after the batch row is committed. Here, in one transaction:
+
+1. claim the batch in `quality_evaluations` (a second call for the same batch
+   id does nothing and returns None: the hook is idempotent);
+2. read the source's history and run the detectors (accepted batches only);
+3. store the anomalies, open / update / resolve alerts and queue their
+   deliveries in the outbox;
+4. merge the batch into the source's daily state.
+
+After the commit, new deliveries are tried once if `alerts.deliver_inline`;
+a failure there only leaves them pending for the periodic delivery task.
 """
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg
 
-from pgwarden.quality.model import BatchResult
+from pgwarden import alerts
+from pgwarden.alerts import outbox
+from pgwarden.alerts import store as alert_store
+from pgwarden.quality import daily
+from pgwarden.quality.anomaly import Evaluation, evaluate
+from pgwarden.quality.anomaly import settings_from as detector_settings
+from pgwarden.quality.anomaly import store as anomaly_store
+from pgwarden.quality.anomaly.explain import conditions_for
+from pgwarden.quality.model import BatchResult, BatchStatus
+
+log = logging.getLogger(__name__)
 
 
-def after_batch(conn: psycopg.Connection, schema: str, result: BatchResult, config: Any) -> Any:
-    """Evaluate anomalies and alerts for a stored batch; returns what was raised."""
-    return None
+@dataclass(frozen=True)
+class HookOutcome:
+    evaluation: Evaluation | None
+    alerts: dict[str, list[int]] = field(default_factory=dict)
+    delivered: int = 0
+
+
+def timezone_of(config: Any) -> tzinfo:
+    """PGWARDEN_TIMEZONE as seen through a RuntimeConfig (its database's settings), or UTC."""
+    for path in (("timezone",), ("_db", "settings", "timezone"), ("db", "settings", "timezone")):
+        obj = config
+        for name in path:
+            obj = getattr(obj, name, None)
+        if isinstance(obj, str) and obj:
+            return ZoneInfo(obj)
+    return UTC
+
+
+def _get(config: Any, key: str, default: Any) -> Any:
+    get = getattr(config, "get", None)
+    return default if get is None else get(key)
+
+
+def after_batch(
+    conn: psycopg.Connection, schema: str, result: BatchResult, config: Any
+) -> HookOutcome | None:
+    """Evaluate anomalies and alerts for a stored batch; returns what was raised.
+
+    `config` is the RuntimeConfig (services.config); None uses every default.
+    Returns None when this batch was already handled.
+    """
+    tz = timezone_of(config)
+    det = detector_settings(config)
+    alert_settings = alerts.settings_from(config)
+    now = result.checked_at
+    q = anomaly_store.queries(schema)
+    with conn.transaction():
+        claimed = conn.execute(
+            q["claim_evaluation"],
+            {"batch_id": result.batch_id, "source": result.source,
+             "received_at": result.received_at},
+        ).fetchone()  # fmt: skip
+        if claimed is None:
+            return None
+        evaluation = None
+        if result.status is BatchStatus.ACCEPTED:
+            history = anomaly_store.read_history(
+                conn, schema, result.source, result.batch_id, result.received_at,
+                days=_get(config, "anomaly.baseline_days", 28),
+                reference_batches=_get(config, "anomaly.reference_batches", 168),
+            )  # fmt: skip
+            evaluation = evaluate(history, point_of(result), tz, det)
+            anomaly_store.store_evaluation(
+                conn, schema, result.source, result.received_at, evaluation
+            )
+        conditions = conditions_for(
+            result,
+            evaluation,
+            min_issue_severity=alert_settings.min_issue_severity,
+            min_quality_score=alert_settings.min_quality_score,
+        )
+        raised = alerts.raise_alerts(
+            conn, schema, result.source, result.batch_id, conditions, now, alert_settings
+        )
+        daily.merge(
+            conn, schema, result, tz,
+            anomalies=len(evaluation.anomalies) if evaluation else 0,
+            alerts_opened=len(raised["opened"]),
+        )  # fmt: skip
+    if evaluation is not None and evaluation.anomalies:
+        log.info(
+            "batch %s of %s: %d anomalies (%s)",
+            result.batch_id, result.source, len(evaluation.anomalies),
+            ", ".join(r.key for r in evaluation.anomalies),
+            extra={"action": "anomalies_found", "source": result.source},
+        )  # fmt: skip
+    delivered = 0
+    if alert_settings.deliver_inline and raised["deliveries"]:
+        try:
+            delivered = outbox.deliver_due(
+                conn, alert_store.queries(schema), alert_settings.channels,
+                max(datetime.now(UTC), now), timeout=alert_settings.timeout,
+                base=alert_settings.retry_base, cap=alert_settings.retry_max,
+                ids=raised["deliveries"],
+            ).delivered  # fmt: skip
+        except psycopg.Error:
+            log.exception(
+                "inline alert delivery failed; the periodic task will retry",
+                extra={"action": "alert_inline_failed"},
+            )
+    return HookOutcome(evaluation, raised, delivered)
+
+
+def point_of(result: BatchResult):  # type: ignore[no-untyped-def]
+    """The batch as the detectors see it."""
+    from pgwarden.quality.anomaly import BatchPoint
+
+    return BatchPoint(
+        batch_id=result.batch_id,
+        received_at=result.received_at,
+        records=result.records,
+        accepted=result.status is BatchStatus.ACCEPTED,
+        missing_values=sum(int(st.get("nulls", 0) or 0) for st in result.field_stats.values())
+        if not result.counts
+        else int(result.counts.get("missing_values", 0)),
+        type_mismatches=int(result.counts.get("type_mismatches", 0))
+        if result.counts
+        else sum(int(st.get("type_mismatch", 0) or 0) for st in result.field_stats.values()),
+        fields=max(1, len(result.field_stats)),
+        field_stats=result.field_stats,
+    )

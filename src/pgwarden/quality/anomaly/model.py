@@ -1,0 +1,139 @@
+"""The plain data the anomaly detectors take and return (no I/O, no clock).
+
+A `BatchPoint` is one stored batch as the detectors see it: counts, when it
+arrived, its per-field summaries, and which metrics were already flagged for
+it (those points are left out of later baselines, so one incident does not
+widen the range that should catch the next). A `TestResult` is one metric of
+one batch: observed value, expected value and range, the window the baseline
+came from, the method, the tail probability and, after the multiple-testing
+step, whether it is an anomaly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Status(StrEnum):
+    TESTED = "tested"
+    INSUFFICIENT_HISTORY = "insufficient_history"
+    INSUFFICIENT_SAMPLE = "insufficient_sample"
+
+
+#: the seed's six patterns, as metric names stored with each anomaly
+VOLUME = "volume"
+MISSING = "missing_rate"
+FORMAT = "format_rate"
+TIMING = "arrival_gap"
+DRIFT = "drift"
+OUTLIERS = "outliers"
+METRICS = (VOLUME, MISSING, FORMAT, TIMING, DRIFT, OUTLIERS)
+
+
+@dataclass(frozen=True)
+class BatchPoint:
+    batch_id: str
+    received_at: datetime  # timezone-aware
+    records: int
+    accepted: bool = True
+    missing_values: int = 0
+    type_mismatches: int = 0
+    #: values checked per record (the denominator of the missing and format rates)
+    fields: int = 1
+    field_stats: Mapping[str, Any] = field(default_factory=dict)
+    #: metric keys ("volume", "drift:value", ...) flagged as anomalies earlier
+    flagged: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Window:
+    start: datetime | None
+    end: datetime | None
+    points: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "start": self.start.isoformat() if self.start else None,
+            "end": self.end.isoformat() if self.end else None,
+            "points": self.points,
+        }
+
+
+@dataclass(frozen=True)
+class TestResult:
+    metric: str
+    field: str | None
+    status: Status
+    method: str
+    window: Window
+    observed: float | None = None
+    expected: float | None = None
+    low: float | None = None  # expected range at the per-test level
+    high: float | None = None
+    direction: str | None = None  # "high" or "low"
+    p_value: float = 1.0  # tail probability under the baseline
+    effect: float | None = None  # PSI, rate excess, ... (the effect-size gate)
+    gated: bool = False  # below the effect-size gate: never an anomaly
+    weight: float = 1.0  # share of the false-alert budget (weighted BH)
+    q_value: float = 1.0
+    anomaly: bool = False
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return self.metric if self.field is None else f"{self.metric}:{self.field}"
+
+    @property
+    def score(self) -> float:
+        """1 - tail probability: 0 ordinary, close to 1 very unlikely under the baseline."""
+        return 1.0 - self.p_value if self.status is Status.TESTED else 0.0
+
+    def decided(self, anomaly: bool, q_value: float) -> TestResult:
+        return replace(self, anomaly=anomaly, q_value=q_value)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "field": self.field,
+            "status": str(self.status),
+            "method": self.method,
+            "window": self.window.to_dict(),
+            "observed": self.observed,
+            "expected": self.expected,
+            "expected_range": [self.low, self.high],
+            "direction": self.direction,
+            "p_value": self.p_value,
+            "q_value": self.q_value,
+            "score": self.score,
+            "effect": self.effect,
+            "anomaly": self.anomaly,
+            "details": dict(self.details),
+        }
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Every test of one batch and which of them are anomalies."""
+
+    batch_id: str
+    results: tuple[TestResult, ...]
+    fdr: float
+
+    @property
+    def anomalies(self) -> tuple[TestResult, ...]:
+        return tuple(r for r in self.results if r.anomaly)
+
+    @property
+    def insufficient(self) -> tuple[TestResult, ...]:
+        return tuple(r for r in self.results if r.status is not Status.TESTED)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "batch_id": self.batch_id,
+            "fdr": self.fdr,
+            "results": [r.to_dict() for r in self.results],
+        }
