@@ -1,1 +1,76 @@
-"""Batch data-quality monitoring: rules, scores, anomalies, alerts, daily reports."""
+"""Batch data-quality monitoring: rules, scores, anomalies, alerts, daily reports.
+
+The public functions are re-exported here lazily: `import pgwarden.quality`
+stays cheap (polars alone takes about half a second to import), and the
+heavy modules load on first use.
+
+- `read_batch(data, fmt=None, *, source=...) -> polars.DataFrame`
+- `check_batch(batch, rules, now, *, context=None, options=None) -> BatchResult` (pure)
+- `process_batch(services, batch, *, rules=None) -> BatchResult` (check, store, hook)
+- `make_batch(source=, data=, batch_id=, received_at=, fmt=, metadata=) -> DataBatch`
+- `set_rules(services, source, yaml_text, who)`, `get_rules(services, source)`,
+  `validate_rules(source, yaml_text)`, `parse_yaml(source, text)`, `build(source, rules)`
+- `list_batches(services, source=None, status=None, since=None, limit=100)`,
+  `get_batch(services, batch_id) -> BatchResult | None`
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+from pgwarden.quality.model import (
+    BatchMetadata,
+    BatchResult,
+    BatchStatus,
+    QualityLevel,
+    Scores,
+    Severity,
+    Violation,
+)
+
+_LAZY = {
+    "DataBatch": "pgwarden.quality.batch",
+    "read_batch": "pgwarden.quality.batch",
+    "check_batch": "pgwarden.quality.check",
+    "CheckOptions": "pgwarden.quality.check",
+    "process_batch": "pgwarden.quality.process",
+    "make_batch": "pgwarden.quality.process",
+    "options_from_config": "pgwarden.quality.process",
+    "set_rules": "pgwarden.quality.rulestore",
+    "get_rules": "pgwarden.quality.rulestore",
+    "load_rules": "pgwarden.quality.rulestore",
+    "validate_rules": "pgwarden.quality.rulestore",
+    "rules_history": "pgwarden.quality.rulestore",
+    "list_rules": "pgwarden.quality.rulestore",
+    "Rule": "pgwarden.quality.rules",
+    "RuleSet": "pgwarden.quality.rules",
+    "parse_yaml": "pgwarden.quality.rules",
+    "parse_rules": "pgwarden.quality.rules",
+    "build": "pgwarden.quality.rules",
+    "list_batches": "pgwarden.quality.store",
+    "get_batch": "pgwarden.quality.store",
+    "CheckContext": "pgwarden.quality.engine",
+    "BatchInvalid": "pgwarden.quality.errors",
+    "RulesInvalid": "pgwarden.quality.errors",
+}
+
+__all__ = [
+    "BatchMetadata",
+    "BatchResult",
+    "BatchStatus",
+    "QualityLevel",
+    "Scores",
+    "Severity",
+    "Violation",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pgwarden.quality' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value

@@ -86,3 +86,15 @@ class BatchResult:
     mb_per_second: float = 0.0
     peak_memory_bytes: int = 0
     input_bytes: int = 0
+    # Added by the checker side (engineer A); all optional with defaults:
+    #: the score inputs, also stored as columns of quality_batches: records,
+    #: required_fields, missing_values, type_mismatches, typed_values,
+    #: invalid_records, out_of_range, duplicates, stale_records, timed_records,
+    #: violation_count (= number of violations, i.e. rules broken, not records)
+    counts: dict[str, int] = field(default_factory=dict)
+    #: every rule's count by rule name, zeros included (violations keep count > 0 only)
+    rule_counts: dict[str, int] = field(default_factory=dict)
+    #: the batch's observed fields {path: dtype}, the input of schema drift
+    schema: dict[str, str] = field(default_factory=dict)
+    #: the stored version of the rules used (None for Python rules / defaults)
+    rules_version: int | None = None

@@ -1,0 +1,340 @@
+"""Batches and their readers: everything a batch may arrive as, turned into one polars frame.
+
+JSON-lines, JSON, CSV, Parquet and Arrow bytes go straight into polars' own
+readers, so no Python dict is built per record. A list of dicts goes through
+`pl.DataFrame` (the fastest of the paths measured in benchmarks/quality.py);
+when its records disagree on a field's type, polars refuses them and the
+batch is re-read as JSON lines, where such a field becomes text and the
+disagreeing values surface as type mismatches instead of an exception.
+
+Every refusal is a `BatchInvalid` naming the source, the field or position
+and the value; `process_batch` records it as a REJECTED batch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pgwarden.quality.errors import BatchInvalid
+from pgwarden.quality.model import BatchMetadata
+
+if TYPE_CHECKING:
+    import polars as pl
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("ndjson", "json", "csv", "parquet", "arrow")
+_ALIASES = {"jsonl": "ndjson", "ipc": "arrow", "feather": "arrow"}
+_EXTENSIONS = {
+    ".jsonl": "ndjson",
+    ".ndjson": "ndjson",
+    ".json": "json",
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".arrow": "arrow",
+    ".ipc": "arrow",
+    ".feather": "arrow",
+}
+DEFAULT_MAX_VALUE_BYTES = 1_048_576
+
+
+@dataclass(frozen=True)
+class DataBatch:
+    """One batch from a source. `records` is a list of dicts, bytes, a file path or a frame."""
+
+    source: str
+    records: Any
+    id: str = field(default_factory=lambda: f"batch-{uuid.uuid4().hex[:16]}")
+    received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    metadata: BatchMetadata | Mapping[str, Any] = field(default_factory=BatchMetadata)
+    fmt: str | None = None  # None: guessed from bytes or the file name
+
+    def meta(self) -> BatchMetadata:
+        return parse_metadata(self.metadata)
+
+
+def parse_metadata(raw: BatchMetadata | Mapping[str, Any] | None) -> BatchMetadata:
+    """BatchMetadata from a mapping. Unreadable values are kept in extra['invalid'] so the
+    metadata checks can report them, rather than failing the whole batch."""
+    if isinstance(raw, BatchMetadata):
+        return raw
+    raw = dict(raw or {})
+    invalid: dict[str, Any] = {}
+    expected = raw.pop("expected_records", None)
+    if expected is not None:
+        if isinstance(expected, bool) or not isinstance(expected, int | float | str):
+            invalid["expected_records"], expected = expected, None
+        else:
+            try:
+                number = float(expected)
+                if not number.is_integer():
+                    raise ValueError
+                expected = int(number)
+            except ValueError:
+                invalid["expected_records"], expected = expected, None
+    fresh = raw.pop("data_freshness", None)
+    if fresh is not None:
+        parsed = to_utc(fresh)
+        if parsed is None:
+            invalid["data_freshness"] = fresh
+        fresh = parsed
+    source_system = raw.pop("source_system", None)
+    stage = raw.pop("pipeline_stage", None)
+    if invalid:
+        raw["invalid"] = invalid
+    return BatchMetadata(
+        source_system=None if source_system is None else str(source_system),
+        pipeline_stage=None if stage is None else str(stage),
+        expected_records=expected,
+        data_freshness=fresh,
+        extra=raw,
+    )
+
+
+def metadata_to_json(meta: BatchMetadata) -> dict[str, Any]:
+    return {
+        "source_system": meta.source_system,
+        "pipeline_stage": meta.pipeline_stage,
+        "expected_records": meta.expected_records,
+        "data_freshness": meta.data_freshness.isoformat() if meta.data_freshness else None,
+        "extra": json.loads(json.dumps(meta.extra, default=str)),
+    }
+
+
+def metadata_from_json(doc: Mapping[str, Any]) -> BatchMetadata:
+    fresh = doc.get("data_freshness")
+    return BatchMetadata(
+        source_system=doc.get("source_system"),
+        pipeline_stage=doc.get("pipeline_stage"),
+        expected_records=doc.get("expected_records"),
+        data_freshness=to_utc(fresh) if fresh else None,
+        extra=dict(doc.get("extra") or {}),
+    )
+
+
+def to_utc(value: Any) -> datetime | None:
+    """An aware UTC datetime from a datetime or ISO text (naive means UTC); None if unreadable."""
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    else:
+        return None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def guess_format(data: bytes, name: str | None = None) -> str:
+    """The format of some bytes, from the file name or the first bytes."""
+    if name:
+        fmt = _EXTENSIONS.get(Path(name).suffix.lower())
+        if fmt:
+            return fmt
+    head = data[:8]
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    if head.startswith(b"ARROW1") or head.startswith(b"\xff\xff\xff\xff"):
+        return "arrow"
+    first = data[:4096].lstrip()[:1]
+    if first == b"[":
+        return "json"
+    if first == b"{":
+        return "ndjson"
+    return "csv"
+
+
+def read_batch(
+    data: Any,
+    fmt: str | None = None,
+    *,
+    source: str = "?",
+    max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
+) -> pl.DataFrame:
+    """A polars frame from a list of dicts, bytes, a path or a frame; raises BatchInvalid.
+
+    Refused: anything that is not a table of records, broken JSON, bytes that
+    are not UTF-8, an empty batch, a string value longer than `max_value_bytes`.
+    """
+    import polars as pl
+
+    fmt = _ALIASES.get(fmt, fmt) if fmt is not None else None
+    if fmt is not None and fmt not in FORMATS:
+        raise BatchInvalid(source, "fmt", fmt, f"unknown format; expected one of {FORMATS}")
+    if isinstance(data, pl.DataFrame):
+        frame = data
+    elif isinstance(data, list):
+        frame = _from_records(data, source)
+    elif isinstance(data, bytes | bytearray | memoryview):
+        frame = _from_bytes(bytes(data), fmt or guess_format(bytes(data[:4096])), source)
+    elif isinstance(data, str | Path):
+        path = Path(data)
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise BatchInvalid(source, "path", str(path), f"cannot read: {exc.strerror}") from exc
+        frame = _from_bytes(raw, fmt or guess_format(raw[:4096], path.name), source)
+    else:
+        raise BatchInvalid(
+            source, None, type(data).__name__, "not a list of objects, bytes, a path or a frame"
+        )
+    if frame.height == 0:
+        raise BatchInvalid(source, None, None, "empty batch: 0 records")
+    check_value_sizes(frame, source, max_value_bytes)
+    return frame
+
+
+def input_size(data: Any, frame: pl.DataFrame) -> int:
+    """Bytes of input for MB/s: the raw bytes when given, else the frame's size."""
+    if isinstance(data, bytes | bytearray | memoryview):
+        return len(data)
+    if isinstance(data, str | Path):
+        try:
+            return Path(data).stat().st_size
+        except OSError:
+            pass
+    return int(frame.estimated_size())
+
+
+def check_value_sizes(frame: pl.DataFrame, source: str, limit: int) -> None:
+    """Refuse a batch holding a string longer than `limit` bytes (one cheap max per column)."""
+    import polars as pl
+
+    exprs = []
+    names = []
+    for name, dtype in frame.schema.items():
+        if dtype == pl.String:
+            exprs.append(pl.col(name).str.len_bytes().max().alias(f"_{len(names)}"))
+            names.append((name, pl.col(name)))
+        elif isinstance(dtype, pl.Struct):
+            for fld in dtype.fields:
+                if fld.dtype == pl.String:
+                    expr = pl.col(name).struct.field(fld.name)
+                    exprs.append(expr.str.len_bytes().max().alias(f"_{len(names)}"))
+                    names.append((f"{name}.{fld.name}", expr))
+    if not exprs:
+        return
+    row = frame.select(exprs).row(0)
+    for (name, expr), longest in zip(names, row, strict=True):
+        if longest is not None and longest > limit:
+            value = frame.select(expr.filter(expr.str.len_bytes() > limit).first()).item()
+            raise BatchInvalid(
+                source,
+                name,
+                value,
+                f"a {longest:,}-byte string; the limit is {limit:,} bytes "
+                "(runtime key quality.max_value_bytes)",
+            )
+
+
+def _from_records(records: list[Any], source: str) -> pl.DataFrame:
+    import polars as pl
+
+    if not records:
+        raise BatchInvalid(source, None, None, "empty batch: 0 records")
+    if not isinstance(records[0], Mapping):
+        raise BatchInvalid(source, "records[0]", records[0], "not a list of objects")
+    try:
+        return pl.DataFrame(records)
+    except TypeError as exc:
+        for i, rec in enumerate(records):
+            if not isinstance(rec, Mapping):
+                raise BatchInvalid(source, f"records[{i}]", rec, "not a list of objects") from exc
+        raise BatchInvalid(source, None, None, f"records not readable: {exc}") from exc
+    except (pl.exceptions.ComputeError, pl.exceptions.SchemaError, OverflowError, ValueError):
+        # Records disagree on a field's type; JSON lines keep such a field as text.
+        log.debug("mixed types in records of %s; re-reading as JSON lines", source)
+        lines = "\n".join(json.dumps(r, default=str) for r in records).encode()
+        return _from_bytes(lines, "ndjson", source)
+
+
+def _from_bytes(data: bytes, fmt: str, source: str) -> pl.DataFrame:
+    import polars as pl
+
+    if not data.strip():
+        raise BatchInvalid(source, None, None, "empty batch: 0 bytes")
+    try:
+        if fmt == "ndjson":
+            return pl.read_ndjson(data)
+        if fmt == "json":
+            return _read_json(data, source)
+        if fmt == "csv":
+            return pl.read_csv(data, infer_schema_length=10_000)
+        if fmt == "parquet":
+            return pl.read_parquet(data)
+        if fmt == "arrow":
+            return _read_arrow(data)
+    except BatchInvalid:
+        raise
+    except Exception as exc:
+        raise _explain(data, fmt, source, exc) from exc
+    raise BatchInvalid(source, "fmt", fmt, f"cannot read bytes as {fmt}")
+
+
+def _read_json(data: bytes, source: str) -> pl.DataFrame:
+    import polars as pl
+
+    first = data.lstrip()[:1]
+    if first == b"{":
+        # One object: either a record, or {"records": [...]} as the HTTP API sends.
+        doc = json.loads(data)
+        if isinstance(doc.get("records"), list):
+            return _from_records(doc["records"], source)
+        return pl.DataFrame([doc])
+    if first != b"[":
+        raise BatchInvalid(source, None, data[:40], "JSON batch is not a list of objects")
+    return pl.read_json(data)
+
+
+def _read_arrow(data: bytes) -> pl.DataFrame:
+    import io
+
+    import polars as pl
+
+    if data.startswith(b"ARROW1"):
+        return pl.read_ipc(io.BytesIO(data))
+    return pl.read_ipc_stream(io.BytesIO(data))
+
+
+def _explain(data: bytes, fmt: str, source: str, exc: Exception) -> BatchInvalid:
+    """Turn a reader's error into one that names the line and shows the value."""
+    if fmt in ("ndjson", "json", "csv"):
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            line = data.count(b"\n", 0, bad.start) + 1
+            return BatchInvalid(
+                source,
+                f"byte {bad.start} (line {line})",
+                data[max(0, bad.start - 10) : bad.start + 10],
+                "not UTF-8 text",
+            )
+    if fmt == "ndjson":
+        for number, line in enumerate(data.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                doc = json.loads(line)
+            except ValueError as bad:
+                return BatchInvalid(source, f"line {number}", line[:80], f"broken JSON: {bad}")
+            if not isinstance(doc, dict):
+                return BatchInvalid(source, f"line {number}", line[:80], "not a JSON object")
+    if fmt == "json":
+        try:
+            doc = json.loads(data)
+        except ValueError as bad:
+            return BatchInvalid(source, None, data[:80], f"broken JSON: {bad}")
+        if not isinstance(doc, list) or not all(isinstance(d, dict) for d in doc):
+            return BatchInvalid(source, None, data[:80], "JSON batch is not a list of objects")
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return BatchInvalid(source, None, None, f"cannot read the batch as {fmt}: {reason}")

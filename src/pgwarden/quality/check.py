@@ -1,0 +1,321 @@
+"""`check_batch`: a batch and its rules in, a `BatchResult` out (pure but for the clock
+readings that measure its own speed).
+
+It reads the batch, runs the one-pass engine, adds the batch-level checks
+(the seed's metadata checks, row count against expected_records, schema
+drift against the learned schema) and scores the result. An unreadable batch
+becomes a REJECTED result carrying the reason, never an exception, so the
+caller can store it.
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pgwarden.quality.batch import DEFAULT_MAX_VALUE_BYTES, DataBatch, input_size, read_batch
+from pgwarden.quality.errors import BatchInvalid
+from pgwarden.quality.model import BatchMetadata, BatchResult, BatchStatus, Severity, Violation
+from pgwarden.quality.rules import Rule, RuleSet
+from pgwarden.quality.scoring import Levels, compute_scores
+
+METADATA_MAX_AGE = 3600.0  # seconds; the seed's "data_freshness under one hour"
+EXPECTED_RECORDS_MAX = 1_000_000  # the seed's expected_records range is 1..1,000,000
+ROW_COUNT_TOLERANCE = 0.0  # share of expected_records a batch may miss by
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    """Tunables of a check, filled from runtime keys by the edge (`options_from_config`)."""
+
+    levels: Levels = field(default_factory=Levels)
+    sample_size: int = 20
+    max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES
+    metadata_max_age: float = METADATA_MAX_AGE
+    expected_records_max: int = EXPECTED_RECORDS_MAX
+
+
+def check_batch(
+    batch: DataBatch,
+    rules: RuleSet,
+    now: datetime,
+    *,
+    context: Any = None,
+    options: CheckOptions | None = None,
+    frame: Any = None,
+    started: float | None = None,
+) -> BatchResult:
+    """Check one batch against its source's rules; `now` is the checked_at time.
+
+    Freshness is measured from `batch.received_at`, so re-checking a stored
+    batch gives the same scores. `frame` skips the read when the caller
+    already has the polars frame (process_batch reads once to look up ids);
+    `started` (a perf_counter reading) then makes the read count in the timing.
+    Returns a REJECTED result (scores None) when the batch cannot be read.
+    """
+    options = options or CheckOptions()
+    started = time.perf_counter() if started is None else started
+    rss_before, peak_before = _rss(), _peak_rss()
+    meta = batch.meta()
+    try:
+        if frame is None:
+            frame = read_batch(
+                batch.records,
+                batch.fmt,
+                source=batch.source,
+                max_value_bytes=options.max_value_bytes,
+            )
+    except BatchInvalid as exc:
+        return rejected(batch, str(exc), now, meta=meta, rules=rules)
+
+    from pgwarden.quality.engine import CheckContext, evaluate
+
+    ctx = context or CheckContext()
+    ev = evaluate(frame, rules, batch.received_at, ctx, sample_size=options.sample_size)
+    violations = [
+        _violation(f.rule, f.count, f.sample_ids, f.detail, ev.records)
+        for f in ev.findings
+        if f.count > 0
+    ]
+    rule_counts = {f.rule.name: f.count for f in ev.findings}
+    for rule in rules.rules:
+        rule_counts.setdefault(rule.name, 0)
+    for v in _batch_level(rules, meta, ev.records, batch.received_at, ctx, ev.observed_fields):
+        rule_counts[v.rule] = v.count
+        if v.count > 0:
+            violations.append(v)
+    if rules.metadata_checks:
+        for v in metadata_violations(meta, batch.received_at, options):
+            violations.append(v)
+            rule_counts[v.rule] = v.count
+    counts = {
+        "records": ev.records,
+        "required_fields": ev.required_fields,
+        "missing_values": ev.missing_required,
+        "type_mismatches": ev.type_mismatches,
+        "typed_values": ev.typed_values,
+        "invalid_records": ev.invalid_records,
+        "out_of_range": ev.out_of_range,
+        "duplicates": ev.duplicates,
+        "stale_records": ev.stale,
+        "timed_records": ev.timed_records,
+        "violation_count": len(violations),
+    }
+    scores = compute_scores(counts, rules.weights, options.levels)
+    elapsed = max(time.perf_counter() - started, 1e-9)
+    size = input_size(batch.records, frame)
+    return BatchResult(
+        batch_id=batch.id,
+        source=batch.source,
+        received_at=batch.received_at,
+        checked_at=now,
+        records=ev.records,
+        status=BatchStatus.ACCEPTED,
+        scores=scores,
+        violations=tuple(violations),
+        metadata=meta,
+        field_stats=ev.field_stats,
+        processing_seconds=elapsed,
+        records_per_second=ev.records / elapsed,
+        mb_per_second=size / 1_048_576 / elapsed,
+        peak_memory_bytes=_peak_extra(rss_before, peak_before, int(frame.estimated_size())),
+        input_bytes=size,
+        counts=counts,
+        rule_counts=rule_counts,
+        schema=ev.observed_fields,
+        rules_version=rules.version,
+    )
+
+
+def rejected(
+    batch: DataBatch,
+    reason: str,
+    now: datetime,
+    *,
+    meta: BatchMetadata | None = None,
+    rules: RuleSet | None = None,
+) -> BatchResult:
+    """The result of a batch that could not be read: stored as REJECTED with its reason."""
+    records = len(batch.records) if isinstance(batch.records, list) else 0
+    return BatchResult(
+        batch_id=batch.id,
+        source=batch.source,
+        received_at=batch.received_at,
+        checked_at=now,
+        records=records,
+        status=BatchStatus.REJECTED,
+        scores=None,
+        violations=(),
+        metadata=meta if meta is not None else BatchMetadata(),
+        reject_reason=reason,
+        counts={"records": records, "violation_count": 0},
+        rules_version=rules.version if rules else None,
+    )
+
+
+def metadata_violations(
+    meta: BatchMetadata, received_at: datetime, options: CheckOptions
+) -> list[Violation]:
+    """The seed's metadata checks: source_system and pipeline_stage present,
+    data_freshness under the max age, expected_records within 1..max."""
+    out: list[Violation] = []
+    invalid = meta.extra.get("invalid") or {}
+
+    def add(name: str, message: str) -> None:
+        out.append(
+            Violation(
+                rule=f"metadata:{name}",
+                kind="metadata",
+                field=f"metadata.{name}",
+                severity=Severity.MEDIUM,
+                count=1,
+                message=message,
+            )
+        )
+
+    if not meta.source_system:
+        add("source_system", "batch metadata lacks source_system")
+    if not meta.pipeline_stage:
+        add("pipeline_stage", "batch metadata lacks pipeline_stage")
+    if "data_freshness" in invalid:
+        add("data_freshness", f"data_freshness {invalid['data_freshness']!r} is not a timestamp")
+    elif meta.data_freshness is not None:
+        age = (received_at - meta.data_freshness).total_seconds()
+        if age > options.metadata_max_age:
+            add(
+                "data_freshness",
+                f"data is {age:,.0f} s old at receipt; the limit is "
+                f"{options.metadata_max_age:,.0f} s",
+            )
+    if "expected_records" in invalid:
+        add(
+            "expected_records",
+            f"expected_records {invalid['expected_records']!r} is not a whole number",
+        )
+    elif meta.expected_records is not None and not (
+        1 <= meta.expected_records <= options.expected_records_max
+    ):
+        add(
+            "expected_records",
+            f"expected_records {meta.expected_records:,} is outside "
+            f"1..{options.expected_records_max:,}",
+        )
+    return out
+
+
+def _batch_level(
+    rules: RuleSet,
+    meta: BatchMetadata,
+    records: int,
+    received_at: datetime,
+    ctx: Any,
+    observed: dict[str, str],
+) -> list[Violation]:
+    out = []
+    for rule in rules.of_kind("row_count"):
+        expected = meta.expected_records
+        if expected is None or expected <= 0:
+            out.append(_violation(rule, 0, (), "no expected_records in the metadata", records))
+            continue
+        diff = abs(records - expected)
+        tolerance = ROW_COUNT_TOLERANCE if rule.tolerance is None else rule.tolerance
+        count = diff if diff > tolerance * expected else 0
+        detail = f"{records:,} records, {expected:,} expected (tolerance {tolerance:.0%})"
+        out.append(_violation(rule, count, (), detail, records))
+    for rule in rules.of_kind("schema"):
+        learned = ctx.learned_fields
+        if learned is None:
+            out.append(_violation(rule, 0, (), "first batch: schema learned", records))
+            continue
+        appeared = sorted(set(observed) - set(learned))
+        vanished = sorted(set(learned) - set(observed))
+        changed = sorted(k for k in set(observed) & set(learned) if observed[k] != learned[k])
+        parts = []
+        if appeared:
+            parts.append("appeared: " + ", ".join(appeared))
+        if vanished:
+            parts.append("vanished: " + ", ".join(vanished))
+        if changed:
+            parts.append(
+                "type changed: " + ", ".join(f"{k} {learned[k]}->{observed[k]}" for k in changed)
+            )
+        count = len(appeared) + len(vanished) + len(changed)
+        out.append(_violation(rule, count, (), "; ".join(parts), records))
+    del received_at
+    return out
+
+
+_WHAT = {
+    "required": "missing {field}",
+    "type": "{field} not of the expected type",
+    "range": "{field} outside [{min}, {max}]",
+    "allowed": "{field} not one of the allowed values",
+    "regex": "{field} not matching /{pattern}/",
+    "unique": "{field} duplicated{window}",
+    "freshness": "{field} outside the freshness window (max age {max_age:g} s)",
+    "row_count": "record count differs from expected_records",
+    "schema": "fields differ from the learned schema",
+    "custom": "failing custom rule {name}",
+}
+
+
+def _violation(
+    rule: Rule, count: int, samples: tuple[str, ...], detail: str, records: int
+) -> Violation:
+    window = ""
+    if rule.window_batches:
+        window = f" (within the batch and the last {rule.window_batches} batches)"
+    elif rule.window_hours:
+        window = f" (within the batch and the last {rule.window_hours:g} h)"
+    what = _WHAT[rule.kind].format(
+        field=rule.field,
+        min="-inf" if rule.min is None else f"{rule.min:g}",
+        max="inf" if rule.max is None else f"{rule.max:g}",
+        pattern=rule.pattern,
+        max_age=rule.max_age or 0,
+        window=window,
+        name=rule.name,
+    )
+    unit = "" if rule.kind in ("row_count", "schema") else f" in {count:,} of {records:,} records"
+    message = rule.message or what
+    if count:
+        message = f"{message}{unit}"
+    if detail:
+        message = f"{message}; {detail}"
+    return Violation(
+        rule=rule.name,
+        kind=rule.kind,
+        field=rule.field,
+        severity=rule.severity,
+        count=count,
+        sample_ids=samples,
+        message=message,
+    )
+
+
+def _rss() -> int:
+    """Current resident memory in bytes (Linux /proc; 0 elsewhere)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as fh:
+            pages = int(fh.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+    return pages * resource.getpagesize()
+
+
+def _peak_rss() -> int:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+def _peak_extra(rss_before: int, peak_before: int, frame_bytes: int) -> int:
+    """Extra memory the batch needed: the rise of the process's peak when it set a new one,
+    else (the peak is a high-water mark) at least the frame's own size."""
+    peak_after = _peak_rss()
+    if peak_after > peak_before and rss_before:
+        return max(peak_after - rss_before, frame_bytes)
+    return max(_rss() - rss_before, frame_bytes)

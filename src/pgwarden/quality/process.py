@@ -1,0 +1,192 @@
+"""`process_batch`: check, store and hand on one batch, once per batch id.
+
+Order of work, and why:
+
+1. A stored batch id returns the stored result at once (a retried job does
+   no work twice and never calls the hook twice).
+2. The batch is read and checked outside any transaction; only the small
+   lookups the check needs (ids seen in the window, the learned schema) touch
+   the database.
+3. The batch row, its violations, its ids and the learned schema are written
+   in one transaction under an advisory lock on the batch id, so two workers
+   racing on one id store it once.
+4. After the commit, `hooks.after_batch` runs (anomalies, alerts, daily
+   state) in its own transaction; if it fails, the error is logged and the
+   stored batch stays.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from pgwarden.quality import hooks
+from pgwarden.quality.batch import DataBatch, read_batch
+from pgwarden.quality.check import CheckOptions, check_batch, rejected
+from pgwarden.quality.errors import BatchInvalid
+from pgwarden.quality.model import BatchResult, BatchStatus
+from pgwarden.quality.rules import RuleSet
+from pgwarden.quality.rulestore import get_rules
+from pgwarden.quality.scoring import Levels
+from pgwarden.quality.store import (
+    insert_result,
+    learn_schema,
+    learned_schema,
+    queries,
+    read_batch_result,
+    remember_ids,
+    seen_before,
+)
+
+log = logging.getLogger(__name__)
+
+
+def options_from_config(config: Any) -> CheckOptions:
+    """CheckOptions from the runtime keys (bad level order falls back to the defaults)."""
+    try:
+        levels = Levels(
+            excellent=config.get("quality.level_excellent"),
+            good=config.get("quality.level_good"),
+            acceptable=config.get("quality.level_acceptable"),
+            poor=config.get("quality.level_poor"),
+        )
+    except ValueError as exc:
+        log.warning("%s; using the default levels", exc, extra={"action": "quality_levels"})
+        levels = Levels()
+    return CheckOptions(
+        levels=levels,
+        sample_size=config.get("quality.sample_ids"),
+        max_value_bytes=config.get("quality.max_value_bytes"),
+        metadata_max_age=config.get("quality.metadata_max_age"),
+        expected_records_max=config.get("quality.expected_records_max"),
+    )
+
+
+def make_batch(
+    *,
+    source: str,
+    data: Any,
+    batch_id: str | None = None,
+    received_at: datetime | None = None,
+    fmt: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> DataBatch:
+    """A DataBatch from loose arguments (what the service's ingest holds)."""
+    kwargs: dict[str, Any] = {"source": source, "records": data, "fmt": fmt}
+    if batch_id is not None:
+        kwargs["id"] = batch_id
+    if received_at is not None:
+        kwargs["received_at"] = received_at
+    if metadata is not None:
+        kwargs["metadata"] = dict(metadata)
+    return DataBatch(**kwargs)
+
+
+def process_batch(
+    services: Any,
+    batch: DataBatch,
+    *,
+    rules: RuleSet | None = None,
+    now: datetime | None = None,
+) -> BatchResult:
+    """Check, store and hand one batch to the after-batch hook; idempotent on batch.id.
+
+    `rules` overrides the stored rules (Python rules). A batch that cannot be
+    read is stored as REJECTED with its reason and returned, not raised.
+    """
+    started = time.perf_counter()
+    schema = services.db.schema
+    q = queries(schema)
+    with services.db.connection() as conn:
+        stored = read_batch_result(conn, q, batch.id)
+    if stored is not None:
+        log.info(
+            "batch %s already stored; returning the stored result",
+            batch.id,
+            extra={"action": "quality_batch_repeat", "batch_id": batch.id},
+        )
+        return stored
+
+    rules = rules or get_rules(services, batch.source)
+    options = options_from_config(services.config)
+    now = now or datetime.now(UTC)
+    retention = float(services.config.get("quality.seen_ids_retention_hours"))
+    ids_to_keep: dict[str, list[str]] = {}
+    try:
+        frame = read_batch(
+            batch.records, batch.fmt, source=batch.source, max_value_bytes=options.max_value_bytes
+        )
+    except BatchInvalid as exc:
+        result = rejected(batch, str(exc), now, meta=batch.meta(), rules=rules)
+    else:
+        from pgwarden.quality.engine import CheckContext
+
+        ids_to_keep = _window_values(frame, rules)
+        with services.db.connection() as conn:
+            seen = seen_before(conn, q, rules, ids_to_keep, batch.received_at, retention)
+            learned = learned_schema(conn, q, batch.source)
+        context = CheckContext(seen=seen, learned_fields=learned)
+        result = check_batch(
+            batch, rules, now, context=context, options=options, frame=frame, started=started
+        )
+
+    with services.db.connection() as conn:
+        with conn.transaction():
+            conn.execute(q["lock_batch"], {"batch_id": batch.id})
+            again = read_batch_result(conn, q, batch.id)
+            if again is not None:
+                return again  # another worker stored it while we checked
+            insert_result(conn, q, result)
+            if result.status == BatchStatus.ACCEPTED:
+                learn_schema(conn, q, result)
+                for values in ids_to_keep.values():
+                    remember_ids(
+                        conn, schema, batch.source, batch.id, batch.received_at, values, retention
+                    )
+        log.info(
+            "batch %s of %s: %s, %s records, level %s",
+            batch.id,
+            batch.source,
+            result.status,
+            result.records,
+            result.scores.level if result.scores else "-",
+            extra={"action": "quality_batch_stored", "batch_id": batch.id},
+        )
+        try:
+            with conn.transaction():
+                hooks.after_batch(conn, schema, result, services.config)
+        except Exception as exc:
+            log.error(
+                "after-batch hook failed for batch %s (%s: %s); the batch stays stored",
+                batch.id,
+                type(exc).__name__,
+                exc,
+                exc_info=True,
+                extra={"action": "quality_hook_failed", "batch_id": batch.id},
+            )
+    return result
+
+
+def _window_values(frame: Any, rules: RuleSet) -> dict[str, list[str]]:
+    """The values of each cross-batch unique rule's field, as text (lookup and storage)."""
+    import polars as pl
+
+    from pgwarden.quality.engine import resolve
+
+    out: dict[str, list[str]] = {}
+    for rule in rules.rules:
+        if not rule.cross_batch:
+            continue
+        got = resolve(frame.schema, rule.field or "")
+        if got is None:
+            continue
+        expr, _ = got
+        out[rule.name] = (
+            frame.select(expr.drop_nulls().cast(pl.String).unique(maintain_order=True))
+            .to_series()
+            .to_list()
+        )
+    return out

@@ -1,0 +1,145 @@
+-- name: lock_batch
+-- Serialise work on one batch id (a re-run waits for the first, then finds it stored).
+SELECT pg_advisory_xact_lock(hashtextextended('pgwarden.quality_batch:' || %(batch_id)s, 0));
+
+-- name: batch_exists
+-- Whether a batch id is already stored (any received_at).
+SELECT received_at FROM {schema}.quality_batches WHERE batch_id = %(batch_id)s LIMIT 1;
+
+-- name: insert_batch
+-- Store one batch's metrics; idempotent on (batch_id, received_at).
+INSERT INTO {schema}.quality_batches (
+    batch_id, source, received_at, checked_at, records, expected_records, status,
+    reject_reason, completeness, consistency, accuracy, timeliness, overall, level,
+    violation_count, missing_values, type_mismatches, out_of_range, duplicates,
+    stale_records, metadata, field_stats, processing_seconds, records_per_second,
+    mb_per_second, peak_memory_bytes, input_bytes, counts, rules_version)
+VALUES (
+    %(batch_id)s, %(source)s, %(received_at)s, %(checked_at)s, %(records)s,
+    %(expected_records)s, %(status)s, %(reject_reason)s, %(completeness)s, %(consistency)s,
+    %(accuracy)s, %(timeliness)s, %(overall)s, %(level)s, %(violation_count)s,
+    %(missing_values)s, %(type_mismatches)s, %(out_of_range)s, %(duplicates)s,
+    %(stale_records)s, %(metadata)s, %(field_stats)s, %(processing_seconds)s,
+    %(records_per_second)s, %(mb_per_second)s, %(peak_memory_bytes)s, %(input_bytes)s,
+    %(counts)s, %(rules_version)s)
+ON CONFLICT DO NOTHING
+RETURNING batch_id;
+
+-- name: insert_violation
+-- One violation of a stored batch.
+INSERT INTO {schema}.quality_violations (
+    batch_id, received_at, source, rule, kind, field, severity, count, sample_ids, message)
+VALUES (%(batch_id)s, %(received_at)s, %(source)s, %(rule)s, %(kind)s, %(field)s,
+        %(severity)s, %(count)s, %(sample_ids)s, %(message)s)
+ON CONFLICT DO NOTHING;
+
+-- name: get_batch
+-- One stored batch by id.
+SELECT batch_id, source, received_at, checked_at, records, status, reject_reason,
+       completeness, consistency, accuracy, timeliness, overall, level, metadata,
+       field_stats, processing_seconds, records_per_second, mb_per_second,
+       peak_memory_bytes, input_bytes, counts, rules_version
+  FROM {schema}.quality_batches
+ WHERE batch_id = %(batch_id)s
+ ORDER BY received_at DESC
+ LIMIT 1;
+
+-- name: batch_violations
+-- The violations of one stored batch, worst first.
+SELECT rule, kind, field, severity, count, sample_ids, message
+  FROM {schema}.quality_violations
+ WHERE batch_id = %(batch_id)s AND received_at = %(received_at)s
+ ORDER BY count DESC, rule;
+
+-- name: list_batches
+-- Stored batches, newest first, optionally by source, status and time.
+SELECT batch_id, source, received_at, checked_at, records, status, reject_reason,
+       completeness, consistency, accuracy, timeliness, overall, level, metadata,
+       field_stats, processing_seconds, records_per_second, mb_per_second,
+       peak_memory_bytes, input_bytes, counts, rules_version
+  FROM {schema}.quality_batches
+ WHERE (%(source)s::text IS NULL OR source = %(source)s)
+   AND (%(status)s::text IS NULL OR status = %(status)s)
+   AND (%(since)s::timestamptz IS NULL OR received_at >= %(since)s)
+ ORDER BY received_at DESC, batch_id
+ LIMIT %(limit)s;
+
+-- name: latest_rules
+-- The active (latest) rules version of a source.
+SELECT version, yaml, rules, created_at, created_by
+  FROM {schema}.quality_rules
+ WHERE source = %(source)s
+ ORDER BY version DESC
+ LIMIT 1;
+
+-- name: rules_version
+-- One stored rules version of a source.
+SELECT version, yaml, rules, created_at, created_by
+  FROM {schema}.quality_rules
+ WHERE source = %(source)s AND version = %(version)s;
+
+-- name: lock_rules
+-- Serialise rule writes of one source, so versions never collide.
+SELECT pg_advisory_xact_lock(hashtextextended('pgwarden.quality_rules:' || %(source)s, 0));
+
+-- name: insert_rules
+-- Store a new rules version.
+INSERT INTO {schema}.quality_rules (source, version, yaml, rules, created_by)
+SELECT %(source)s, coalesce(max(version), 0) + 1, %(yaml)s, %(rules)s, %(who)s
+  FROM {schema}.quality_rules
+ WHERE source = %(source)s
+RETURNING version, created_at;
+
+-- name: rules_history
+-- Every stored version of a source's rules, newest first.
+SELECT version, created_at, created_by, jsonb_array_length(rules -> 'rules')
+  FROM {schema}.quality_rules
+ WHERE source = %(source)s
+ ORDER BY version DESC;
+
+-- name: list_rules
+-- The latest version of every source's rules.
+SELECT DISTINCT ON (source) source, version, created_at, created_by,
+       jsonb_array_length(rules -> 'rules')
+  FROM {schema}.quality_rules
+ ORDER BY source, version DESC;
+
+-- name: get_schema
+-- The learned schema of a source.
+SELECT fields FROM {schema}.quality_schemas WHERE source = %(source)s;
+
+-- name: upsert_schema
+-- Learn a source's schema from its latest accepted batch.
+INSERT INTO {schema}.quality_schemas (source, fields, batch_id, updated_at)
+VALUES (%(source)s, %(fields)s, %(batch_id)s, now())
+ON CONFLICT (source) DO UPDATE
+   SET fields = EXCLUDED.fields, batch_id = EXCLUDED.batch_id, updated_at = now();
+
+-- name: recent_batch_ids
+-- The ids of a source's last N stored accepted batches.
+SELECT batch_id
+  FROM {schema}.quality_batches
+ WHERE source = %(source)s AND status = 'ACCEPTED'
+ ORDER BY received_at DESC
+ LIMIT %(n)s;
+
+-- name: seen_in_batches
+-- Ids of this batch (found by hash, confirmed by text) already seen in the given batches.
+SELECT DISTINCT s.id
+  FROM {schema}.quality_seen_ids s
+  JOIN unnest(%(ids)s::text[]) AS b(id)
+    ON s.id_hash = hashtextextended(b.id, 0) AND s.id = b.id
+ WHERE s.source = %(source)s AND s.batch_id = ANY(%(batches)s::text[]);
+
+-- name: seen_since
+-- Ids of this batch (found by hash, confirmed by text) already seen since a time.
+SELECT DISTINCT s.id
+  FROM {schema}.quality_seen_ids s
+  JOIN unnest(%(ids)s::text[]) AS b(id)
+    ON s.id_hash = hashtextextended(b.id, 0) AND s.id = b.id
+ WHERE s.source = %(source)s AND s.received_at >= %(since)s;
+
+-- name: prune_seen
+-- Forget ids older than the retention (they can no longer be in any window).
+DELETE FROM {schema}.quality_seen_ids
+ WHERE source = %(source)s AND received_at < %(before)s;
