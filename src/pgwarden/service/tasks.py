@@ -92,6 +92,24 @@ def register_tasks(app: procrastinate.App, services: Services) -> None:
             extra={"action": "partition_task"},
         )
 
+    @app.periodic(cron=cfg.get("alerts.deliver_cron"), periodic_id="alerts_deliver")
+    @app.task(name="pgwarden.alerts.deliver", queue=QUEUE_MAINTENANCE)
+    def deliver_alerts(timestamp: int | None = None) -> None:
+        """Send pending alert deliveries whose retry time has come (the outbox)."""
+        from pgwarden.alerts import deliver_pending
+
+        deliver_pending(services)
+
+    @app.periodic(cron=cfg.get("report.cron"), periodic_id="quality_daily_report")
+    @app.task(name="pgwarden.quality.daily_report", queue=QUEUE_MAINTENANCE)
+    def quality_daily_report(timestamp: int | None = None) -> None:
+        """Write yesterday's quality report (PGWARDEN_TIMEZONE) once, and its HTML if asked."""
+        from pgwarden.quality.report import write_due_report
+
+        day = write_due_report(services)
+        if day is not None:
+            log.info("quality report for %s written", day, extra={"action": "quality_report"})
+
     @app.periodic(cron=cfg.get("jobs.cleanup_cron"), periodic_id="cleanup")
     @app.task(name=CLEANUP, queue=QUEUE_MAINTENANCE, pass_context=True)
     async def cleanup_jobs(context: JobContext, timestamp: int | None = None) -> None:
