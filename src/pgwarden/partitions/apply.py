@@ -241,10 +241,17 @@ class TableApplier:
         results: list[ActionResult] = []
         if plain_drops:
             results.extend(self._drop_batch(plain_drops))
+        failed = False
         for a in removals:
             if a in plain_drops:
                 continue
-            results.append(self._timed(a, lambda a=a: self._remove_one(a, concurrent)))
+            if failed:
+                # after a failure (a lock, a detach left pending) the rest waits for the next run
+                results.append(ActionResult(a, "skipped", error="an earlier removal failed"))
+                continue
+            result = self._timed(a, lambda a=a: self._remove_one(a, concurrent))
+            failed = result.status != "ok"
+            results.append(result)
         return results
 
     def _drop_batch(self, drops: list[Action]) -> list[ActionResult]:

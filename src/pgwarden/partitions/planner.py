@@ -186,6 +186,7 @@ def plan_table(
     default = state.default
     actions: list[Action] = []
 
+    cutoff = retention_cutoff(p, now)
     coverage: list[tuple[datetime, datetime, Partition]] = []
     for part in state.partitions:
         if part.is_default:
@@ -201,7 +202,11 @@ def plan_table(
                 )
             )
         coverage.append((part.lower or _MIN, part.upper or _MAX, part))
-        if part.detach_pending:
+        expired = (
+            cutoff is not None and part.upper is not None and part.managed and part.upper <= cutoff
+        )
+        # an expired pending partition is finalized by its retention action below
+        if part.detach_pending and not expired:
             actions.append(
                 Action(
                     t,
@@ -232,7 +237,6 @@ def plan_table(
 
     current, win_lo, win_hi = window(p, now)
     wanted: list[tuple[datetime, datetime]] = [(win_lo, win_hi)]
-    cutoff = retention_cutoff(p, now)
     rows = state.default_rows
     if default is not None and rows is not None and rows.count > 0:
         warnings.append(
@@ -328,16 +332,21 @@ def plan_table(
         )
 
     if cutoff is not None:
-        actions.extend(_retention(state, cutoff, warnings))
+        created = sum(1 for a in actions if a.kind == CREATE)
+        actions.extend(_retention(state, cutoff, created, warnings))
     return actions, warnings
 
 
-def _retention(state: TableState, cutoff: datetime, warnings: list[PlanWarning]) -> list[Action]:
+def _retention(
+    state: TableState, cutoff: datetime, created: int, warnings: list[PlanWarning]
+) -> list[Action]:
     p = state.policy
     t = p.table
     managed = sorted((x for x in state.partitions if x.managed), key=lambda x: x.lower or _MIN)
     expired = [x for x in managed if x.upper is not None and x.upper <= cutoff]
-    allowed = max(0, len(managed) - p.keep_at_least)
+    # keep-at-least counts the partitions this same plan creates, so that a plan
+    # applied and planned again has nothing left to do
+    allowed = max(0, len(managed) + created - p.keep_at_least)
     if len(expired) > allowed:
         warnings.append(
             PlanWarning(

@@ -1,0 +1,91 @@
+from datetime import UTC, datetime
+
+import pytest
+
+from pgwarden.errors import PartitionPolicyInvalid
+from pgwarden.partitions import importers, plan_all, register_demo_policies, run_maintenance, store
+
+
+def counts(conn):
+    row = conn.execute(
+        "SELECT (SELECT count(*) FROM partition_policies), "
+        "(SELECT count(*) FROM partition_policy_audit)"
+    ).fetchone()
+    conn.commit()
+    return row
+
+
+@pytest.mark.parametrize(
+    ("ddl", "field"),
+    [
+        (None, "table"),
+        ("CREATE TABLE public.t (ts timestamptz)", "table"),
+        ("CREATE TABLE public.t (ts timestamptz, k text) PARTITION BY LIST (k)", "table"),
+        ("CREATE TABLE public.t (n bigint) PARTITION BY RANGE (n)", "key"),
+        ("CREATE TABLE public.t (a date, b date) PARTITION BY RANGE (a, b)", "table"),
+    ],
+)
+def test_bad_tables_are_refused_and_nothing_is_written(services, conn, ddl, field):
+    if ddl:
+        conn.execute(ddl)
+        conn.commit()
+    with pytest.raises(PartitionPolicyInvalid) as exc:
+        store.add_policy(services.db, "public.t", interval="monthly")
+    assert exc.value.field == field
+    assert "public.t" in str(exc.value)
+    assert counts(conn) == (0, 0)
+
+
+def test_add_set_remove_are_audited_and_hot(services, conn):
+    conn.execute("CREATE TABLE public.ev (ts timestamptz NOT NULL) PARTITION BY RANGE (ts)")
+    conn.commit()
+    store.add_policy(services.db, "public.ev", interval="daily", premake=2)
+    with pytest.raises(PartitionPolicyInvalid):
+        store.add_policy(services.db, "public.ev", interval="daily")
+    now = datetime(2024, 5, 5, 12, tzinfo=UTC)
+    assert len(plan_all(services, now=now).actions) == 3
+    store.set_policy(services.db, "public.ev", premake=5)
+    assert len(plan_all(services, now=now).actions) == 6  # read fresh: no restart
+    with pytest.raises(PartitionPolicyInvalid) as exc:
+        store.set_policy(services.db, "public.ev", premake=5000)
+    assert exc.value.field == "premake" and exc.value.value == 5000
+    assert store.get_policy(services.db, "public.ev").premake == 5
+    store.remove_policy(services.db, "public.ev")
+    changes = [r[2] for r in store.history(services.db, "public.ev")]
+    assert changes == ["remove", "set", "add"]
+    assert counts(conn) == (0, 3)
+
+
+def test_demo_policies_register_once_and_run(services, conn):
+    first = register_demo_policies(services)
+    again = register_demo_policies(services)
+    assert first == again and len(first) >= 9
+    assert "pgwarden_demo.gear_correlation_raw_metrics" in first
+    report = run_maintenance(services, now=datetime(2024, 6, 15, tzinfo=UTC))
+    assert report.status == "ok", report.to_dict()
+    n = conn.execute(
+        "SELECT count(*) FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent "
+        "JOIN pg_namespace n ON n.oid = p.relnamespace WHERE n.nspname = 'pgwarden_demo' "
+        "AND p.relkind = 'p'"
+    ).fetchone()[0]
+    assert n == 7 * 4 + 4 + 4  # 7 monthly x (1+3), quarterly 1+3, daily 1+3
+
+
+def test_import_seed_config_keys(services, conn):
+    conn.execute("CREATE TABLE public.system_config (key text PRIMARY KEY, value jsonb)")
+    conn.execute(
+        "INSERT INTO public.system_config VALUES ('partition.raw_metrics.retention_days', '14'), "
+        "('partition.raw_metrics.create_ahead_days', '\"5\"'), "
+        "('partition.scores.cleanup_days', '30')"
+    )
+    conn.execute(
+        "CREATE TABLE public.gear_correlation_raw_metrics (observed_at timestamptz NOT NULL) "
+        "PARTITION BY RANGE (observed_at)"
+    )
+    conn.commit()
+    found = {i.table: i for i in importers.import_seed_config(services, "public")}
+    raw = found["public.gear_correlation_raw_metrics"].policy
+    assert raw is not None and raw.premake == 5 and raw.retention.days == 14
+    assert found["public.detection_model_run_outputs"].policy is None  # no such table here
+    assert "retention" in found["public.gear_correlation_scores"].problem
+    assert importers.import_partman(services) == []  # no pg_partman in this database

@@ -1,0 +1,176 @@
+"""Property tests of the pure planner: simulated apply, then check the invariants."""
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pgwarden.partitions import bounds
+from pgwarden.partitions.planner import (
+    ARCHIVE,
+    CREATE,
+    DETACH,
+    DROP,
+    DefaultRows,
+    Partition,
+    TableState,
+    plan,
+    retention_cutoff,
+    window,
+)
+from pgwarden.partitions.policy import Policy, Span, TableName
+
+ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe"]
+INTERVALS = [("days", 1), ("days", 7), ("days", 3), ("months", 1), ("months", 3), ("months", 12)]
+BIG = 100_000
+KEY = "timestamp with time zone"
+
+
+@st.composite
+def policies(draw):
+    unit, count = draw(st.sampled_from(INTERVALS))
+    period_days = count * (31 if unit == "months" else 1)
+    retention = draw(
+        st.one_of(
+            st.none(),
+            st.builds(lambda d: Span(0, d), st.integers(period_days, period_days * 6)),
+            st.builds(lambda m: Span(m, 0), st.integers(max(1, -(-period_days // 28)), 36)),
+        )
+    )
+    return Policy(
+        table=TableName("public", "events"),
+        interval_unit=unit,
+        interval_count=count,
+        premake=draw(st.integers(0, 8)),
+        retention=retention,
+        retention_action=draw(st.sampled_from(["drop", "detach", "archive"])),
+        archive_dir="/tmp",
+        keep_at_least=draw(st.integers(0, 3)),
+        max_drops_per_run=BIG,
+        timezone=draw(st.sampled_from(ZONES)),
+    )
+
+
+instants = st.datetimes(
+    min_value=datetime(2001, 1, 1), max_value=datetime(2035, 1, 1), timezones=st.just(UTC)
+)
+
+
+def simulate(state: TableState, actions) -> TableState:
+    parts = list(state.partitions)
+    for a in actions:
+        if a.kind == CREATE:
+            parts.append(Partition(a.schema, a.partition, a.lower, a.upper))
+        elif a.kind in (DROP, DETACH, ARCHIVE):
+            parts = [p for p in parts if p.name != a.partition]
+    return replace(state, partitions=tuple(parts), default_rows=None)
+
+
+def state_of(policy: Policy, parts=()) -> TableState:
+    return TableState(policy, key_column="ts", key_type=KEY, partitions=tuple(parts))
+
+
+def check_no_overlap(parts):
+    spans = sorted((p.lower, p.upper) for p in parts if not p.is_default)
+    for (_, hi), (lo, _) in zip(spans, spans[1:], strict=False):
+        assert lo >= hi, spans
+
+
+@settings(max_examples=150, deadline=None)
+@given(policy=policies(), old=policies(), now=instants, age=st.integers(0, 400))
+def test_plan_then_apply_invariants(policy, old, now, age):
+    # history made by an older policy (maybe another interval and zone) some days ago
+    earlier = now - timedelta(days=age)
+    history = simulate(state_of(old), plan([state_of(old)], earlier, BIG).actions)
+    state = replace(history, policy=policy)
+    p1 = plan([state], now, BIG)
+    after = simulate(state, p1.actions)
+
+    check_no_overlap(after.partitions)
+    # no gaps inside the window, and it ends exactly premake periods after the current one
+    _, lo, hi = window(policy, now)
+    spans = sorted((p.lower, p.upper) for p in after.partitions)
+    cur = lo
+    for s_lo, s_hi in spans:
+        if s_hi <= cur:
+            continue
+        assert s_lo <= cur, f"gap at {cur} inside window"
+        cur = s_hi
+        if cur >= hi:
+            break
+    assert cur >= hi
+    created = [a for a in p1.actions if a.kind == CREATE]
+    if created:
+        assert max(a.upper for a in created) <= hi  # never beyond the window
+    # never a removal inside retention
+    cutoff = retention_cutoff(policy, now)
+    for a in p1.actions:
+        if a.kind in (DROP, DETACH, ARCHIVE):
+            assert cutoff is not None and a.upper <= cutoff
+            r = policy.retention
+            assert a.upper <= now - timedelta(days=r.days + 28 * r.months) + timedelta(hours=3)
+    assert len(after.partitions) >= min(policy.keep_at_least, len(state.partitions))
+    # idempotent: planning again right after applying has nothing to do
+    assert plan([after], now, BIG).actions == []
+
+
+@settings(max_examples=100, deadline=None)
+@given(policy=policies(), now=instants)
+def test_exact_premake_from_nothing(policy, now):
+    actions = plan([state_of(policy)], now, BIG).actions
+    creates = [a for a in actions if a.kind == CREATE]
+    assert len(creates) == policy.premake + 1
+    current, lo, _ = window(policy, now)
+    assert creates[0].lower == lo <= now < creates[0].upper
+    for a in creates:  # each an aligned local-midnight period
+        local = a.lower.astimezone(policy.tz)
+        idx = bounds.period_index(policy.interval_unit, policy.interval_count, local.date())
+        assert (
+            bounds.boundary(policy.interval_unit, policy.interval_count, idx, policy.tz) == a.lower
+        )
+
+
+def test_far_future_guard_caps_creates_and_warns():
+    policy = Policy(
+        table=TableName("public", "e"), interval_unit="days", interval_count=1, premake=3
+    )
+    now = datetime(2024, 1, 10, tzinfo=UTC)
+    default = Partition("public", "e_default", None, None, is_default=True)
+    state = replace(
+        state_of(policy, [default]),
+        default_rows=DefaultRows(
+            5, datetime(2024, 1, 9, tzinfo=UTC), datetime(2031, 1, 1, tzinfo=UTC)
+        ),
+    )
+    result = plan([state], now, 50)
+    creates = [a for a in result.actions if a.kind == CREATE]
+    assert len(creates) == 5 and all(a.rescue for a in creates)  # Jan 9 .. Jan 13
+    assert {w.kind for w in result.warnings} >= {"far_future", "default_rows"}
+
+
+def test_interval_change_fills_to_the_next_aligned_boundary():
+    monthly = Policy(
+        table=TableName("public", "e"), interval_unit="months", interval_count=1, premake=0
+    )
+    now = datetime(2024, 1, 15, tzinfo=UTC)
+    history = simulate(state_of(monthly), plan([state_of(monthly)], now, BIG).actions)  # Jan
+    quarterly = replace(monthly, interval_count=3, premake=1)
+    creates = plan([replace(history, policy=quarterly)], now, BIG).actions
+    spans = [(a.lower.date().isoformat(), a.upper.date().isoformat()) for a in creates]
+    assert spans == [("2024-02-01", "2024-04-01"), ("2024-04-01", "2024-07-01")]
+
+
+def test_gaps_overlaps_and_unbounded_partitions_are_warnings():
+    policy = Policy(
+        table=TableName("public", "e"), interval_unit="days", interval_count=1, premake=0
+    )
+    d = lambda day: datetime(2024, 1, day, tzinfo=UTC)  # noqa: E731
+    parts = [
+        Partition("public", "a", d(1), d(2)),
+        Partition("public", "b", d(4), d(5)),
+        Partition("public", "old", None, d(1)),
+    ]
+    result = plan([state_of(policy, parts)], d(10), BIG)
+    kinds = {w.kind for w in result.warnings}
+    assert {"gap", "unmanaged"} <= kinds
