@@ -43,8 +43,9 @@ def test_report_numbers():
             rule_failures={"range": 4, "required": 9, "type": 1}),
         row("b", DAY, batches=2, records=100, score_sum=1.2, scored=2, score_min=0.5),
     ]  # fmt: skip
+    at = datetime(2026, 3, 10, 4, tzinfo=UTC)
     anomalies = [{"source": "a", "metric": "volume", "field": None, "observed": 5000.0,
-                  "expected": 1000.0, "score": 0.9999, "received_at": datetime(2026, 3, 10, 4, tzinfo=UTC)}]  # fmt: skip
+                  "expected": 1000.0, "score": 0.9999, "received_at": at}]  # fmt: skip
     r = build_report(DAY, rows, anomalies, trend_days=7)
     a = next(s for s in r.sources if s.source == "a")
     assert a.batches == 5 and a.records == 1200
