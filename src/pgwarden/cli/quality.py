@@ -1,7 +1,228 @@
-"""`pgwarden quality ...` commands."""
+"""`pgwarden quality ...`: check a file, manage a source's rules."""
 
 from __future__ import annotations
 
-import typer
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
-app = typer.Typer(help="quality commands", no_args_is_help=True)
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from pgwarden.cli.common import open_services, out, print_json
+
+app = typer.Typer(help="Batch data quality: check files, manage rules.", no_args_is_help=True)
+rules_app = typer.Typer(help="Rules per source: YAML, versioned in the database.")
+app.add_typer(rules_app, name="rules", no_args_is_help=True)
+
+
+def _read_text(path: Path) -> str:
+    from pgwarden.errors import PgwardenError
+
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PgwardenError(f"cannot read {path}: {exc}") from exc
+
+
+def _metadata(text: str | None) -> dict[str, Any]:
+    from pgwarden.errors import PgwardenError
+
+    if not text:
+        return {}
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PgwardenError(f"--metadata {text!r} is not JSON: {exc.msg}") from exc
+    if not isinstance(doc, dict):
+        raise PgwardenError(f"--metadata {text!r} must be a JSON object")
+    return doc
+
+
+@app.command()
+def check(
+    file: Path = typer.Argument(..., help="JSON lines, JSON, CSV, Parquet or Arrow file"),
+    source: str = typer.Option(..., "--source", "-s", help="the source whose rules apply"),
+    rules_file: Path | None = typer.Option(
+        None, "--rules", help="YAML rules to use instead of the stored ones (no database)"
+    ),
+    fmt: str | None = typer.Option(None, "--format", help="override the guessed format"),
+    metadata: str | None = typer.Option(None, help="batch metadata as a JSON object"),
+    store: bool = typer.Option(False, help="store the result (and run anomaly/alert hooks)"),
+    batch_id: str | None = typer.Option(None, "--batch-id", help="id when storing"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+    stats: bool = typer.Option(False, help="include per-field statistics in the JSON"),
+) -> None:
+    """Check a file against a source's rules and print counts, scores and level.
+
+    Exits 1 when the batch is rejected (unreadable, empty, oversize values).
+    """
+    from pgwarden.quality.batch import DataBatch
+    from pgwarden.quality.check import check_batch
+    from pgwarden.quality.output import result_to_dict
+
+    kwargs: dict[str, Any] = {
+        "source": source,
+        "records": file,
+        "fmt": fmt,
+        "metadata": _metadata(metadata),
+    }
+    if batch_id:
+        kwargs["id"] = batch_id
+    batch = DataBatch(**kwargs)
+    now = datetime.now(UTC)
+    if rules_file is not None:
+        if store:
+            raise typer.BadParameter("--store uses the stored rules; drop --rules")
+        from pgwarden.quality.rulestore import validate_rules
+
+        rules = validate_rules(source, _read_text(rules_file))
+        result = check_batch(batch, rules, now)
+    else:
+        from pgwarden.quality.process import options_from_config, process_batch
+        from pgwarden.quality.rulestore import get_rules
+
+        with open_services() as svc:
+            if store:
+                result = process_batch(svc, batch, now=now)
+            else:
+                result = check_batch(
+                    batch, get_rules(svc, source), now, options=options_from_config(svc.config)
+                )
+    if as_json:
+        print_json(result_to_dict(result, field_stats=stats))
+    else:
+        _print_result(result)
+    if str(result.status) == "REJECTED":
+        sys.exit(1)
+
+
+def _print_result(result: Any) -> None:
+    if result.scores is None:
+        out.print(f"[bold red]REJECTED[/] {escape(result.reject_reason or '')}", highlight=False)
+        return
+    s = result.scores
+    summary = Table("batch", "source", "records", "level", "overall", "compl.", "consist.",
+                    "accur.", "timel.", "seconds", "records/s")  # fmt: skip
+    summary.add_row(
+        escape(result.batch_id),
+        escape(result.source),
+        f"{result.records:,}",
+        str(s.level),
+        f"{s.overall:.3f}",
+        f"{s.completeness:.3f}",
+        f"{s.consistency:.3f}",
+        f"{s.accuracy:.3f}",
+        f"{s.timeliness:.3f}",
+        f"{result.processing_seconds:.3f}",
+        f"{result.records_per_second:,.0f}",
+    )
+    out.print(summary)
+    table = Table("rule", "kind", "field", "severity", "count", "sample ids", "message")
+    for name, count in result.rule_counts.items():
+        v = next((v for v in result.violations if v.rule == name), None)
+        if v is None:
+            table.add_row(escape(name), "", "", "", "0", "", "ok")
+            continue
+        table.add_row(
+            escape(v.rule),
+            v.kind,
+            escape(v.field or ""),
+            str(v.severity),
+            f"{v.count:,}",
+            escape(", ".join(v.sample_ids[:3]) + (" ..." if len(v.sample_ids) > 3 else "")),
+            escape(v.message),
+        )
+    out.print(table)
+
+
+@rules_app.command("set")
+def rules_set(
+    source: str,
+    file: Path,
+    who: str | None = typer.Option(None, help="recorded with the version"),
+) -> None:
+    """Validate a YAML rules file and store it as the source's next version.
+
+    A bad file exits 1 and stores nothing: the last good rules stay active.
+    """
+    from pgwarden.quality.rulestore import set_rules
+
+    text = _read_text(file)
+    with open_services() as svc:
+        stored = set_rules(svc, source, text, who)
+    out.print(
+        f"rules of {escape(source)}: version {stored.version}, "
+        f"{len(stored.rules.rules)} rules, by {escape(stored.created_by or '?')}",
+        highlight=False,
+    )
+
+
+@rules_app.command("validate")
+def rules_validate(source: str, file: Path) -> None:
+    """Check a YAML rules file without storing it (no database needed)."""
+    from pgwarden.quality.rulestore import validate_rules
+
+    rules = validate_rules(source, _read_text(file))
+    out.print(f"ok: {len(rules.rules)} rules for {escape(source)}", highlight=False)
+
+
+@rules_app.command("show")
+def rules_show(
+    source: str,
+    version: int | None = typer.Option(None, help="a stored version (default: the active one)"),
+    as_json: bool = typer.Option(False, "--json", help="the parsed rules as JSON"),
+) -> None:
+    """Print a source's stored rules (the YAML as stored, or the parsed rules as JSON)."""
+    from pgwarden.quality.errors import RulesNotFound
+    from pgwarden.quality.rulestore import load_rules
+
+    with open_services() as svc:
+        stored = load_rules(svc, source, version)
+    if stored is None:
+        raise RulesNotFound(source)
+    if as_json:
+        print_json({**stored.rules.to_dict(), "created_at": stored.created_at,
+                    "created_by": stored.created_by})  # fmt: skip
+    else:
+        sys.stdout.write(f"# {source} version {stored.version} by {stored.created_by} "
+                         f"at {stored.created_at.isoformat()}\n{stored.yaml}")  # fmt: skip
+        if not stored.yaml.endswith("\n"):
+            sys.stdout.write("\n")
+
+
+@rules_app.command("list")
+def rules_list(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Every source with stored rules: active version, rule count, who and when."""
+    from pgwarden.quality.rulestore import list_rules
+
+    with open_services() as svc:
+        rows = list_rules(svc)
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("source", "version", "rules", "by", "at")
+    for r in rows:
+        table.add_row(escape(r["source"]), str(r["version"]), str(r["rules"]),
+                      escape(r["created_by"] or ""), r["created_at"].isoformat())  # fmt: skip
+    out.print(table)
+
+
+@rules_app.command("history")
+def rules_history_cmd(source: str, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Every stored version of a source's rules, newest first."""
+    from pgwarden.quality.rulestore import rules_history
+
+    with open_services() as svc:
+        rows = rules_history(svc, source)
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("version", "rules", "by", "at")
+    for r in rows:
+        table.add_row(str(r["version"]), str(r["rules"]), escape(r["created_by"] or ""),
+                      r["created_at"].isoformat())  # fmt: skip
+    out.print(table)

@@ -210,8 +210,8 @@ def check_value_sizes(frame: pl.DataFrame, source: str, limit: int) -> None:
     """Refuse a batch holding a string longer than `limit` bytes (one cheap max per column)."""
     import polars as pl
 
-    exprs = []
-    names = []
+    exprs: list[pl.Expr] = []
+    names: list[tuple[str, pl.Expr]] = []
     for name, dtype in frame.schema.items():
         if dtype == pl.String:
             exprs.append(pl.col(name).str.len_bytes().max().alias(f"_{len(names)}"))
@@ -252,10 +252,31 @@ def _from_records(records: list[Any], source: str) -> pl.DataFrame:
                 raise BatchInvalid(source, f"records[{i}]", rec, "not a list of objects") from exc
         raise BatchInvalid(source, None, None, f"records not readable: {exc}") from exc
     except (pl.exceptions.ComputeError, pl.exceptions.SchemaError, OverflowError, ValueError):
-        # Records disagree on a field's type; JSON lines keep such a field as text.
-        log.debug("mixed types in records of %s; re-reading as JSON lines", source)
-        lines = "\n".join(json.dumps(r, default=str) for r in records).encode()
-        return _from_bytes(lines, "ndjson", source)
+        log.debug("mixed types in records of %s; building columns one by one", source)
+        return _mixed_records(records)
+
+
+def _mixed_records(records: list[Any]) -> pl.DataFrame:
+    """Records that disagree on a field's type: such a field becomes text (JSON for
+    nested values, as polars' JSON-lines reader does), so its odd values surface as
+    type mismatches with their record ids instead of failing the batch."""
+    import polars as pl
+
+    keys: dict[str, None] = {}
+    for rec in records:
+        keys.update(dict.fromkeys(rec))
+    columns = []
+    for key in keys:
+        values = [rec.get(key) for rec in records]
+        try:
+            columns.append(pl.Series(key, values))
+        except Exception:
+            text = [
+                None if v is None else v if isinstance(v, str) else json.dumps(v, default=str)
+                for v in values
+            ]
+            columns.append(pl.Series(key, text, dtype=pl.String))
+    return pl.DataFrame(columns)
 
 
 def _from_bytes(data: bytes, fmt: str, source: str) -> pl.DataFrame:
@@ -265,7 +286,14 @@ def _from_bytes(data: bytes, fmt: str, source: str) -> pl.DataFrame:
         raise BatchInvalid(source, None, None, "empty batch: 0 bytes")
     try:
         if fmt == "ndjson":
-            return pl.read_ndjson(data)
+            try:
+                return pl.read_ndjson(data)
+            except pl.exceptions.SchemaError:
+                # Lines disagree on a nested field's type: read them one by one.
+                lines = [json.loads(line) for line in data.splitlines() if line.strip()]
+                if not all(isinstance(line, dict) for line in lines):
+                    raise
+                return _mixed_records(lines)
         if fmt == "json":
             return _read_json(data, source)
         if fmt == "csv":
@@ -320,15 +348,15 @@ def _explain(data: bytes, fmt: str, source: str, exc: Exception) -> BatchInvalid
                 "not UTF-8 text",
             )
     if fmt == "ndjson":
-        for number, line in enumerate(data.splitlines(), start=1):
-            if not line.strip():
+        for number, text in enumerate(data.splitlines(), start=1):
+            if not text.strip():
                 continue
             try:
-                doc = json.loads(line)
+                doc = json.loads(text)
             except ValueError as bad:
-                return BatchInvalid(source, f"line {number}", line[:80], f"broken JSON: {bad}")
+                return BatchInvalid(source, f"line {number}", text[:80], f"broken JSON: {bad}")
             if not isinstance(doc, dict):
-                return BatchInvalid(source, f"line {number}", line[:80], "not a JSON object")
+                return BatchInvalid(source, f"line {number}", text[:80], "not a JSON object")
     if fmt == "json":
         try:
             doc = json.loads(data)

@@ -103,7 +103,7 @@ def resolve(schema: Mapping[str, pl.DataType], path: str) -> tuple[pl.Expr, pl.D
         fields = {f.name: f.dtype for f in dtype.fields}
         if part not in fields:
             return None
-        expr, dtype = expr.struct.field(part), fields[part]
+        expr, dtype = expr.struct.field(part), fields[part]  # type: ignore[assignment]
     return expr, dtype
 
 
@@ -147,7 +147,7 @@ def evaluate(
     def samples(mask: pl.Expr) -> str:
         return p.add(ids.filter(mask).head(sample_size).implode())
 
-    pending: list[tuple[Rule, str | None, str | None, str]] = []  # rule, count, ids, detail
+    pending: list[tuple[Rule, str, str, str]] = []  # rule, count alias, ids alias, detail
     validity: list[pl.Expr] = []
     field_of: dict[str, tuple[pl.Expr, pl.DataType] | None] = {}
 
@@ -244,8 +244,8 @@ def evaluate(
                 seen_values = pl.Series(list(seen), dtype=pl.String).implode()
                 mask = mask | _as_text(sub).is_in(seen_values)
             exact.append(mask)
-            sample = p.add(ids.filter(cand).filter(mask).head(sample_size).implode())
-            pending.append((rule, p.add(mask.sum()), sample, ""))
+            ids_alias = p.add(ids.filter(cand).filter(mask).head(sample_size).implode())
+            pending.append((rule, p.add(mask.sum()), ids_alias, ""))
         dup_any = pl.any_horizontal(exact) if len(exact) > 1 else exact[0]
         p_dup = p.add(dup_any.sum())
     else:
@@ -293,14 +293,14 @@ def evaluate(
             ev.out_of_range += count
         ev.findings.append(Finding(rule, count, _ids(row.get(ids_alias)), detail))
 
-    for rule, path, count_alias, nonnull_alias, ids_alias in type_slots:
+    for rule, path, mismatch_alias, nonnull_alias, sample_alias in type_slots:
         if nonnull_alias is None:
             plan = time_plans[path]
             count, sample, nonnull = plan.bad_count, plan.bad_ids, plan.nonnull
         else:
             nonnull = int(row[nonnull_alias] or 0)
-            count = int(row[count_alias] or 0) if count_alias else 0
-            sample = _ids(row.get(ids_alias)) if ids_alias else ()
+            count = int(row[mismatch_alias] or 0) if mismatch_alias else 0
+            sample = _ids(row.get(sample_alias)) if sample_alias else ()
         ev.typed_values += nonnull
         ev.type_mismatches += count
         detail = ""
@@ -464,7 +464,7 @@ class _TimePlan:
             return
         self.aliases["nonnull"] = p.add(self.expr.is_not_null().sum())
         if self.text_order:
-            self.aliases["shape_ok"] = p.add(self.expr.str.contains(self.regex).all())
+            self.aliases["shape_ok"] = p.add(self.expr.str.contains(str(self.regex)).all())
         elif self.dtype == pl.String or not _is_time(self.dtype):
             bad = self.expr.is_not_null() & self.parsed_expr().is_null()
             self.aliases["bad"] = p.add(bad.sum())
@@ -642,7 +642,7 @@ def _value_mask(rule: Rule, expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     if isinstance(dtype, pl.Struct | pl.List):
         return expr.is_not_null()
     as_text = expr if dtype == pl.String else expr.cast(pl.String, strict=False)
-    return (expr.is_not_null() & ~as_text.str.contains(rule.pattern or "")).fill_null(False)
+    return (expr.is_not_null() & ~as_text.str.contains(str(rule.pattern))).fill_null(False)
 
 
 def _stat_fields(
@@ -708,6 +708,7 @@ def _type_detail(
     if got is None:
         return ""
     expr, dtype = got
+    mask: pl.Expr | None
     if want == "timestamp" and plan is not None:
         mask = expr.is_not_null() & plan.parsed_expr().is_null()
     else:
