@@ -222,3 +222,37 @@ def register_demo_models(services: Any, who: str = "pgwarden-demo") -> list[str]
     add_dependency(services, "demo.risk", "demo.spike", "spikes", who=who)
     add_dependency(services, "demo.risk", "demo.missing", "missing", who=who)
     return list(DEMO_DESCRIPTIONS)
+
+
+def sample_batches(seed: int = 0, records: int = 50) -> list[dict[str, Any]]:
+    """A cycle's worth of demo-shaped batches (four sources, ~10 % defects, a few
+    spikes), for `pgwarden models run-cycle --demo` and the benchmark when the
+    demo stream is not running."""
+    import random
+
+    rnd = random.Random(seed)
+    batches = []
+    for source in DEMO_SOURCES:
+        rows = []
+        for i in range(records):
+            value: float | None = round(rnd.gauss(50, 5), 3)
+            if rnd.random() < 0.04:
+                value = round(50 + rnd.choice((-1, 1)) * rnd.uniform(15, 40), 3)
+            rec: dict[str, Any] = {
+                "id": f"{source}-{seed}-{i}",
+                "timestamp": "2026-11-21T10:00:00Z",
+                "value": value,
+                "category": rnd.choice("ABC"),
+                "user_id": f"u{rnd.randrange(100)}",
+            }
+            roll = rnd.random()
+            if roll < 0.05:
+                rec["timestamp"] = None
+            elif roll < 0.10:
+                rec["value"] = SENTINEL
+            rows.append(rec)
+        batches.append({"source": source, "batch_id": f"{source}-{seed}", "records": rows})
+    return batches
+
+
+DEMO_SOURCES = ("user_events", "transaction_logs", "system_metrics", "api_calls")

@@ -35,6 +35,8 @@ class Echo(BaseDetectionModel):
     """Outputs exactly params["by_cycle"][cycle_id] (or params["rows"])."""
 
     def run(self, ctx: ModelContext) -> ModelResult:
+        if ctx.cycle_id in ctx.params.get("fail_in", ()):
+            raise RuntimeError(f"told to fail in {ctx.cycle_id}")
         rows = ctx.params.get("by_cycle", {}).get(ctx.cycle_id, ctx.params.get("rows", ()))
         return ModelResult([dict(r) for r in rows], {})
 
