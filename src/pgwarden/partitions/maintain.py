@@ -156,24 +156,44 @@ def run_maintenance(
     q = store.queries(db)
     s = _settings(services)
     rng = random.Random()
-    conn = psycopg.connect(db.session_conninfo("pgwarden-partitions"), autocommit=True)
-    try:
-        got = conn.execute(q["try_leader_lock"], {"key": leader_key(db.schema)}).fetchone()
-        if not got or not got[0]:
-            msg = "another partition maintenance run holds the lock; this one exits"
-            log.info(msg, extra={"action": "partition_run_skipped"})
-            run_id = _record_start(conn, q, dry_run, "skipped")
-            report = RunReport(
-                run_id, "skipped", started, datetime.now(UTC), dry_run, Plan(now=now), message=msg
-            )
-            _record_finish(conn, q, report)
-            return report
+    # A pooled connection in autocommit mode: the session advisory lock is held on
+    # it for the run and released before it goes back (DETACH CONCURRENTLY needs
+    # autocommit; every other step opens its own short transaction).
+    with db.connection() as conn:
+        conn.autocommit = True
         try:
-            return _run_locked(conn, services, q, s, rng, now, table, dry_run, progress, started)
+            return _run_leader(conn, services, q, s, rng, now, table, dry_run, progress, started)
         finally:
-            conn.execute(q["leader_unlock"], {"key": leader_key(db.schema)})
+            conn.autocommit = False
+
+
+def _run_leader(
+    conn: psycopg.Connection,
+    services: Services,
+    q: Any,
+    s: ApplySettings,
+    rng: random.Random,
+    now: datetime,
+    table: str | None,
+    dry_run: bool,
+    progress: Progress | None,
+    started: datetime,
+) -> RunReport:
+    db = services.db
+    got = conn.execute(q["try_leader_lock"], {"key": leader_key(db.schema)}).fetchone()
+    if not got or not got[0]:
+        msg = "another partition maintenance run holds the lock; this one exits"
+        log.info(msg, extra={"action": "partition_run_skipped"})
+        run_id = _record_start(conn, q, dry_run, "skipped")
+        report = RunReport(
+            run_id, "skipped", started, datetime.now(UTC), dry_run, Plan(now=now), message=msg
+        )
+        _record_finish(conn, q, report)
+        return report
+    try:
+        return _run_locked(conn, services, q, s, rng, now, table, dry_run, progress, started)
     finally:
-        conn.close()
+        conn.execute(q["leader_unlock"], {"key": leader_key(db.schema)})
 
 
 def _run_locked(
