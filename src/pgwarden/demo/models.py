@@ -8,7 +8,10 @@ each record like ``{"id": "e1", "timestamp": "2026-11-21T10:00:00Z",
 - a polars DataFrame with those columns plus `source`;
 - a list of batches, each a mapping ``{"source": ..., "records": [...]}``
   (other keys such as `batch_id` are ignored);
-- a mapping ``{source: [records]}``.
+- a mapping ``{source: [records]}``;
+- one pipeline batch, a mapping with `source` and a polars `frame` (what
+  `pgwarden run` passes: ``{"batch_id", "source", "received_at", "frame",
+  "metadata"}``).
 
 About 10 % of the demo records are defective: no timestamp, or the sentinel
 value -999. The spike detectors ignore those; the missing-data detector
@@ -46,16 +49,30 @@ def frame_from(data: Any) -> pl.DataFrame:
     if isinstance(data, pl.DataFrame):
         frame = data
     else:
-        rows: list[dict[str, Any]] = []
-        if isinstance(data, Mapping):
-            batches: Any = [{"source": s, "records": r} for s, r in data.items()]
+        if isinstance(data, Mapping) and ("frame" in data or "records" in data):
+            batches: Any = [data]  # one pipeline batch
+        elif isinstance(data, Mapping):
+            batches = [{"source": s, "records": r} for s, r in data.items()]
         else:
             batches = data or []
+        frames = []
         for batch in batches:
             source = batch.get("source") or batch.get("source_system") or "unknown"
-            for rec in batch.get("records", []):
-                rows.append({"source": source, **rec})
-        frame = pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame()
+            part = batch.get("frame")
+            if not isinstance(part, pl.DataFrame):
+                records = list(batch.get("records") or [])
+                part = (
+                    pl.DataFrame(records, infer_schema_length=None, strict=False)
+                    if records
+                    else None
+                )
+            if part is not None and part.height:
+                frames.append(_normalise(part).with_columns(pl.lit(source).alias("source")))
+        frame = pl.concat(frames, how="vertical") if frames else pl.DataFrame()
+    return _normalise(frame)
+
+
+def _normalise(frame: pl.DataFrame) -> pl.DataFrame:
     wanted = {
         "source": pl.Utf8,
         "id": pl.Utf8,
@@ -67,10 +84,13 @@ def frame_from(data: Any) -> pl.DataFrame:
     for name, dtype in wanted.items():
         if name not in frame.columns:
             frame = frame.with_columns(pl.lit(None, dtype=dtype).alias(name))
-    return frame.with_columns(
+    return frame.select(
         pl.col("source").cast(pl.Utf8),
         pl.col("id").cast(pl.Utf8),
+        pl.col("timestamp").cast(pl.Utf8, strict=False),
         pl.col("value").cast(pl.Float64, strict=False),
+        pl.col("category").cast(pl.Utf8, strict=False),
+        pl.col("user_id").cast(pl.Utf8, strict=False),
     )
 
 

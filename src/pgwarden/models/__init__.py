@@ -13,7 +13,7 @@ from pgwarden.models.base import (
     Status,
 )
 from pgwarden.models.compare import CandidateComparison, Comparison, GatePolicy, compare
-from pgwarden.models.cycle import run_cycle
+from pgwarden.models.cycle import get_cycle, run_cycle
 from pgwarden.models.executor import CycleReport, VersionRun
 from pgwarden.models.operations import (
     OperationResult,
@@ -29,7 +29,15 @@ from pgwarden.models.operations import (
     set_enabled,
 )
 from pgwarden.models.registry import Registry, Snapshot, get_registry
-from pgwarden.models.views import ModelGraph, ModelInfo, events, graph, list_models, recent_cycles
+from pgwarden.models.views import (
+    ModelGraph,
+    ModelInfo,
+    events,
+    graph,
+    list_models,
+    recent_cycles,
+    run_stats,
+)
 
 __all__ = [
     "BaseDetectionModel",
@@ -55,6 +63,7 @@ __all__ = [
     "archive",
     "compare",
     "events",
+    "get_cycle",
     "get_registry",
     "graph",
     "list_models",
@@ -64,5 +73,6 @@ __all__ = [
     "rerole",
     "rollback",
     "run_cycle",
+    "run_stats",
     "set_enabled",
 ]

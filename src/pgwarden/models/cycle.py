@@ -205,3 +205,11 @@ def _stored_report(conn: psycopg.Connection, q: Queries, row: Any) -> CycleRepor
         output_rows=sum(r.output_count for r in runs),
         replayed=True,
     )
+
+
+def get_cycle(services: Any, cycle_id: str) -> CycleReport | None:
+    """The stored report of a finished or running cycle (replayed=True), or None."""
+    q = Queries("pgwarden.models", services.db.schema)
+    with services.db.connection() as conn:
+        row = conn.execute(q["get_cycle"], {"cycle_id": cycle_id}).fetchone()
+        return None if row is None else _stored_report(conn, q, row)

@@ -203,3 +203,22 @@ SELECT cycle_id, version_id, entity_key, score, decision
 SELECT cycle_id, cycle_time, started_at, finished_at, duration_ms, status, versions_ok,
        versions_failed, versions_skipped, versions_timeout, output_rows, fingerprint
   FROM {schema}.detection_cycles ORDER BY cycle_time DESC, started_at DESC LIMIT %(limit)s;
+
+-- name: run_stats
+-- Per model and role: mean duration over the last hour, failures (FAILED/TIMEOUT) ever.
+SELECT model_id, role,
+       avg(duration_ms) FILTER (WHERE started_at >= now() - interval '1 hour'
+                                  AND status <> 'SKIPPED') / 1000.0,
+       count(*) FILTER (WHERE status IN ('FAILED', 'TIMEOUT')),
+       count(*) FILTER (WHERE started_at >= now() - interval '1 hour')
+  FROM {schema}.detection_model_runs
+ GROUP BY model_id, role ORDER BY model_id, role;
+
+-- name: cycle_stats
+-- Cycle durations of the last hour.
+SELECT count(*),
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_ms) / 1000.0,
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms) / 1000.0,
+       max(duration_ms) / 1000.0
+  FROM {schema}.detection_cycles
+ WHERE started_at >= now() - interval '1 hour' AND finished_at IS NOT NULL;

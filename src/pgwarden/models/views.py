@@ -220,3 +220,27 @@ def recent_cycles(services: Any, limit: int = 20) -> list[dict[str, Any]]:
         "output_rows", "fingerprint",
     )  # fmt: skip
     return [dict(zip(cols, r, strict=True)) for r in rows]
+
+
+def run_stats(services: Any) -> dict[str, Any]:
+    """For /metrics and the dashboard: {"models": [{model_id, role, mean_seconds (last
+    hour, 0 when none), failures (FAILED or TIMEOUT runs ever: a counter), runs_last_hour}],
+    "cycle": {count, p50, p95, max} (seconds, cycles finished in the last hour)}."""
+    q = Queries("pgwarden.models", services.db.schema)
+    with services.db.connection() as conn:
+        rows = conn.execute(q["run_stats"]).fetchall()
+        cyc = conn.execute(q["cycle_stats"]).fetchone()
+    models = [
+        {
+            "model_id": r[0],
+            "role": r[1],
+            "mean_seconds": float(r[2] or 0.0),
+            "failures": int(r[3]),
+            "runs_last_hour": int(r[4]),
+        }
+        for r in rows
+    ]
+    cycle = {"count": float(cyc[0]) if cyc else 0.0}
+    if cyc and cyc[0]:
+        cycle.update(p50=float(cyc[1]), p95=float(cyc[2]), max=float(cyc[3]))
+    return {"models": models, "cycle": cycle}

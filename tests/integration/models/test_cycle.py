@@ -9,7 +9,7 @@ import pytest
 from pgwarden.config.runtime import RuntimeConfig
 from pgwarden.db.pool import connect
 from pgwarden.demo.models import register_demo_models
-from pgwarden.models import get_registry, promote, run_cycle
+from pgwarden.models import get_cycle, get_registry, promote, run_cycle, run_stats
 from pgwarden.models.errors import CycleInProgress, GraphCycle, ModelFieldInvalid
 from pgwarden.service.app import Services
 from tests.conftest import make_settings
@@ -73,6 +73,14 @@ def test_a_full_demo_cycle_is_persisted_and_idempotent(services, fetch):
     assert [(r.model_id, r.version, r.status) for r in again.runs] == [
         (r.model_id, r.version, r.status) for r in report.runs]  # fmt: skip
     assert fetch("SELECT count(*) FROM detection_model_run_outputs")[0][0] == 264
+    stored_report = get_cycle(services, "cycle-1")
+    assert stored_report is not None and stored_report.output_rows == 264
+    assert get_cycle(services, "never") is None
+    stats = run_stats(services)
+    assert {(m["model_id"], m["role"]) for m in stats["models"]} == {
+        ("demo.missing", "PRIMARY"), ("demo.risk", "PRIMARY"), ("demo.spike", "PRIMARY"),
+        ("demo.spike", "SHADOW")}  # fmt: skip
+    assert stats["cycle"]["count"] == 1 and stats["cycle"]["p95"] >= 0
 
 
 def test_bad_output_row_of_one_model_loses_nothing_else(services, fetch, caplog):
