@@ -74,6 +74,7 @@ def run_cycle(
             finally:
                 # A broken connection releases the lock by itself.
                 with contextlib.suppress(psycopg.Error):
+                    conn.execute(q["sync_commit"])
                     conn.execute(q["cycle_unlock"], lock)
         finally:
             if not conn.closed:
@@ -124,6 +125,11 @@ def _run_locked(
             conn.execute(q["restart_cycle"], params)
 
     sink = DbSink(conn, q, cycle_id, cycle_time)
+    # The per-version commits skip the WAL flush wait; the cycle's closing
+    # commit (below, after RESET) waits for it. WAL is flushed in order, so once
+    # the cycle is durably OK/PARTIAL every run before it is durable too, and a
+    # crash before that leaves the cycle RUNNING, which a re-run cleans.
+    conn.execute(q["async_commit"])
     try:
         if plan_error is not None:
             raise plan_error
@@ -139,8 +145,11 @@ def _run_locked(
             conn=conn,
         )
     except Exception as exc:
+        with contextlib.suppress(psycopg.Error):
+            conn.execute(q["sync_commit"])
         _finish(conn, q, cycle_id, t0, "FAILED", [], 0, f"{type(exc).__name__}: {exc}")
         raise
+    conn.execute(q["sync_commit"])
     status = cycle_status(runs)
     duration = _finish(conn, q, cycle_id, t0, status, runs, sink.rows, None)
     report = CycleReport(

@@ -222,3 +222,11 @@ SELECT count(*),
        max(duration_ms) / 1000.0
   FROM {schema}.detection_cycles
  WHERE started_at >= now() - interval '1 hour' AND finished_at IS NOT NULL;
+
+-- name: async_commit
+-- Per-version commits of a cycle need not wait for the WAL flush (see cycle.py).
+SET synchronous_commit = off;
+
+-- name: sync_commit
+-- Back to the server's setting before the cycle's closing commit.
+RESET synchronous_commit;
