@@ -293,9 +293,10 @@ def drift(
             DRIFT, name, Status.INSUFFICIENT_SAMPLE, method, window,
             details={"batch_values": cur.total if cur else 0, "reference_values": m},
         )  # fmt: skip
-    cuts = sorted({histo.quantile(hists, k / 10) for k in range(1, 10)})
-    ref = histo.bin_shares(hists, cuts)
-    now = histo.bin_shares([cur], cuts)
+    merged = histo.MergedCDF(hists)
+    cuts = sorted({merged.quantile(k / 10) for k in range(1, 10)})
+    ref = histo.shares_of(merged.mass_below, merged.total, cuts)
+    now = histo.shares_of(cur.mass_below, cur.total, cuts)
     value = histo.psi(ref, now)
     n = cur.total
     stat = value * n * m / (n + m)
@@ -323,9 +324,10 @@ def outliers(
     m = sum(h.total for h in hists)
     if cur is None or cur.total < s.drift_min_sample or m < s.drift_reference_min:
         return TestResult(OUTLIERS, name, Status.INSUFFICIENT_SAMPLE, method, window)
-    lo = histo.quantile(hists, s.outlier_quantile)
-    hi = histo.quantile(hists, 1 - s.outlier_quantile)
-    p0 = max((histo.mass_below(hists, lo) + m - histo.mass_below(hists, hi)) / m, 0.5 / m)
+    merged = histo.MergedCDF(hists)
+    lo = merged.quantile(s.outlier_quantile)
+    hi = merged.quantile(1 - s.outlier_quantile)
+    p0 = max((merged.mass_below(lo) + m - merged.mass_below(hi)) / m, 0.5 / m)
     n = cur.total
     x = cur.mass_below(lo) + n - cur.mass_below(hi)
     p = binom_sf(x, n, p0)
