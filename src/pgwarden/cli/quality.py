@@ -122,7 +122,7 @@ def _print_result(result: Any) -> None:
     )
     out.print(summary)
     table = Table("rule", "kind", "field", "severity", "count", "sample ids", "message")
-    for name, count in result.rule_counts.items():
+    for name in result.rule_counts:
         v = next((v for v in result.violations if v.rule == name), None)
         if v is None:
             table.add_row(escape(name), "", "", "", "0", "", "ok")

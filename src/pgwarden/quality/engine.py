@@ -108,10 +108,21 @@ def resolve(schema: Mapping[str, pl.DataType], path: str) -> tuple[pl.Expr, pl.D
 
 
 class _Pass:
-    """Collects aliased aggregate expressions; `run` evaluates them in one select."""
+    """Row-level masks become columns first (`col`), so each is computed once however
+    many aggregates read it; then all aggregates (`add`) run in one select."""
 
     def __init__(self) -> None:
         self.exprs: list[pl.Expr] = []
+        self.levels: list[list[pl.Expr]] = [[], []]
+        self.staged: pl.DataFrame | None = None
+        self._n = 0
+
+    def col(self, expr: pl.Expr, level: int = 0) -> pl.Expr:
+        """Materialise a row-level expression; level 1 may read level-0 columns."""
+        name = f"__m{self._n}"
+        self._n += 1
+        self.levels[level].append(expr.alias(name))
+        return pl.col(name)
 
     def add(self, expr: pl.Expr) -> str:
         alias = f"_e{len(self.exprs)}"
@@ -119,9 +130,14 @@ class _Pass:
         return alias
 
     def run(self, frame: pl.DataFrame) -> dict[str, Any]:
+        staged = frame
+        for level in self.levels:
+            if level:
+                staged = staged.with_columns(level)
+        self.staged = staged
         if not self.exprs:
             return {}
-        return frame.select(self.exprs).row(0, named=True)
+        return staged.select(self.exprs).row(0, named=True)
 
 
 def evaluate(
@@ -167,7 +183,7 @@ def evaluate(
             ev.missing_required += n
             continue
         expr, _ = got
-        pending.append((rule, p.add(expr.null_count()), samples(expr.is_null()), ""))
+        pending.append((rule, p.add(expr.null_count()), samples(p.col(expr.is_null())), ""))
 
     # -- types: explicit rules, and the types implied by range / freshness --
     timestamp_fields = {r.field for r in rules.of_kind("freshness")}
@@ -199,6 +215,7 @@ def evaluate(
         if mask is None:
             type_slots.append((rule, path, None, p_nonnull, None))
             continue
+        mask = p.col(mask)
         type_slots.append((rule, path, p.add(mask.sum()), p_nonnull, samples(mask)))
 
     # -- value rules (accuracy) ---------------------------------------------
@@ -218,6 +235,7 @@ def evaluate(
             if got is None:
                 continue  # absence is the required rule's business
             mask = _value_mask(rule, *got)
+        mask = p.col(mask)
         validity.append(mask)
         pending.append((rule, p.add(mask.sum()), samples(mask), ""))
 
@@ -229,34 +247,11 @@ def evaluate(
         cand_parts.append(expr.is_not_null() & expr.hash().is_duplicated())
         seen = context.seen.get(rule.name)
         if seen:
-            cand_parts.append(
-                _as_text(expr).is_in(pl.Series(list(seen), dtype=pl.String).implode())
-            )
-    if unique_rules:
-        cand = pl.any_horizontal(cand_parts)
-        exact: list[pl.Expr] = []
-        for rule in unique_rules:
-            expr, _ = get(rule.field or "")  # type: ignore[misc]
-            sub = expr.filter(cand)
-            mask = sub.is_not_null() & sub.is_duplicated()
-            seen = context.seen.get(rule.name)
-            if seen:
-                seen_values = pl.Series(list(seen), dtype=pl.String).implode()
-                mask = mask | _as_text(sub).is_in(seen_values)
-            exact.append(mask)
-            ids_alias = p.add(ids.filter(cand).filter(mask).head(sample_size).implode())
-            pending.append((rule, p.add(mask.sum()), ids_alias, ""))
-        dup_any = pl.any_horizontal(exact) if len(exact) > 1 else exact[0]
-        p_dup = p.add(dup_any.sum())
-    else:
-        p_dup = None
-    valid_any = pl.any_horizontal(validity) if validity else None
+            seen_values = pl.Series(list(seen), dtype=pl.String).implode()
+            cand_parts.append(_as_text(expr).is_in(seen_values))
+    cand = p.col(pl.any_horizontal(cand_parts)) if unique_rules else None
+    valid_any = p.col(pl.any_horizontal(validity), level=1) if validity else None
     p_invalid = p.add(valid_any.sum()) if valid_any is not None else None
-    p_overlap = (
-        p.add((valid_any.filter(cand) & dup_any).sum())
-        if valid_any is not None and unique_rules
-        else None
-    )
 
     # -- freshness ----------------------------------------------------------
     fresh_slots: list[tuple[Rule, _TimePlan | None]] = []
@@ -280,6 +275,11 @@ def evaluate(
         stat_slots[path] = slot
 
     row = p.run(frame)
+    overlap = 0
+    if cand is not None and p.staged is not None:
+        overlap = _uniqueness(
+            p.staged, cand, valid_any, unique_rules, get, ids, context, sample_size, ev
+        )
 
     # Timestamp fields whose values do not all share one shape are parsed.
     for plan in time_plans.values():
@@ -309,10 +309,7 @@ def evaluate(
         ev.findings.append(Finding(rule, count, sample, detail))
         ev.field_stats.setdefault(path, {})["type_mismatch"] = count
 
-    if p_dup is not None:
-        ev.duplicates = int(row[p_dup] or 0)
     invalid = int(row[p_invalid] or 0) if p_invalid else 0
-    overlap = int(row[p_overlap] or 0) if p_overlap else 0
     ev.invalid_records = invalid + ev.duplicates - overlap
 
     for rule, plan in fresh_slots:
@@ -337,6 +334,46 @@ def evaluate(
     for path in {r.field for r in required if get(r.field or "") is None}:
         ev.field_stats.setdefault(path or "", {"nulls": n, "type_mismatch": 0})
     return ev
+
+
+def _uniqueness(
+    staged: pl.DataFrame,
+    cand: pl.Expr,
+    valid_any: pl.Expr | None,
+    unique_rules: list[Rule],
+    get: Any,
+    ids: pl.Expr,
+    context: CheckContext,
+    sample_size: int,
+    ev: Evaluation,
+) -> int:
+    """Exact duplicate counts on the hash candidates only; returns how many duplicated
+    records also broke a value rule (so accuracy counts each record once)."""
+    cols = [ids.alias("__id"), (valid_any if valid_any is not None else pl.lit(False)).alias("__v")]
+    for i, rule in enumerate(unique_rules):
+        expr, _ = get(rule.field or "")
+        cols.append(expr.alias(f"__u{i}"))
+    small = staged.filter(cand).select(cols)
+    masks = []
+    for i, rule in enumerate(unique_rules):
+        value = pl.col(f"__u{i}")
+        mask = value.is_not_null() & value.is_duplicated()
+        seen = context.seen.get(rule.name)
+        if seen:
+            mask = mask | _as_text(value).is_in(pl.Series(list(seen), dtype=pl.String).implode())
+        masks.append(mask.alias(f"__d{i}"))
+    small = small.with_columns(masks)
+    dup_any = pl.any_horizontal([pl.col(f"__d{i}") for i in range(len(unique_rules))])
+    aggs = [pl.col(f"__d{i}").sum().alias(f"c{i}") for i in range(len(unique_rules))] + [
+        pl.col("__id").filter(pl.col(f"__d{i}")).head(sample_size).implode().alias(f"s{i}")
+        for i in range(len(unique_rules))
+    ]
+    aggs += [dup_any.sum().alias("dup"), (dup_any & pl.col("__v")).sum().alias("both")]
+    row = small.select(aggs).row(0, named=True)
+    for i, rule in enumerate(unique_rules):
+        ev.findings.append(Finding(rule, int(row[f"c{i}"] or 0), _ids(row[f"s{i}"])))
+    ev.duplicates = int(row["dup"] or 0)
+    return int(row["both"] or 0)
 
 
 def compile_check(rules: RuleSet) -> None:
@@ -466,7 +503,7 @@ class _TimePlan:
         if self.text_order:
             self.aliases["shape_ok"] = p.add(self.expr.str.contains(str(self.regex)).all())
         elif self.dtype == pl.String or not _is_time(self.dtype):
-            bad = self.expr.is_not_null() & self.parsed_expr().is_null()
+            bad = p.col(self.expr.is_not_null() & self.parsed_expr().is_null())
             self.aliases["bad"] = p.add(bad.sum())
             self.aliases["bad_ids"] = p.add(ids.filter(bad).head(sample_size).implode())
 
@@ -477,7 +514,7 @@ class _TimePlan:
         lo = reference - timedelta(seconds=rule.max_age or 0)
         future = DEFAULT_MAX_FUTURE if rule.max_future is None else rule.max_future
         hi = reference + timedelta(seconds=future)
-        mask = self._stale_mask(lo, hi)
+        mask = p.col(self._stale_mask(lo, hi))
         self.windows[rule.name] = (
             lo,
             hi,
@@ -503,7 +540,7 @@ class _TimePlan:
             self.aliases.pop("nonnull")
             self.register(p, ids, size)
             for name, (lo, hi, _, _) in list(self.windows.items()):
-                mask = self._stale_mask(lo, hi)
+                mask = p.col(self._stale_mask(lo, hi))
                 self.windows[name] = (
                     lo,
                     hi,
