@@ -74,23 +74,12 @@ def import_partman(services: Services, *, dry_run: bool = False) -> list[Importe
     """One policy per part_config row of a time-partitioned set; [] when pg_partman is absent."""
     db = services.db
     with db.connection() as conn:
-        found = conn.execute(
-            "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
-            "WHERE e.extname = 'pg_partman'"
-        ).fetchone()
+        q = store.queries(db)
+        found = conn.execute(q["partman_schema"]).fetchone()
         if found is None:
             return []
         rows = conn.execute(
-            sql.SQL(
-                "SELECT parent_table, "
-                "(extract(year FROM i) * 12 + extract(month FROM i))::int, "
-                "extract(day FROM i)::int, premake, "
-                "(extract(year FROM r) * 12 + extract(month FROM r))::int, "
-                "extract(day FROM r)::int, retention_keep_table "
-                "FROM {cfg}, LATERAL (SELECT partition_interval::interval AS i, "
-                "retention::interval AS r) x "
-                "WHERE control IS NOT NULL ORDER BY parent_table"
-            ).format(cfg=sql.Identifier(found[0], "part_config"))
+            q.with_names("partman_config", part_config=sql.Identifier(found[0], "part_config"))
         ).fetchall()
     out: list[Imported] = []
     for parent, i_months, i_days, premake, r_months, r_days, keep_table in rows:
@@ -121,8 +110,8 @@ def import_seed_config(
     db = services.db
     with db.connection() as conn:
         rows = conn.execute(
-            sql.SQL("SELECT key, value::text FROM {} WHERE key LIKE 'partition.%%'").format(
-                sql.Identifier(schema, "system_config")
+            store.queries(db).with_names(
+                "seed_config", seed_config=sql.Identifier(schema, "system_config")
             )
         ).fetchall()
     values: dict[str, Any] = {}

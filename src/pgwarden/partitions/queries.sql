@@ -164,3 +164,26 @@ JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_attribute a
        ON a.attrelid = c.oid AND a.attname = %(column)s AND a.attnum > 0 AND NOT a.attisdropped
 WHERE n.nspname = %(schema_name)s AND c.relname = %(table_name)s
+
+-- name: partman_schema
+-- The schema pg_partman is installed in, if it is.
+SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+WHERE e.extname = 'pg_partman'
+
+-- name: partman_config
+-- pg_partman's time-based sets: interval and retention as months and days.
+SELECT parent_table,
+       (extract(year FROM i) * 12 + extract(month FROM i))::int,
+       extract(day FROM i)::int,
+       premake,
+       (extract(year FROM r) * 12 + extract(month FROM r))::int,
+       extract(day FROM r)::int,
+       retention_keep_table
+FROM {part_config},
+     LATERAL (SELECT partition_interval::interval AS i, retention::interval AS r) x
+WHERE control IS NOT NULL
+ORDER BY parent_table
+
+-- name: seed_config
+-- The seed job's partition.* keys in its own system_config table.
+SELECT key, value::text FROM {seed_config} WHERE key LIKE 'partition.%%'

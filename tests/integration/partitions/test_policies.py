@@ -89,3 +89,28 @@ def test_import_seed_config_keys(services, conn):
     assert found["public.detection_model_run_outputs"].policy is None  # no such table here
     assert "retention" in found["public.gear_correlation_scores"].problem
     assert importers.import_partman(services) == []  # no pg_partman in this database
+
+
+def test_import_partman_where_it_is_installed(services, conn):
+    available = conn.execute(
+        "SELECT count(*) FROM pg_available_extensions WHERE name = 'pg_partman'"
+    ).fetchone()
+    conn.commit()
+    if available == (0,):
+        pytest.skip("pg_partman is not installed for this server (run with --pg-bin for PG 15)")
+    conn.execute("CREATE SCHEMA partman")
+    conn.execute("CREATE EXTENSION pg_partman SCHEMA partman")
+    conn.execute("CREATE TABLE public.pm (ts timestamptz NOT NULL) PARTITION BY RANGE (ts)")
+    conn.execute(
+        "SELECT partman.create_parent('public.pm', 'ts', 'native', 'monthly', p_premake := 2, "
+        "p_jobmon := false)"
+    )
+    conn.execute("UPDATE partman.part_config SET retention = '3 months'")
+    conn.commit()
+    found = importers.import_partman(services)
+    assert [i.table for i in found] == ["public.pm"]
+    policy = store.get_policy(services.db, "public.pm")
+    assert (policy.interval, policy.premake, policy.retention.months) == ("monthly", 2, 3)
+    assert policy.retention_action == "detach"  # partman's retention_keep_table default
+    plan = plan_all(services)
+    assert all(w.kind != "overlap" for w in plan.warnings)
