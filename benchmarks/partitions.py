@@ -23,7 +23,6 @@ import json
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -302,15 +301,6 @@ def summary(values: list[float]) -> dict[str, float]:
     }
 
 
-def repeat(fn: Callable[[], tuple[float, int]], n: int) -> tuple[list[float], list[int]]:
-    ms, counts = [], []
-    for _ in range(n):
-        m, c = fn()
-        ms.append(m)
-        counts.append(c)
-    return ms, counts
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--repeats", type=int, default=3)
@@ -324,37 +314,67 @@ def main() -> None:
         try:
             result["postgres"] = cluster.version()
             result["parents"] = len(parents())
-            pw: dict[str, object] = {}
-            ms, n = repeat(lambda: pgwarden_first(cluster), args.repeats)
-            pw["first_run"] = {**summary(ms), "created": n}
-            pw["steady"] = summary(pgwarden_steady(cluster, args.steady))
-            ms, n = repeat(lambda: pgwarden_retention(cluster, True), args.repeats)
-            pw["retention_detach_concurrently"] = {**summary(ms), "dropped": n}
-            ms, n = repeat(lambda: pgwarden_retention(cluster, False), args.repeats)
-            pw["retention_drop"] = {**summary(ms), "dropped": n}
-            result["pgwarden"] = pw
-            if has_partman:
-                pm: dict[str, object] = {}
-                ms, n = repeat(lambda: partman_first(cluster), args.repeats)
-                pm["first_run"] = {**summary(ms), "created": n}
-                pm["steady"] = summary(partman_steady(cluster, args.steady))
-                ms, n = repeat(lambda: partman_retention(cluster), args.repeats)
-                pm["retention"] = {**summary(ms), "dropped": n}
-                result["pg_partman"] = pm
-
-                def ratio(a: dict, b: dict) -> float:
-                    return round(b["median_ms"] / a["median_ms"], 2)
-
-                result["speedup_median (partman / pgwarden)"] = {
-                    "first_run": ratio(pw["first_run"], pm["first_run"]),
-                    "steady": ratio(pw["steady"], pm["steady"]),
-                    "retention_detach_concurrently": ratio(
-                        pw["retention_detach_concurrently"], pm["retention"]
-                    ),
-                    "retention_drop": ratio(pw["retention_drop"], pm["retention"]),
-                }
-            else:
+            # The tools alternate within each repeat so that both see the same load.
+            tools = ["pgwarden", "pg_partman"] if has_partman else ["pgwarden"]
+            if not has_partman:
                 result["pg_partman"] = "not installed: pgwarden measured alone"
+            runs: dict[str, list[tuple[float, int]]] = {}
+
+            def add(label: str, value: tuple[float, int]) -> None:
+                runs.setdefault(label, []).append(value)
+
+            for _ in range(args.repeats):
+                add("pgwarden.first_run", pgwarden_first(cluster))
+                add("pgwarden.retention_drop", pgwarden_retention(cluster, False))
+                add("pgwarden.retention_detach_concurrently", pgwarden_retention(cluster, True))
+                if has_partman:
+                    add("pg_partman.first_run", partman_first(cluster))
+                    add("pg_partman.retention", partman_retention(cluster))
+            for v in pgwarden_steady(cluster, args.steady):
+                add("pgwarden.steady", (v, 0))
+            if has_partman:
+                for v in partman_steady(cluster, args.steady):
+                    add("pg_partman.steady", (v, 0))
+            for tool in tools:
+                result[tool] = {
+                    label.split(".", 1)[1]: {
+                        **summary([m for m, _ in values]),
+                        "partitions": [n for _, n in values],
+                    }
+                    for label, values in runs.items()
+                    if label.startswith(tool + ".")
+                }
+            if has_partman:
+                pw, pm = result["pgwarden"], result["pg_partman"]
+                assert isinstance(pw, dict) and isinstance(pm, dict)
+
+                def ratio(a: dict, b: dict, key: str) -> float:
+                    return round(b[key] / a[key], 2)
+
+                result["speedup (partman / pgwarden)"] = {
+                    f"{name} ({key})": ratio(pw[ours], pm[theirs], key)
+                    for name, ours, theirs in [
+                        ("first_run", "first_run", "first_run"),
+                        ("steady", "steady", "steady"),
+                        ("retention_drop", "retention_drop", "retention"),
+                        (
+                            "retention_detach_concurrently",
+                            "retention_detach_concurrently",
+                            "retention",
+                        ),
+                    ]
+                    for key in ("best_ms", "median_ms")
+                }
+                first_pw = pw["first_run"]["median_ms"] / statistics.median(
+                    pw["first_run"]["partitions"]
+                )
+                first_pm = pm["first_run"]["median_ms"] / statistics.median(
+                    pm["first_run"]["partitions"]
+                )
+                result["first_run_ms_per_partition"] = {
+                    "pgwarden": round(first_pw, 2),
+                    "pg_partman": round(first_pm, 2),
+                }
         finally:
             cluster.server.stop()
     result["wall_s"] = round(time.perf_counter() - started, 1)
