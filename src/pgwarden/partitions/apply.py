@@ -19,6 +19,7 @@ Why it is shaped this way:
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import time
@@ -153,7 +154,7 @@ class TableApplier:
         creates = [a for a in actions if a.kind in (CREATE, CREATE_DEFAULT)]
         removals = [a for a in actions if a.kind in (ARCHIVE, DETACH, DROP)]
         for a in finalize:
-            results.append(self._timed(a, lambda a=a: self._finalize(a)))
+            results.append(self._timed(a, functools.partial(self._finalize, a)))
         if creates:
             results.extend(self._create_all(creates))
         if removals:
@@ -249,7 +250,7 @@ class TableApplier:
                 # after a failure (a lock, a detach left pending) the rest waits for the next run
                 results.append(ActionResult(a, "skipped", error="an earlier removal failed"))
                 continue
-            result = self._timed(a, lambda a=a: self._remove_one(a, concurrent))
+            result = self._timed(a, functools.partial(self._remove_one, a, concurrent))
             failed = result.status != "ok"
             results.append(result)
         return results
@@ -331,7 +332,7 @@ class TableApplier:
 
     # -- helpers ----------------------------------------------------------
 
-    def _in_tx(self, stmt: sql.Composable, what: str) -> None:
+    def _in_tx(self, stmt: sql.Composed, what: str) -> None:
         def once() -> None:
             with self.conn.transaction():
                 self.conn.execute(ddl.set_lock_timeout(self.s.lock_timeout))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import calendar
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 DAY_EPOCH = date(2000, 1, 3)  # a Monday
@@ -59,7 +59,7 @@ def add_months(d: date, months: int) -> date:
     return date(y, m + 1, min(d.day, last))
 
 
-def minus_span(now: datetime, months: int, days: int, tz: ZoneInfo) -> datetime:
+def minus_span(now: datetime, months: int, days: int, tz: tzinfo) -> datetime:
     """`now` minus a calendar span in `tz` wall-clock time (Feb 29 - 1 year = Feb 28)."""
     local = now.astimezone(tz)
     d = add_months(local.date(), -months) - timedelta(days=days)

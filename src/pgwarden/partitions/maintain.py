@@ -246,13 +246,13 @@ def _run_locked(
             )
     if progress:
         progress("", len(todo), len(todo))
-    failed = sum(1 for t in report.tables if t.status == "failed")
+    n_failed = sum(1 for t in report.tables if t.status == "failed")
     report.status = (
-        "ok" if not failed else ("failed" if failed == len(report.tables) else "partial")
+        "ok" if not n_failed else ("failed" if n_failed == len(report.tables) else "partial")
     )
     report.finished_at = datetime.now(UTC)
     report.message = (
-        f"{len(the_plan.actions)} action(s) on {len(todo)} table(s), {failed} table(s) failed, "
+        f"{len(the_plan.actions)} action(s) on {len(todo)} table(s), {n_failed} table(s) failed, "
         f"{len(the_plan.warnings)} warning(s)"
     )
     _record_finish(conn, q, report)
