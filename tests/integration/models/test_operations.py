@@ -11,6 +11,7 @@ from pgwarden.models import (
     add_model,
     add_version,
     archive,
+    graph,
     promote,
     rerole,
     rollback,
@@ -160,5 +161,10 @@ def test_disable_blocks_dependants(services):
     report = run_cycle(services, "c-off", cycle_time(0), None)
     assert [(r.model_id, r.status, r.reason) for r in report.runs] == [
         ("down", "SKIPPED", "upstream_disabled:up")]  # fmt: skip
+    g = graph(services)
+    assert {n.model_id: n.state for n in g.nodes} == {"down": "blocked", "up": "disabled"}
+    mermaid = g.to_mermaid()
+    assert "m1 -->|u| m0" in mermaid and "class m0 blocked" in mermaid
+    assert '"up" -> "down" [label="u"];' in g.to_dot()
     # with the model disabled its PRIMARY may be archived
     assert archive(services, "up", "v1", who="op").changed
