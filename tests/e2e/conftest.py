@@ -22,7 +22,9 @@ class Cli:
         self.env = env
         self.cwd = cwd
 
-    def run(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, timeout: float = 180, input_text: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [*pgwarden_cmd(), *args],
             env=self.env,
@@ -30,7 +32,8 @@ class Cli:
             capture_output=True,
             text=True,
             timeout=timeout,
-            stdin=subprocess.DEVNULL,
+            input=input_text,
+            stdin=None if input_text is not None else subprocess.DEVNULL,
         )
 
     def popen(self, *args: str, log_name: str = "proc.log") -> subprocess.Popen[bytes]:

@@ -8,9 +8,16 @@ pytestmark = pytest.mark.slow
 
 
 def test_demo_runs_end_to_end_on_a_fresh_embedded_server(cli_embedded):
-    result = cli_embedded.run("demo")
+    result = cli_embedded.run("demo", "--duration", "10")
     assert result.returncode == 0, result.stderr
-    assert "PostgreSQL 18" in result.stdout and "heartbeat: ran on" in result.stdout
+    out = result.stdout
+    assert "PostgreSQL 18" in out and "heartbeat:  ran on demo-worker" in out
+    assert "registered: 3 models, 4 rule sets, 10 partition policies" in out
+    sent = int(out.split("stream:")[1].split("batches sent")[0])
+    assert sent >= 15  # 2 batches/s for 10 s
+    assert "daily report" in out and "dashboard:  http://" in out
+    for source in ("user_events", "transaction_logs", "system_metrics", "api_calls"):
+        assert source in out
     # The server keeps running and is reused by the next command.
     status = cli_embedded.run("db", "status", "--json")
     assert status.returncode == 0, status.stderr

@@ -9,6 +9,7 @@ from rich.markup import escape
 
 from pgwarden.cli import (
     alerts,
+    batches_cmd,
     config_cmd,
     db_cmd,
     demo_cmd,
@@ -35,6 +36,7 @@ app.add_typer(partitions.app, name="partitions")
 app.add_typer(models.app, name="models")
 app.add_typer(quality.app, name="quality")
 app.add_typer(alerts.app, name="alerts")
+app.add_typer(batches_cmd.app, name="batches")
 worker_cmd.register(app)
 run_cmd.register(app)
 demo_cmd.register(app)

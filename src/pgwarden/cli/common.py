@@ -17,7 +17,7 @@ from rich.logging import RichHandler
 
 from pgwarden.config.runtime import RuntimeConfig
 from pgwarden.config.settings import Settings, load_settings
-from pgwarden.db.pool import connect
+from pgwarden.db.pool import Database, connect
 from pgwarden.service.app import Services
 
 out = Console()  # results
@@ -48,17 +48,19 @@ def open_services(name: str = "pgwarden-cli", *, require_schema: bool = True) ->
     db = connect(s, name=name)
     try:
         if require_schema:
-            ensure_migrated(db.conninfo, db.schema)
+            ensure_migrated(db)
         yield Services(db=db, config=RuntimeConfig(db))
     finally:
         db.close()
 
 
-def ensure_migrated(conninfo: str, schema: str) -> None:
+def ensure_migrated(db: Database) -> None:
     from pgwarden.db import migrate
     from pgwarden.errors import PgwardenError
 
-    now = migrate.current(conninfo, schema)
+    schema = db.schema
+    with db.connection() as conn:
+        now = migrate.stored_revision(conn, schema)
     head = migrate.head()
     if now != head:
         raise PgwardenError(

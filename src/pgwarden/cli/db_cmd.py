@@ -6,7 +6,6 @@ import typer
 from rich.table import Table
 
 from pgwarden.cli.common import out, print_json, settings
-from pgwarden.db import migrate
 from pgwarden.db.pool import resolve_conninfo
 
 app = typer.Typer(help="Database: migrations, status, embedded server.", no_args_is_help=True)
@@ -27,6 +26,8 @@ def upgrade(
     dry_run: bool = typer.Option(False, "--dry-run", help="print the steps, change nothing"),
 ) -> None:
     """Upgrade pgwarden's schema (and procrastinate's) to REVISION."""
+    from pgwarden.db import migrate
+
     conninfo, schema = _conninfo()
     steps = migrate.pending(conninfo, schema, revision)
     if dry_run:
@@ -42,6 +43,8 @@ def downgrade(
     dry_run: bool = typer.Option(False, "--dry-run", help="print the steps, change nothing"),
 ) -> None:
     """Downgrade to REVISION. Destructive: tables of later revisions are dropped."""
+    from pgwarden.db import migrate
+
     conninfo, schema = _conninfo()
     steps = migrate.pending(conninfo, schema, revision, down=True)
     if dry_run:
@@ -54,6 +57,8 @@ def downgrade(
 @app.command()
 def current() -> None:
     """Print the schema's current revision."""
+    from pgwarden.db import migrate
+
     conninfo, schema = _conninfo()
     out.print(migrate.current(conninfo, schema) or "base")
 
@@ -61,6 +66,8 @@ def current() -> None:
 @app.command()
 def history() -> None:
     """List all revisions, oldest first."""
+    from pgwarden.db import migrate
+
     for rev, down, doc in migrate.history():
         out.print(f"{down or 'base'} -> {rev}  {doc}")
 

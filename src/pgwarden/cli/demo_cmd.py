@@ -4,15 +4,40 @@ from __future__ import annotations
 
 import typer
 
-from pgwarden.cli.common import out, settings
+from pgwarden.cli.common import err, out, settings
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
-    def demo() -> None:
-        """Start the embedded server, migrate, run a worker until a heartbeat ran, summarise."""
-        from pgwarden.demo.run import run_demo
+    def demo(
+        duration: float = typer.Option(60.0, min=1, help="seconds of simulated stream"),
+        rate: float = typer.Option(2.0, min=0.1, max=200, help="batches per second"),
+        serve: bool = typer.Option(False, "--serve", help="keep streaming and serving after"),
+        concurrency: int = typer.Option(2, min=1, max=32, help="worker concurrency"),
+        port: int | None = typer.Option(None, help="HTTP port (default PGWARDEN_HTTP_PORT)"),
+        seed: int = typer.Option(7, help="random seed of the simulated stream"),
+        live: bool = typer.Option(True, help="live view while streaming"),
+        setup_only: bool = typer.Option(
+            False, "--setup-only", help="only migrate and register the demo policies, models, rules"
+        ),
+    ) -> None:
+        """Run the whole pipeline on simulated data: quality, models, alerts, partitions."""
+        from pgwarden.demo.run import DemoOptions, run_demo
+        from pgwarden.demo.run import setup_only as do_setup
 
-        summary = run_demo(settings())
-        for line in summary:
-            out.print(line, highlight=False)
+        if setup_only:
+            for kind, names in do_setup(settings()).items():
+                out.print(f"{kind}: {', '.join(names) or 'none'}", highlight=False)
+            return
+
+        opts = DemoOptions(
+            duration=duration,
+            rate=rate,
+            serve=serve,
+            concurrency=concurrency,
+            seed=seed,
+            live=live,
+            port=port,
+        )
+        for line in run_demo(settings(), opts, console=err):
+            out.print(line, highlight=False, markup=False, soft_wrap=True)

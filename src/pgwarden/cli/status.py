@@ -19,7 +19,7 @@ def collect_status(s: Settings) -> dict[str, Any]:
         with db.connection() as conn:
             version = conn.execute("SHOW server_version").fetchone()
             preload = conn.execute("SHOW shared_preload_libraries").fetchone()
-        revision = migrate.current(db.conninfo, db.schema)
+            revision = migrate.stored_revision(conn, db.schema)
         info: dict[str, Any] = {
             "server": f"PostgreSQL {version[0] if version else '?'}",
             "mode": "embedded" if db.embedded else "external",

@@ -8,25 +8,32 @@ configurable. The version table lives in our schema too.
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from psycopg import sql
 
 from pgwarden.db.conninfo import session_options, with_options
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+# Alembic and SQLAlchemy take about a second to import: they load only for
+# commands that migrate. Checking the revision (every command does) uses
+# `stored_revision` and `head` below, which need neither.
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 VERSION_TABLE = "alembic_version"
 
 
 def _config(conninfo: str, schema: str, out: io.StringIO | None = None) -> Config:
+    from alembic.config import Config
+
     cfg = Config(stdout=out or io.StringIO())
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.attributes["conninfo"] = with_options(
@@ -37,12 +44,16 @@ def _config(conninfo: str, schema: str, out: io.StringIO | None = None) -> Confi
 
 
 def upgrade(conninfo: str, schema: str, revision: str = "head") -> str | None:
+    from alembic import command
+
     with _migration_lock(conninfo, schema):
         command.upgrade(_config(conninfo, schema), revision)
     return current(conninfo, schema)
 
 
 def downgrade(conninfo: str, schema: str, revision: str) -> str | None:
+    from alembic import command
+
     with _migration_lock(conninfo, schema):
         command.downgrade(_config(conninfo, schema), revision)
     now = current(conninfo, schema)
@@ -53,6 +64,8 @@ def downgrade(conninfo: str, schema: str, revision: str) -> str | None:
 
 def pending(conninfo: str, schema: str, target: str, *, down: bool = False) -> list[str]:
     """The revisions an upgrade (or downgrade) to `target` would run, in order."""
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory.from_config(_config("", "x"))
     now = current(conninfo, schema)
     if down:
@@ -72,6 +85,8 @@ def _migration_lock(conninfo: str, schema: str) -> Iterator[None]:
 
 
 def current(conninfo: str, schema: str) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     with _sa_connection(conninfo, schema) as conn:
         ctx = MigrationContext.configure(
             conn, opts={"version_table_schema": schema, "version_table": VERSION_TABLE}
@@ -79,14 +94,46 @@ def current(conninfo: str, schema: str) -> str | None:
         return ctx.get_current_revision()
 
 
+_REVISION = re.compile(r'^revision\s*=\s*"([^"]+)"', re.MULTILINE)
+_DOWN = re.compile(r'^down_revision\s*=\s*(?:"([^"]+)"|None)', re.MULTILINE)
+
+
+@cache
 def head() -> str:
-    script = ScriptDirectory.from_config(_config("", "x"))
-    heads = script.get_heads()
+    """The newest revision, read from the migration files (no Alembic import)."""
+    revisions: set[str] = set()
+    downs: set[str] = set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        rev, down = _REVISION.search(text), _DOWN.search(text)
+        if rev:
+            revisions.add(rev.group(1))
+        if down and down.group(1):
+            downs.add(down.group(1))
+    heads = sorted(revisions - downs)
+    if len(heads) != 1:
+        raise RuntimeError(f"migrations must form one line; heads found: {heads}")
     return heads[0]
+
+
+def stored_revision(conn: psycopg.Connection, schema: str) -> str | None:
+    """The revision recorded in the schema's version table, or None (cheap)."""
+    exists = conn.execute(
+        "SELECT to_regclass(%s) IS NOT NULL",
+        [sql.Identifier(schema, VERSION_TABLE).as_string(conn)],
+    ).fetchone()
+    if not exists or not exists[0]:
+        return None
+    row = conn.execute(
+        sql.SQL("SELECT version_num FROM {}").format(sql.Identifier(schema, VERSION_TABLE))
+    ).fetchone()
+    return row[0] if row else None
 
 
 def history() -> list[tuple[str, str | None, str]]:
     """(revision, down_revision, first docstring line), oldest first."""
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory.from_config(_config("", "x"))
     rows = []
     for rev in script.walk_revisions():

@@ -1,49 +1,312 @@
-"""`pgwarden demo`: everything on the embedded database, end to end."""
+"""`pgwarden demo`: the whole pipeline on the embedded database, with a live view.
+
+Start the embedded server, migrate, register the demo partition policies,
+models (with a shadow) and quality rules, run a worker and the HTTP server in
+this process, feed the simulated stream for a while, then print the daily
+report's summary and the dashboard URL (`--serve` keeps everything running).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import socket
+import threading
 import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
 
 from pgwarden.config.runtime import RuntimeConfig
 from pgwarden.config.settings import Settings
 from pgwarden.db import migrate
-from pgwarden.db.pool import connect
+from pgwarden.db.pool import Database, connect
 from pgwarden.db.queries import Queries
+from pgwarden.demo import simulator
 from pgwarden.service.app import Services
 from pgwarden.service.defer import defer
+from pgwarden.service.ingest import ingest
 from pgwarden.service.tasks import HEARTBEAT
-from pgwarden.service.worker import list_workers, run_worker
+from pgwarden.service.worker import run_worker_async
 
-HEARTBEAT_TIMEOUT = 60.0  # seconds
+DRAIN_TIMEOUT = 90.0  # seconds to let queued batches finish after the stream stops
 
 
-def run_demo(settings: Settings) -> list[str]:
-    """Start, migrate, run a worker until a heartbeat ran; return summary lines."""
+@dataclass(frozen=True)
+class DemoOptions:
+    duration: float = 60.0  # seconds of simulated stream
+    rate: float = 2.0  # batches per second
+    serve: bool = False
+    concurrency: int = 2
+    seed: int = 7
+    live: bool = True
+    port: int | None = None
+
+
+def setup_demo(services: Services) -> dict[str, list[str]]:
+    """Register the demo's policies, models and rules (idempotent)."""
+    from pgwarden import partitions
+    from pgwarden.demo.models import register_demo_models
+    from pgwarden.demo.rules import register_demo_rules
+
+    registered = {
+        "models": list(register_demo_models(services)),
+        "rules": list(register_demo_rules(services)),
+        "partitions": list(partitions.register_demo_policies(services)),
+    }
+    partitions.run_maintenance(services)
+    return registered
+
+
+def setup_only(settings: Settings) -> dict[str, list[str]]:
+    """Migrate and register the demo set, nothing more (for scripts and tests)."""
     db = connect(settings, name="pgwarden-demo")
+    try:
+        migrate.upgrade(db.conninfo, db.schema)
+        return setup_demo(Services(db=db, config=RuntimeConfig(db)))
+    finally:
+        db.close()
+
+
+def run_demo(settings: Settings, opts: DemoOptions, console: Console | None = None) -> list[str]:
+    console = console or Console(stderr=True)
+    if settings.log_level != "DEBUG":
+        # per-batch and per-cycle INFO lines would scroll the live view away
+        logging.getLogger("pgwarden").setLevel(logging.WARNING)
+    db = connect(settings, name="pgwarden-demo")
+    stop_worker = threading.Event()
+    worker: threading.Thread | None = None
+    http = None
     try:
         revision = migrate.upgrade(db.conninfo, db.schema)
         services = Services(db=db, config=RuntimeConfig(db))
-        q = Queries("pgwarden.service", db.schema)
-        started = time.monotonic()
+        console.print("registering demo partition policies, models and rules …")
+        registered = setup_demo(services)
         defer(services, HEARTBEAT)
-        run_worker(services, wait=False, install_signal_handlers=False, name="demo-worker")
-        with db.connection() as conn:
-            beat = conn.execute(q["last_heartbeat"]).fetchone()
-            version = conn.execute("SHOW server_version").fetchone()
-        if beat is None:
-            raise RuntimeError(
-                f"no heartbeat within {HEARTBEAT_TIMEOUT:.0f} s; see `pgwarden db status`"
+
+        worker = threading.Thread(
+            target=lambda: asyncio.run(
+                run_worker_async(
+                    services, concurrency=opts.concurrency, name="demo-worker", stop=stop_worker
+                )
+            ),
+            name="demo-worker",
+            daemon=True,
+        )
+        worker.start()
+
+        from pgwarden.service.api.auth import ensure_token
+        from pgwarden.service.runner import HttpServer
+
+        token = ensure_token(services)
+        http = HttpServer(services, settings.http_host, _free_port(settings, opts.port))
+        http.start()
+        console.print(f"dashboard at {http.url}/ · API at {http.url}/docs")
+        if token:
+            console.print(f"API token (shown once): {token}", highlight=False)
+
+        started = datetime.now(UTC)
+        sent = _feed(services, opts, console, started)
+        _drain(services, console)
+        summary = _summary(services, db, revision, started, sent, registered, http.url)
+        if opts.serve:
+            for line in summary:
+                console.print(line, highlight=False)
+            console.print("serving; Ctrl-C stops")
+            _feed(
+                services,
+                DemoOptions(duration=float("inf"), rate=opts.rate, live=False, seed=opts.seed + 1),
+                console,
+                started,
             )
-        workers = list_workers(services)
-        keys = services.config.entries()
-        return [
-            f"server:    PostgreSQL {version[0] if version else '?'} "
-            f"({'embedded in ' + str(db.data_dir) if db.embedded else 'external'})",
-            f"revision:  {revision}",
-            f"heartbeat: ran on {beat[0]} in {time.monotonic() - started:.2f} s",
-            f"workers:   {len(workers)} known, {sum(w.alive for w in workers)} alive",
-            f"config:    {len(keys)} runtime keys "
-            f"({sum(e.source == 'database' for e in keys)} set in the database)",
-        ]
+        return summary
     finally:
+        stop_worker.set()
+        if worker is not None:
+            worker.join(timeout=60)
+        if http is not None:
+            http.stop()
         db.close()
+
+
+def _free_port(settings: Settings, wanted: int | None) -> int:
+    port = wanted or settings.http_port
+    with socket.socket() as sock:
+        try:
+            sock.bind((settings.http_host, port))
+        except OSError:
+            sock.bind((settings.http_host, 0))  # taken: any free port will do for the demo
+            port = sock.getsockname()[1]
+    return port
+
+
+def _feed(services: Services, opts: DemoOptions, console: Console, started: datetime) -> int:
+    """Send simulated batches at `rate` per second for `duration` seconds."""
+    stream = simulator.stream(seed=opts.seed)
+    interval = 1.0 / opts.rate
+    deadline = time.monotonic() + opts.duration
+    sent = 0
+    next_at = time.monotonic()
+    last_view = 0.0
+    live = Live(console=console, refresh_per_second=2, transient=False) if opts.live else None
+    try:
+        if live is not None:
+            live.start()
+        while time.monotonic() < deadline:
+            batch = next(stream)
+            ingest(
+                services,
+                batch.source,
+                batch.jsonl(),
+                fmt="jsonl",
+                metadata=batch.metadata,
+                channel="simulator",
+                batch_id=batch.batch_id,
+            )
+            sent += 1
+            if live is not None and time.monotonic() - last_view > 1.0:
+                live.update(_view(services, started, sent, deadline))
+                last_view = time.monotonic()
+            next_at += interval
+            time.sleep(max(0.0, next_at - time.monotonic()))
+        if live is not None:
+            live.update(_view(services, started, sent, deadline))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if live is not None:
+            live.stop()
+    return sent
+
+
+def _drain(services: Services, console: Console) -> None:
+    q = Queries("pgwarden.service", services.db.schema)
+    deadline = time.monotonic() + DRAIN_TIMEOUT
+    while time.monotonic() < deadline:
+        with services.db.connection() as conn:
+            rows = conn.execute(
+                q["list_batches"], {"source": None, "status": "PENDING", "since": None, "limit": 1}
+            ).fetchall()
+            rows += conn.execute(
+                q["list_batches"],
+                {"source": None, "status": "PROCESSING", "since": None, "limit": 1},
+            ).fetchall()
+        if not rows:
+            return
+        time.sleep(0.5)
+    console.print(f"[yellow]some batches still queued after {DRAIN_TIMEOUT:.0f} s[/]")
+
+
+def _view(services: Services, started: datetime, sent: int, deadline: float) -> Group:
+    from pgwarden.service.dashboard import data
+
+    summary = data.source_summary(services, datetime.now(UTC) - started + timedelta(seconds=1))
+    elapsed = max((datetime.now(UTC) - started).total_seconds(), 1e-6)
+    table = Table(title="pgwarden demo — live", title_justify="left")
+    for col in ("source", "batches", "records", "rejected", "pending", "quality", "avg time"):
+        table.add_column(col, justify="right" if col != "source" else "left")
+    total_records = 0
+    for r in summary:
+        total_records += int(r["records"] or 0)
+        table.add_row(
+            r["source"],
+            str(r["batches"]),
+            str(r["records"]),
+            str(r["rejected"]),
+            str(r["pending"]),
+            f"{float(r['avg_quality']):.3f}" if r["avg_quality"] is not None else "–",
+            f"{float(r['avg_seconds']) * 1000:.0f} ms" if r["avg_seconds"] is not None else "–",
+        )
+    extra = Table.grid(padding=(0, 3))
+    alerts = _safe(lambda: sum(data.alert_counts(services).values()))
+    cycle = _safe(lambda: data.model_stats(services).get("cycle", {}).get("p50"))
+    extra.add_row(
+        f"sent {sent} batches",
+        f"{total_records / elapsed:.0f} records/s",
+        f"open alerts {alerts if alerts is not None else '–'}",
+        f"model cycle p50 {cycle * 1000:.0f} ms" if cycle else "model cycle p50 –",
+        f"{max(0, deadline - time.monotonic()):.0f} s left",
+    )
+    return Group(table, extra)
+
+
+def _safe(fn: Any) -> Any:
+    try:
+        return fn()
+    except Exception:
+        return None
+
+
+def _summary(
+    services: Services,
+    db: Database,
+    revision: str | None,
+    started: datetime,
+    sent: int,
+    registered: dict[str, list[str]],
+    url: str,
+) -> list[str]:
+    from pgwarden.service.dashboard import data
+
+    with db.connection() as conn:
+        version = conn.execute("SHOW server_version").fetchone()
+        beat = conn.execute(Queries("pgwarden.service", db.schema)["last_heartbeat"]).fetchone()
+    window = datetime.now(UTC) - started + timedelta(seconds=1)
+    sources = data.source_summary(services, window)
+    records = sum(int(r["records"] or 0) for r in sources)
+    lines = [
+        f"server:     PostgreSQL {version[0] if version else '?'} "
+        f"({'embedded in ' + str(db.data_dir) if db.embedded else 'external'}), "
+        f"revision {revision}",
+        f"registered: {len(registered['models'])} models, {len(registered['rules'])} rule sets, "
+        f"{len(registered['partitions'])} partition policies",
+        f"heartbeat:  {'ran on ' + beat[0] if beat else 'not yet'}",
+        f"stream:     {sent} batches sent, {records} records processed "
+        f"in {window.total_seconds():.0f} s ({records / window.total_seconds():.0f} records/s)",
+    ]
+    for r in sources:
+        q = f"{float(r['avg_quality']):.3f}" if r["avg_quality"] is not None else "–"
+        lines.append(
+            f"  {r['source']:<17} {r['batches']:>4} batches  {r['rejected']:>3} rejected  "
+            f"quality {q}"
+        )
+    report = _safe(lambda: _report_lines(services))
+    lines.extend(report or ["daily report: unavailable"])
+    alerts = _safe(lambda: data.alert_counts(services))
+    if alerts is not None:
+        lines.append("alerts:     " + ", ".join(f"{k} {v}" for k, v in sorted(alerts.items())))
+    stats = _safe(lambda: data.model_stats(services))
+    if stats and stats.get("cycle"):
+        c = stats["cycle"]
+        lines.append(
+            f"models:     {int(c.get('count', 0))} cycles, p50 {c.get('p50', 0) * 1000:.1f} ms, "
+            f"p95 {c.get('p95', 0) * 1000:.1f} ms"
+        )
+    lines.append(f"dashboard:  {url}/  (keep it up with `pgwarden demo --serve` or `pgwarden run`)")
+    return lines
+
+
+def _report_lines(services: Services) -> list[str]:
+    from pgwarden.quality import report
+
+    rep = report.daily_report(services, datetime.now(UTC).date())
+    d = rep.to_dict()
+    lines = [
+        f"daily report {d['day']}: {d['total_batches']} batches, {d['total_records']} records, "
+        f"average score {d['average_score'] or 0:.3f}, {d['total_anomalies']} anomalies, "
+        f"{d['total_alerts']} alerts"
+    ]
+    for src in d.get("sources", []):
+        trend = src.get("trend")
+        label = trend.get("label", "–") if isinstance(trend, dict) else (trend or "–")
+        lines.append(
+            f"  {src.get('source', '?'):<17} score {src.get('average_score') or 0:.3f}  "
+            f"trend {label}  anomalies {src.get('anomalies', 0)}  issues {src.get('issues', 0)}"
+        )
+    for rec in (d.get("recommendations") or [])[:3]:
+        lines.append(f"  → {rec}")
+    return lines

@@ -8,11 +8,13 @@ database.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import procrastinate
+from typing import TYPE_CHECKING
 
 from pgwarden.config.runtime import RuntimeConfig
 from pgwarden.db.pool import Database
+
+if TYPE_CHECKING:
+    import procrastinate
 
 
 @dataclass
@@ -24,6 +26,8 @@ class Services:
 
 
 def build_app(services: Services, *, pool_size: int = 4) -> procrastinate.App:
+    import procrastinate
+
     from pgwarden.service.tasks import register_tasks
 
     connector = procrastinate.PsycopgConnector(

@@ -152,7 +152,7 @@ class PipelineCollector:
         )
         for st in partitions.status(self.services):
             d = st.to_dict() if hasattr(st, "to_dict") else dict(st.__dict__)
-            table = str(d.get("parent") or d.get("table"))
+            table = str(d["table"])
             if d.get("horizon_seconds") is not None:
                 horizon.add_metric([table], float(d["horizon_seconds"]))
             if d.get("rows_in_default") is not None:

@@ -91,19 +91,23 @@ async def run_worker_async(
             },
         )
 
-    def count_job(call_next: Callable[[], Any], context: Any, worker: Any) -> Any:
+    def record_outcome(error: str | None) -> None:
+        try:
+            with services.db.connection() as conn:
+                conn.execute(q["job_done"], {"name": name, "error": error})
+        except Exception:  # bookkeeping must never fail a job
+            log.exception("could not record job outcome", extra={"action": "job_count"})
+
+    async def count_job(call_next: Callable[[], Any], context: Any, worker: Any) -> Any:
+        """Worker middleware: wraps every job, sync or async, on the event loop."""
         error: str | None = None
         try:
-            return call_next()
+            return await call_next()
         except BaseException as exc:
             error = f"{type(exc).__name__}: {exc}"[:2000]
             raise
         finally:
-            try:
-                with services.db.connection() as conn:
-                    conn.execute(q["job_done"], {"name": name, "error": error})
-            except Exception:  # bookkeeping must never fail a job
-                log.exception("could not record job outcome", extra={"action": "job_count"})
+            await asyncio.to_thread(record_outcome, error)
 
     stalled_after = float(services.config.get("jobs.stalled_after"))
     beat_stop = threading.Event()
@@ -118,6 +122,11 @@ async def run_worker_async(
 
     beater = threading.Thread(target=beat, name=f"beat-{name}", daemon=True)
     beater.start()
+    # Promote/archive in another process reach this worker's registry cache at once.
+    from pgwarden.models import get_registry
+
+    registry = get_registry(services)
+    registry.listen()
     log.info("worker %s starting (concurrency %d)", name, concurrency, extra={"action": "worker"})
     try:
         async with app.open_async():
@@ -129,7 +138,7 @@ async def run_worker_async(
                     queues=queues,  # type: ignore[arg-type]  # None = every queue
                     install_signal_handlers=install_signal_handlers and stop is None,
                     additional_context={"pgwarden_worker": name},
-                    task_middleware=[count_job],
+                    worker_middleware=[count_job],
                     stalled_worker_timeout=stalled_after,
                     # three beats fit in the stalled window, so one late beat is harmless
                     update_heartbeat_interval=stalled_after / 3,
@@ -149,6 +158,7 @@ async def run_worker_async(
                     await watcher
                     work.result()
     finally:
+        registry.close()
         beat_stop.set()
         beater.join(timeout=BEAT_INTERVAL)
         try:

@@ -121,3 +121,33 @@ def test_reads_can_require_the_token(db_conninfo):
             assert c.get("/healthz").status_code == 200
     finally:
         db.close()
+
+
+def test_feature_endpoints_answer_and_unknown_names_are_404(client):
+    from pgwarden import partitions
+    from pgwarden.demo.models import register_demo_models
+
+    services = client.services
+    register_demo_models(services)
+    partitions.register_demo_policies(services)
+    models = client.get("/api/models").json()
+    assert {m["model_id"] for m in models} >= {"demo.spike", "demo.missing", "demo.risk"}
+    graph = client.get("/api/models/graph?format=mermaid").json()
+    assert "demo.risk" in graph["text"]
+    assert client.get("/api/models/demo.spike/compare?since=1d").status_code == 200
+    assert client.get("/api/models/nope/compare").status_code == 404
+    bad_since = client.get("/api/models/demo.spike/compare?since=soon")
+    assert bad_since.status_code == 422 and bad_since.json()["error"]["field"] == "since"
+    promote = client.post("/api/models/nope/promote", json={"version": "v9"}, headers=AUTH)
+    assert promote.status_code == 404
+    assert client.post("/api/models/demo.spike/promote", json={"version": "v2"}).status_code == 401
+
+    status = client.get("/api/partitions").json()
+    assert any(t["table"].endswith("audit_logs") for t in status)
+    assert client.get("/api/partitions/plan?table=public.nope").status_code == 404
+    dry = client.post("/api/partitions/run", json={"dry_run": True}, headers=AUTH)
+    assert dry.status_code == 200, dry.text
+    assert client.get("/api/alerts").status_code == 200
+    assert client.post("/api/alerts/999999/ack", headers=AUTH).status_code == 404
+    report = client.get("/api/quality/report?date=2026-11-21")
+    assert report.status_code == 200 and report.json()["day"] == "2026-11-21"

@@ -199,11 +199,25 @@ def partition_status(request: Request) -> Any:
     return plain(partitions.status(_services(request)))
 
 
+def _managed(services: Services, table: str | None) -> None:
+    """404 for a table that has no partition policy (a typo, not a bad request)."""
+    if table is None:
+        return
+    from pgwarden import partitions
+    from pgwarden.errors import NotFound
+
+    wanted = str(partitions.parse_table_name(table))
+    if wanted not in {plain(t)["table"] for t in partitions.status(services)}:
+        raise NotFound("table", table)
+
+
 @router.get("/partitions/plan", tags=["partitions"], dependencies=[Depends(require_read)])
 def partition_plan(request: Request, table: str | None = None) -> Any:
     from pgwarden import partitions
 
-    return plain(partitions.plan_all(_services(request), table=table))
+    services = _services(request)
+    _managed(services, table)
+    return plain(partitions.plan_all(services, table=table))
 
 
 class RunRequest(BaseModel):
@@ -216,6 +230,6 @@ def partition_run(request: Request, body: RunRequest | None = None) -> Any:
     from pgwarden import partitions
 
     body = body or RunRequest()
-    return plain(
-        partitions.run_maintenance(_services(request), table=body.table, dry_run=body.dry_run)
-    )
+    services = _services(request)
+    _managed(services, body.table)
+    return plain(partitions.run_maintenance(services, table=body.table, dry_run=body.dry_run))

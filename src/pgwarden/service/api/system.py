@@ -33,8 +33,7 @@ def readyz(request: Request) -> JSONResponse:
     services = _services(request)
     try:
         with services.db.connection() as conn:
-            conn.execute("SELECT 1")
-        revision = migrate.current(services.db.conninfo, services.db.schema)
+            revision = migrate.stored_revision(conn, services.db.schema)
     except Exception as exc:
         return JSONResponse(
             {"status": "unavailable", "reason": f"{type(exc).__name__}: {exc}"}, status_code=503

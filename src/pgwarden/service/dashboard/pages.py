@@ -19,6 +19,8 @@ from pgwarden.service.dashboard import data, svg
 router = APIRouter(include_in_schema=False, dependencies=[Depends(require_read)])
 
 HOUR = timedelta(hours=1)
+OVERVIEW_WINDOW = timedelta(minutes=30)
+OVERVIEW_BUCKET = 20  # seconds
 
 
 @cache
@@ -79,17 +81,20 @@ def _services(request: Request) -> Services:
 @router.get("/", response_class=HTMLResponse)
 def overview(request: Request) -> HTMLResponse:
     s = _services(request)
-    tl = data.panel(lambda: data.timeline(s, HOUR, 60))
+    tl = data.panel(lambda: data.timeline(s, OVERVIEW_WINDOW, OVERVIEW_BUCKET))
     charts: dict[str, Markup] = {}
     if tl.data:
+        end = datetime.now(UTC)
+        axis = {"x_min": end - OVERVIEW_WINDOW, "x_max": end}
         charts["quality"] = Markup(
-            svg.line_chart(tl.data["quality"], y_min=0, y_max=1, title="quality by source")
+            svg.line_chart(
+                tl.data["quality"], y_min=0, y_max=1, title="quality by source (30 min)", **axis
+            )
         )
         charts["records"] = Markup(
-            svg.line_chart(tl.data["records_per_s"], y_min=0, title="records/s by source")
-        )
-        charts["lag"] = Markup(
-            svg.line_chart(tl.data["lag"], y_min=0, title="ingest → outputs lag", unit="s")
+            svg.line_chart(
+                tl.data["records_per_s"], y_min=0, title="records/s by source (30 min)", **axis
+            )
         )
     counts = data.panel(lambda: data.alert_counts(s))
     if counts.data is not None:
@@ -134,8 +139,18 @@ def sources(request: Request) -> HTMLResponse:
     if tl.data:
         for source, pts in tl.data["quality"].items():
             sparks[source] = Markup(svg.sparkline([v for _, v in pts]))
+    end = datetime.now(UTC)
     chart = (
-        Markup(svg.line_chart(tl.data["quality"], y_min=0, y_max=1, title="quality, 24 h"))
+        Markup(
+            svg.line_chart(
+                tl.data["quality"],
+                y_min=0,
+                y_max=1,
+                title="quality by source, 24 h (5 min buckets)",
+                x_min=end - timedelta(hours=24),
+                x_max=end,
+            )
+        )
         if tl.data
         else None
     )
@@ -210,7 +225,7 @@ def partitions_page(request: Request) -> HTMLResponse:
             svg.bar_chart(
                 [
                     (
-                        str(t.get("parent", "?")).split(".")[-1],
+                        str(t.get("table", "?")).split(".")[-1],
                         (t.get("horizon_seconds") or 0) / 86400,
                     )
                     for t in status.data

@@ -7,7 +7,7 @@ small fixed palette so a series keeps its colour across pages.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from html import escape
 
 PALETTE = ("#2563eb", "#16a34a", "#dc2626", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#4b5563")
@@ -49,9 +49,15 @@ def line_chart(
     y_max: float | None = None,
     title: str = "",
     unit: str = "",
+    x_min: float | datetime | None = None,
+    x_max: float | datetime | None = None,
 ) -> str:
-    """Lines over a shared x axis (numbers or datetimes), with a legend."""
-    pad_l, pad_r, pad_t, pad_b = 44, 12, 24 if title else 10, 36
+    """Lines over a shared x axis (numbers or datetimes), with a legend.
+
+    Give `x_min`/`x_max` to fix the axis to a window (a line then starts
+    where its data starts, not at the left edge).
+    """
+    pad_l, pad_r, pad_t, pad_b = 44, 12, 24 if title else 10, 50
     pts = {
         name: [(_x_value(x), float(y)) for x, y in data if y is not None]
         for name, data in series.items()
@@ -63,7 +69,8 @@ def line_chart(
         out.append(_empty(width, height))
         out.append("</svg>")
         return "".join(out)
-    x0, x1 = min(xs), max(xs)
+    x0 = min(xs) if x_min is None else _x_value(x_min)
+    x1 = max(xs) if x_max is None else _x_value(x_max)
     lo = min(ys) if y_min is None else y_min
     hi = max(ys) if y_max is None else y_max
     if hi == lo:
@@ -83,6 +90,14 @@ def line_chart(
             f'<text x="{pad_l - 6}" y="{y + 4:.1f}" class="tick" text-anchor="end">'
             f"{escape(_fmt(t) + unit)}</text>"
         )
+    is_time = any(isinstance(x, datetime) for data in series.values() for x, _ in data)
+    if is_time and x1 > x0:
+        for t in _ticks(x0, x1, 4):
+            label = datetime.fromtimestamp(t, UTC).strftime("%H:%M")
+            out.append(
+                f'<text x="{sx(t):.1f}" y="{pad_t + plot_h + 14:.1f}" class="tick" '
+                f'text-anchor="middle">{label}</text>'
+            )
     for i, (name, data) in enumerate(pts.items()):
         colour = PALETTE[i % len(PALETTE)]
         if len(data) == 1:

@@ -1,0 +1,110 @@
+"""`pgwarden batches ...`: queue batches from files, and look at what became of them."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from pgwarden.cli.common import open_services, out, print_json
+from pgwarden.errors import InputInvalid
+
+app = typer.Typer(help="Batches: ingest from files, list, show.", no_args_is_help=True)
+
+
+def _read(path: str) -> bytes:
+    if path == "-":
+        return sys.stdin.buffer.read()
+    file = Path(path)
+    if not file.is_file():
+        raise InputInvalid("FILE", path, "no such file")
+    return file.read_bytes()
+
+
+@app.command()
+def ingest(
+    file: str = typer.Argument(..., help="a batch file, or - for standard input"),
+    source: str = typer.Option(..., "--source", "-s"),
+    batch_id: str | None = typer.Option(None, "--batch-id", help="re-ingesting an id is a no-op"),
+    fmt: str | None = typer.Option(None, "--format", help="jsonl, json, csv, parquet, arrow"),
+    metadata: str | None = typer.Option(None, help="batch metadata as a JSON object"),
+) -> None:
+    """Queue one batch for processing by the workers."""
+    from pgwarden.service.ingest import ingest as do_ingest
+    from pgwarden.service.sources import SUFFIX_FORMAT
+
+    payload = _read(file)
+    fmt = fmt or SUFFIX_FORMAT.get(Path(file).suffix.lower(), "jsonl")
+    meta = json.loads(metadata) if metadata else None
+    with open_services() as svc:
+        done = do_ingest(
+            svc, source, payload, fmt=fmt, metadata=meta, channel="api", batch_id=batch_id
+        )
+    out.print(f"{done.batch_id} {'already known' if done.duplicate else 'queued'}")
+
+
+@app.command("ingest-many")
+def ingest_many(
+    file: str = typer.Argument(..., help='JSON lines: {"source", "records", ...} per batch'),
+) -> None:
+    """Queue many batches at once, one JSON object per line, in one transaction."""
+    from pgwarden.service.ingest import encode_records
+    from pgwarden.service.ingest import ingest as do_ingest
+
+    lines = [ln for ln in _read(file).decode().splitlines() if ln.strip()]
+    with open_services() as svc, svc.db.connection() as conn, conn.transaction():
+        for number, line in enumerate(lines, start=1):
+            try:
+                doc = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputInvalid(f"line {number}", line[:60], f"broken JSON: {exc.msg}") from exc
+            do_ingest(
+                svc,
+                doc.get("source"),
+                encode_records(doc.get("records")),
+                metadata=doc.get("metadata"),
+                batch_id=doc.get("batch_id"),
+                channel="api",
+                conn=conn,
+            )
+    out.print(f"queued {len(lines)} batches")
+
+
+@app.command("list")
+def list_cmd(
+    source: str | None = None,
+    status: str | None = None,
+    limit: int = typer.Option(20, min=1, max=1000),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """The latest batches and their outcome."""
+    from pgwarden.db.queries import Queries
+    from pgwarden.service.api.batches import row_to_dict
+
+    with open_services() as svc:
+        q = Queries("pgwarden.service", svc.db.schema)
+        with svc.db.connection() as conn:
+            rows = conn.execute(
+                q["list_batches"],
+                {"source": source, "status": status, "since": None, "limit": limit},
+            ).fetchall()
+    items = [row_to_dict(r) for r in rows]
+    if as_json:
+        print_json(items)
+        return
+    table = Table("batch", "source", "received", "status", "records", "level", "quality", "reason")
+    for b in items:
+        table.add_row(
+            b["batch_id"][:16],
+            b["source"],
+            str(b["received_at"])[:19],
+            b["status"],
+            str(b["records"] or ""),
+            b["quality_level"] or "",
+            f"{b['quality_overall']:.3f}" if b["quality_overall"] is not None else "",
+            (b["reject_reason"] or b["error"] or "")[:50],
+        )
+    out.print(table)
