@@ -44,7 +44,7 @@ JSONL_TYPES = ("application/x-ndjson", "application/jsonl", "application/x-jsonl
 
 
 def _services(request: Request) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
+    return request.app.state.services
 
 
 def row_to_dict(row: tuple[Any, ...]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ router = APIRouter(prefix="/api")
 
 
 def _services(request: Request) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
+    return request.app.state.services
 
 
 def plain(value: Any) -> Any:
@@ -73,7 +73,7 @@ def quality_report_html(
 
     services = _services(request)
     rep = report.daily_report(services, day or datetime.now(UTC).date())
-    return HTMLResponse(report.render_html(services, rep))
+    return HTMLResponse(report.render_html(rep))
 
 
 # -- alerts --------------------------------------------------------------------

@@ -16,7 +16,7 @@ router = APIRouter(tags=["system"])
 
 
 def _services(request: Request) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
+    return request.app.state.services
 
 
 @router.get("/healthz")

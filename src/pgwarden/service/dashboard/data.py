@@ -90,7 +90,7 @@ def recent_batches(services: Services, limit: int = 25) -> list[dict[str, Any]]:
 def open_alerts(services: Services, limit: int = 50) -> list[dict[str, Any]]:
     from pgwarden import alerts
 
-    return plain(alerts.list_alerts(services, status="open", limit=limit))  # type: ignore[no-any-return]
+    return plain(alerts.list_alerts(services, status="open", limit=limit))
 
 
 def alert_counts(services: Services) -> dict[str, int]:

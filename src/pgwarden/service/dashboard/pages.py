@@ -75,7 +75,7 @@ def _render(request: Request, template: str, page: str, **context: Any) -> HTMLR
 
 
 def _services(request: Request) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
+    return request.app.state.services
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -85,15 +85,24 @@ def overview(request: Request) -> HTMLResponse:
     charts: dict[str, Markup] = {}
     if tl.data:
         end = datetime.now(UTC)
-        axis = {"x_min": end - OVERVIEW_WINDOW, "x_max": end}
+        start = end - OVERVIEW_WINDOW
         charts["quality"] = Markup(
             svg.line_chart(
-                tl.data["quality"], y_min=0, y_max=1, title="quality by source (30 min)", **axis
+                tl.data["quality"],
+                y_min=0,
+                y_max=1,
+                title="quality by source (30 min)",
+                x_min=start,
+                x_max=end,
             )
         )
         charts["records"] = Markup(
             svg.line_chart(
-                tl.data["records_per_s"], y_min=0, title="records/s by source (30 min)", **axis
+                tl.data["records_per_s"],
+                y_min=0,
+                title="records/s by source (30 min)",
+                x_min=start,
+                x_max=end,
             )
         )
     counts = data.panel(lambda: data.alert_counts(s))
