@@ -151,3 +151,5 @@ def test_feature_endpoints_answer_and_unknown_names_are_404(client):
     assert client.post("/api/alerts/999999/ack", headers=AUTH).status_code == 404
     report = client.get("/api/quality/report?date=2026-11-21")
     assert report.status_code == 200 and report.json()["day"] == "2026-11-21"
+    page = client.get("/api/quality/report.html?date=2026-11-21")
+    assert page.status_code == 200 and page.text.lstrip().lower().startswith("<!doctype html")
