@@ -49,7 +49,7 @@ def apply(
     q = queries(schema)
     open_rows = conn.execute(q["open_for_source"], {"source": source}).fetchall()
     opened = [model.OpenAlert(r[0], r[1], r[2], r[3]) for r in open_rows]
-    resolved = dict(
+    resolved: dict[str, datetime] = dict(
         conn.execute(q["last_resolved"], {"source": source, "since": now - cooldown}).fetchall()
     )
     actions = model.plan(

@@ -28,7 +28,7 @@ from pgwarden import alerts
 from pgwarden.alerts import outbox
 from pgwarden.alerts import store as alert_store
 from pgwarden.quality import daily
-from pgwarden.quality.anomaly import Evaluation, evaluate
+from pgwarden.quality.anomaly import BatchPoint, Evaluation, evaluate
 from pgwarden.quality.anomaly import settings_from as detector_settings
 from pgwarden.quality.anomaly import store as anomaly_store
 from pgwarden.quality.anomaly.explain import conditions_for
@@ -130,10 +130,8 @@ def after_batch(
     return HookOutcome(evaluation, raised, delivered)
 
 
-def point_of(result: BatchResult):  # type: ignore[no-untyped-def]
+def point_of(result: BatchResult) -> BatchPoint:
     """The batch as the detectors see it."""
-    from pgwarden.quality.anomaly import BatchPoint
-
     return BatchPoint(
         batch_id=result.batch_id,
         received_at=result.received_at,

@@ -247,7 +247,7 @@ def build_report(
 # -- database edge ------------------------------------------------------------------------
 
 
-def _queries(schema: str):  # type: ignore[no-untyped-def]
+def _queries(schema: str):  # Queries is imported lazily
     from pgwarden.db.queries import Queries
 
     return Queries("pgwarden.quality.anomaly", schema)

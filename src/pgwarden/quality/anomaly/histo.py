@@ -95,7 +95,9 @@ def bin_shares(hists: Sequence[Histogram], cuts: Sequence[float]) -> list[float]
     return [max(0.0, (b - a) / total) for a, b in zip(edges, edges[1:], strict=False)]
 
 
-def shares_of(mass_below: Callable[[float], float], total: float, cuts: Sequence[float]) -> list[float]:
+def shares_of(
+    mass_below: Callable[[float], float], total: float, cuts: Sequence[float]
+) -> list[float]:
     """Shares of a distribution in (-inf, c1), [c1, c2), ..., [ck, inf)."""
     edges = [0.0, *(mass_below(c) for c in cuts), total]
     return [max(0.0, (b - a) / total) for a, b in zip(edges, edges[1:], strict=False)]

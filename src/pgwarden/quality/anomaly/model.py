@@ -11,6 +11,7 @@ step, whether it is an anomaly.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -81,7 +82,7 @@ class TestResult:
     weight: float = 1.0  # share of the false-alert budget (weighted BH)
     q_value: float = 1.0
     anomaly: bool = False
-    details: Mapping[str, Any] = field(default_factory=dict)
+    details: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def key(self) -> str:
