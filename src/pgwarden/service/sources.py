@@ -100,10 +100,16 @@ def _ingest_file(
         return None
     batch_id = uuid.uuid4().hex
     try:
+        payload = claimed.read_bytes()
+        # Parse once here so a malformed file goes to failed/ with the reason,
+        # instead of becoming a batch that is rejected later.
+        from pgwarden.quality import read_batch
+
+        read_batch(payload, fmt, source=source)
         ingest(
             services,
             source,
-            claimed.read_bytes(),
+            payload,
             fmt=fmt,
             channel="folder",
             batch_id=batch_id,

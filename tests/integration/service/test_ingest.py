@@ -59,12 +59,15 @@ def test_dropped_files_become_batches_and_move_to_done_or_failed(services, conn,
     src.mkdir()
     (src / "a.jsonl").write_text('{"id": 1}\n{"id": 2}\n')
     (src / "empty.jsonl").write_text("")
+    (src / "broken.jsonl").write_text('{"id": 1}\n{"id": \n')
     (src / "notes.txt").write_text("ignored")
     made = poll_folder(services, tmp_path)
     assert len(made) == 1
     assert (src / "done" / "a.jsonl").exists()
     assert (src / "failed" / "empty.jsonl").exists()
     assert "empty" in (src / "failed" / "empty.jsonl.error.txt").read_text()
+    assert (src / "failed" / "broken.jsonl").exists()
+    assert "broken.jsonl.error.txt" in {p.name for p in (src / "failed").iterdir()}
     assert (src / "notes.txt").exists()
     assert conn.execute("SELECT source, channel FROM ingest_batches").fetchall() == [
         ("system_metrics", "folder")
