@@ -110,6 +110,7 @@ def test_http_batches_flow_through_quality_models_and_alerts(service, tmp_path):
     first = done[0]
     assert first["quality"] is not None and first["quality_overall"] > 0
     assert first["models"] is not None and first["models_ok"] >= 3
+    assert first["models"]["output_rows"] >= 120  # the spike detector scores every record
     worst = next(r for r in rows if r["batch_id"] == bad.batch_id)
     assert worst["quality_overall"] < first["quality_overall"]
 

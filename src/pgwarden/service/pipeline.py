@@ -96,13 +96,19 @@ def _process_claimed(
     if payload is None:
         return _finish(services, q, batch_id, "REJECTED", reason="payload no longer stored")
 
+    raw = bytes(payload)
+    try:
+        # Parse once: the same frame feeds the quality checks and the models.
+        frame = quality.read_batch(raw, fmt, source=source)
+    except PgwardenError:
+        frame = None  # process_batch stores the batch as REJECTED with the reason
     try:
         batch = quality.make_batch(
             batch_id=batch_id,
             source=source,
             received_at=received_at,
-            data=bytes(payload),
-            fmt=fmt,
+            data=frame if frame is not None else raw,
+            fmt=None if frame is not None else fmt,
             metadata=metadata,
         )
         result = quality.process_batch(services, batch)
@@ -134,7 +140,7 @@ def _process_claimed(
         services,
         cycle_id,
         received_at,
-        cycle_data(batch_id, source, received_at, batch, metadata),
+        cycle_data(batch_id, source, received_at, frame, metadata),
     )
     ok, failed = _count_runs(report)
     return _finish(
@@ -153,14 +159,14 @@ def _process_claimed(
 
 
 def cycle_data(
-    batch_id: str, source: str, received_at: datetime, batch: Any, metadata: dict[str, Any]
+    batch_id: str, source: str, received_at: datetime, frame: Any, metadata: dict[str, Any]
 ) -> dict[str, Any]:
-    """What the model cycle sees as `ctx.data` for a pipeline batch."""
+    """What the model cycle sees as `ctx.data` for a pipeline batch (frame: polars)."""
     return {
         "batch_id": batch_id,
         "source": source,
         "received_at": received_at,
-        "frame": getattr(batch, "frame", None),
+        "frame": frame,
         "metadata": metadata,
     }
 
