@@ -35,3 +35,12 @@ def test_bar_heights_are_proportional():
 def test_sparkline_needs_two_points():
     assert "polyline" not in svg.sparkline([1.0])
     assert "polyline" in svg.sparkline([1.0, 2.0, 1.5])
+
+
+def test_hbar_chart_has_a_row_per_bar_and_grows_with_them():
+    few = svg.hbar_chart([("a.table", 10.0)], unit=" d")
+    many = svg.hbar_chart([(f"t{i}", float(i)) for i in range(10)])
+    assert few.count("<rect") == 1 and "10 d" in few
+    assert many.count("<rect") == 10
+    height = lambda chart: int(chart.split('viewBox="0 0 1000 ')[1].split('"')[0])  # noqa: E731
+    assert height(many) > height(few)

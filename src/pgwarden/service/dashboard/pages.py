@@ -60,6 +60,14 @@ def _secs(v: Any) -> str:
     return f"{v * 1000:.0f} ms"
 
 
+def _floor(series: dict[str, list[tuple[datetime, float]]]) -> float:
+    """A y-axis floor under the lowest score, in steps of 0.05 (0.98 vs 0.95 stays visible)."""
+    values = [v for pts in series.values() for _, v in pts]
+    if not values:
+        return 0.0
+    return max(0.0, int(min(values) * 20 - 1) / 20)
+
+
 def _render(request: Request, template: str, page: str, **context: Any) -> HTMLResponse:
     html = (
         _env()
@@ -89,7 +97,7 @@ def overview(request: Request) -> HTMLResponse:
         charts["quality"] = Markup(
             svg.line_chart(
                 tl.data["quality"],
-                y_min=0,
+                y_min=_floor(tl.data["quality"]),
                 y_max=1,
                 title="quality by source (30 min)",
                 x_min=start,
@@ -153,7 +161,7 @@ def sources(request: Request) -> HTMLResponse:
         Markup(
             svg.line_chart(
                 tl.data["quality"],
-                y_min=0,
+                y_min=_floor(tl.data["quality"]),
                 y_max=1,
                 title="quality by source, 24 h (5 min buckets)",
                 x_min=end - timedelta(hours=24),
@@ -231,15 +239,10 @@ def partitions_page(request: Request) -> HTMLResponse:
     chart = None
     if status.data:
         chart = Markup(
-            svg.bar_chart(
-                [
-                    (
-                        str(t.get("table", "?")).split(".")[-1],
-                        (t.get("horizon_seconds") or 0) / 86400,
-                    )
-                    for t in status.data
-                ],
-                title="partition horizon (days ahead)",
+            svg.hbar_chart(
+                [(str(t["table"]), (t.get("horizon_seconds") or 0) / 86400) for t in status.data],
+                title="partition horizon: days from now to the last partition's upper bound",
+                unit=" d",
             )
         )
     return _render(

@@ -92,11 +92,13 @@ def line_chart(
         )
     is_time = any(isinstance(x, datetime) for data in series.values() for x, _ in data)
     if is_time and x1 > x0:
-        for t in _ticks(x0, x1, 4):
+        ticks = _ticks(x0, x1, 4)
+        for i, t in enumerate(ticks):
             label = datetime.fromtimestamp(t, UTC).strftime("%H:%M")
+            anchor = "start" if i == 0 else "end" if i == len(ticks) - 1 else "middle"
             out.append(
                 f'<text x="{sx(t):.1f}" y="{pad_t + plot_h + 14:.1f}" class="tick" '
-                f'text-anchor="middle">{label}</text>'
+                f'text-anchor="{anchor}">{label}</text>'
             )
     for i, (name, data) in enumerate(pts.items()):
         colour = PALETTE[i % len(PALETTE)]
@@ -155,6 +157,41 @@ def bar_chart(
             f"{escape(_fmt(value))}</title></rect>"
             f'<text x="{x + slot * 0.35:.1f}" y="{height - pad_b + 14}" class="tick" '
             f'text-anchor="middle">{escape(label[:14])}</text>'
+        )
+    out.append("</svg>")
+    return "".join(out)
+
+
+def hbar_chart(
+    bars: Sequence[tuple[str, float]],
+    *,
+    width: int = 1000,
+    title: str = "",
+    unit: str = "",
+    label_width: int = 260,
+) -> str:
+    """Horizontal bars, one row each: for long labels such as table names."""
+    row, pad_t = 22, 26 if title else 8
+    height = pad_t + row * max(1, len(bars)) + 8
+    out = [_open(width, height, title)]
+    if not bars:
+        out.append(_empty(width, height))
+        out.append("</svg>")
+        return "".join(out)
+    hi = max(max(v for _, v in bars), 1e-9)
+    plot_w = width - label_width - 70
+    for i, (label, value) in enumerate(bars):
+        y = pad_t + i * row
+        w = max(0.0, value) / hi * plot_w
+        colour = PALETTE[i % len(PALETTE)]
+        out.append(
+            f'<text x="{label_width - 8}" y="{y + 15}" class="tick" text-anchor="end">'
+            f"{escape(label)}</text>"
+            f'<rect x="{label_width}" y="{y + 4}" width="{w:.1f}" height="{row - 8}" '
+            f'fill="{colour}" rx="2"><title>{escape(label)}: {escape(_fmt(value) + unit)}</title>'
+            f"</rect>"
+            f'<text x="{label_width + w + 6:.1f}" y="{y + 15}" class="tick">'
+            f"{escape(_fmt(value) + unit)}</text>"
         )
     out.append("</svg>")
     return "".join(out)
