@@ -44,7 +44,11 @@ from pgwarden.quality.anomaly.stats import (
 class DetectorSettings:
     """Tuning of the detectors; defaults are the documented ones (see config keys)."""
 
-    fdr: float = 1.0 / 720.0  # per batch: at most ~1 false alert per 30 days of hourly noise
+    # Per batch. With every test null this is the chance of any false anomaly in
+    # the batch, so 1/1440 is about one false alert per two months of hourly
+    # batches: "at most one per source-month" with margin, since a month's count
+    # is Poisson (at an expected 1.0, half of all months would exceed 1).
+    fdr: float = 1.0 / 1440.0
     min_history: int = 24  # batches before any test runs
     harmonics: int = 4
     level_days: float = 7.0
@@ -313,9 +317,20 @@ def drift(
 def outliers(
     history: Sequence[BatchPoint], current: BatchPoint, name: str, s: DetectorSettings
 ) -> TestResult:
-    """Share of values outside the reference's [q, 1 - q] range, as a quasi-binomial excess."""
+    """Share of values outside the reference's [q, 1 - q] range, as a quasi-binomial excess.
+
+    Why not a plain binomial on the merged share: the batches arrive as
+    histograms with their own edges, so a batch's extreme values are smeared
+    over its outer bin and its "count" outside the range is far more variable
+    than Binomial(n, 2q); a plain binomial tail fires on pure noise. The
+    dispersion is therefore measured on the reference itself: each reference
+    batch's own exceedance against the same range gives a Pearson residual,
+    their (winsorised) mean square is the quasi-binomial dispersion, inflated
+    by the baseline's own sampling error (n / m), as the rate detectors do.
+    Only an excess of at least `min_rate_delta` may alert (the effect size).
+    """
     key = f"{OUTLIERS}:{name}"
-    method = "share outside the reference range [q0.001, q0.999], binomial tail"
+    method = "share outside the reference range [q0.001, q0.999], quasi-binomial tail"
     hists, used = _reference(history, name, key)
     window = _window(used)
     cur = histo.histogram_of(current.field_stats.get(name))
@@ -327,14 +342,23 @@ def outliers(
     merged = histo.MergedCDF(hists)
     lo = merged.quantile(s.outlier_quantile)
     hi = merged.quantile(1 - s.outlier_quantile)
-    p0 = max((merged.mass_below(lo) + m - merged.mass_below(hi)) / m, 0.5 / m)
+
+    def outside(h: histo.Histogram) -> float:
+        return max(0.0, h.mass_below(lo) + h.total - h.mass_below(hi))
+
+    ref = [(outside(h), h.total) for h in hists]
+    p0 = max(sum(x for x, _ in ref) / m, 0.5 / m)
+    resid = [(x - t * p0) / math.sqrt(t * p0 * (1 - p0)) for x, t in ref]
+    clip = 4.0 * math.sqrt(1.0 / p0)  # keeps one wild reference batch from owning phi
+    phi = max(1.0, sum(min(r, clip) ** 2 for r in resid) / len(resid))
     n = cur.total
-    x = cur.mass_below(lo) + n - cur.mass_below(hi)
-    p = binom_sf(x, n, p0)
+    phi *= 1.0 + n / m
+    x = outside(cur)
+    p = binom_sf(x / phi, n / phi, p0)
     excess = x / n - p0
     return TestResult(
         OUTLIERS, name, Status.TESTED, method, window,
         observed=x / n, expected=p0, low=lo, high=hi, direction="high", p_value=p,
         effect=excess, gated=excess < s.min_rate_delta, weight=s.weight(OUTLIERS),
-        details={"outside": x, "values": n, "range": [lo, hi]},
+        details={"outside": x, "values": n, "range": [lo, hi], "dispersion": phi},
     )  # fmt: skip

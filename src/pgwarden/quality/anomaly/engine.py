@@ -4,10 +4,15 @@ A batch is tested on volume, missing and format rates, arrival gap, and drift
 and outliers of each numeric field. Which results are anomalies is decided
 together with weighted Benjamini-Hochberg at the false-discovery level
 `fdr`: with every test null, that level is also the chance of any false
-anomaly in the batch, so `fdr` = 1/720 means about one false alert per 30
-days of hourly batches. The weights spend most of that budget on volume, the
-metric whose spikes must be caught at 5 sigma; gated results (below their
-effect size) take part with their p-value but can never be anomalies.
+anomaly in the batch, so `fdr` = 1/1440 means about one false alert per 60
+days of hourly batches (half the "one per source-month" goal: a month's
+count is Poisson, and at an expected 1.0 half the months would exceed it).
+The weights spend most of that budget on volume, the metric whose spikes
+must be caught at 5 sigma; gated results (below their effect size) take part
+with their p-value but can never be anomalies. The price is power at the
+margin: the volume test's two-sided level is 0.8/1440, about 3.45 sigma, and
+a 5-sigma spike lands on top of the batch's own unit noise, so only about
+93 % of exactly-5-sigma spikes clear it (all of 6 sigma and above do).
 """
 
 from __future__ import annotations
