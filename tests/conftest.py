@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,15 +53,17 @@ def pg_bin(request: pytest.FixtureRequest) -> Path | None:
 
 
 @pytest.fixture(scope="session")
-def pg_server(
-    tmp_path_factory: pytest.TempPathFactory, pg_bin: Path | None
-) -> Iterator[EmbeddedServer]:
-    server = EmbeddedServer(tmp_path_factory.mktemp("pg"), bin_dir=pg_bin)
+def pg_server(pg_bin: Path | None) -> Iterator[EmbeddedServer]:
+    # Not under pytest's basetemp: pytest prunes old basetemps, and a second
+    # session running at the same time would delete this server's data.
+    home = Path(tempfile.mkdtemp(prefix="pgwarden-test-"))
+    server = EmbeddedServer(home, bin_dir=pg_bin)
     server.start()
     try:
         yield server
     finally:
         server.stop()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
