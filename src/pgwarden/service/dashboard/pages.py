@@ -60,6 +60,26 @@ def _secs(v: Any) -> str:
     return f"{v * 1000:.0f} ms"
 
 
+def _alerts_chart(counts: dict[str, int]) -> Markup:
+    return Markup(
+        svg.bar_chart(
+            [(k, float(counts.get(k, 0))) for k in ("critical", "high", "medium", "low")],
+            title="open alerts by severity",
+            colours=svg.SEVERITY_COLOURS,
+        )
+    )
+
+
+def _models_chart(stats: dict[str, Any]) -> Markup:
+    rows = stats.get("models", [])
+    return Markup(
+        svg.bar_chart(
+            [(f"{r['model_id']}/{r['role'][:2]}", r["mean_seconds"] * 1000) for r in rows],
+            title="mean run time per model version, last hour (ms)",
+        )
+    )
+
+
 def _floor(series: dict[str, list[tuple[datetime, float]]]) -> float:
     """A y-axis floor under the lowest score, in steps of 0.05 (0.98 vs 0.95 stays visible)."""
     values = [v for pts in series.values() for _, v in pts]
@@ -115,22 +135,10 @@ def overview(request: Request) -> HTMLResponse:
         )
     counts = data.panel(lambda: data.alert_counts(s))
     if counts.data is not None:
-        charts["alerts"] = Markup(
-            svg.bar_chart(
-                [(k, float(counts.data.get(k, 0))) for k in ("critical", "high", "medium", "low")],
-                title="open alerts by severity",
-                colours=svg.SEVERITY_COLOURS,
-            )
-        )
+        charts["alerts"] = _alerts_chart(counts.data)
     stats = data.panel(lambda: data.model_stats(s))
     if stats.data:
-        rows = stats.data.get("models", [])
-        charts["models"] = Markup(
-            svg.bar_chart(
-                [(f"{r['model_id']}/{r['role'][:2]}", r["mean_seconds"] * 1000) for r in rows],
-                title="model run time, last hour (ms)",
-            )
-        )
+        charts["models"] = _models_chart(stats.data)
     return _render(
         request,
         "overview.html",
@@ -187,15 +195,7 @@ def sources(request: Request) -> HTMLResponse:
 def alerts_page(request: Request) -> HTMLResponse:
     s = _services(request)
     counts = data.panel(lambda: data.alert_counts(s))
-    chart = None
-    if counts.data is not None:
-        chart = Markup(
-            svg.bar_chart(
-                [(k, float(counts.data.get(k, 0))) for k in ("critical", "high", "medium", "low")],
-                title="open alerts by severity",
-                colours=svg.SEVERITY_COLOURS,
-            )
-        )
+    chart = _alerts_chart(counts.data) if counts.data is not None else None
     return _render(
         request,
         "alerts.html",
@@ -210,17 +210,7 @@ def alerts_page(request: Request) -> HTMLResponse:
 def models_page(request: Request) -> HTMLResponse:
     s = _services(request)
     stats = data.panel(lambda: data.model_stats(s))
-    chart = None
-    if stats.data:
-        chart = Markup(
-            svg.bar_chart(
-                [
-                    (f"{r['model_id']}/{r['role'][:2]}", r["mean_seconds"] * 1000)
-                    for r in stats.data.get("models", [])
-                ],
-                title="mean run time per model version, last hour (ms)",
-            )
-        )
+    chart = _models_chart(stats.data) if stats.data else None
     return _render(
         request,
         "models.html",
