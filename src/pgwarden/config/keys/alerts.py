@@ -58,9 +58,10 @@ KEYS = [
     Key(
         "anomaly.fdr",
         "float",
-        round(1 / 720, 6),
+        round(1 / 1440, 6),
         "false-discovery level of the weighted Benjamini-Hochberg step over one batch's tests "
-        "(1/720: about one false alert per 30 days of hourly noise)",
+        "(1/1440: about one false alert per 60 days of hourly noise, so that almost no "
+        "source sees two in a month)",
         min=1e-6,
         max=0.2,
     ),
