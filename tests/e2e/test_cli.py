@@ -12,7 +12,7 @@ def test_demo_runs_end_to_end_on_a_fresh_embedded_server(cli_embedded):
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "PostgreSQL 18" in out and "heartbeat:  ran on demo-worker" in out
-    assert "registered: 3 models, 4 rule sets, 10 partition policies" in out
+    assert "registered: 3 models, 4 rule sets, 12 partition policies" in out
     sent = int(out.split("stream:")[1].split("batches sent")[0])
     assert sent >= 15  # 2 batches/s for 10 s
     assert "daily report" in out and "dashboard:  http://" in out

@@ -35,6 +35,13 @@ def upgrade(
         return
     now = migrate.upgrade(conninfo, schema, revision)
     out.print(f"schema {schema!r} at revision {now} (applied {len(steps)} step(s))")
+    if now == migrate.head():
+        from pgwarden.cli.common import open_services
+        from pgwarden.partitions import register_internal_policies
+
+        with open_services() as svc:
+            kept = register_internal_policies(svc)
+        out.print(f"partition policies for pgwarden's own tables: {', '.join(kept) or 'none'}")
 
 
 @app.command()

@@ -26,6 +26,9 @@ def register(app: typer.Typer) -> None:
 
             migrate.upgrade(resolve_conninfo(s), s.schema_name)
         with open_services("pgwarden-run") as svc:
+            from pgwarden.partitions import register_internal_policies
+
+            register_internal_policies(svc)
             token = ensure_token(svc)
             if token:
                 err.print(

@@ -5,7 +5,7 @@ Public entry points, all synchronous and taking the foundation's `Services`:
 `restore_archive`, `delete_old_rows`.
 """
 
-from pgwarden.partitions.demo import register_demo_policies
+from pgwarden.partitions.demo import register_demo_policies, register_internal_policies
 from pgwarden.partitions.maintain import (
     RunReport,
     TableStatus,
@@ -31,6 +31,7 @@ __all__ = [
     "parse_table_name",
     "plan_all",
     "register_demo_policies",
+    "register_internal_policies",
     "restore_archive",
     "run_maintenance",
     "status",

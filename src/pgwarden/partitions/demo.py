@@ -118,11 +118,54 @@ DEMO_TABLES = (
         premake=3,
     ),
 )
-MODEL_OUTPUTS = ("detection_model_run_outputs", "monthly", "1 month", 2)
+#: pgwarden's own append-only tables: (table, interval, retention, premake).
+#: Each is created by its migration with a DEFAULT partition, kept empty here.
+INTERNAL_TABLES = (
+    ("detection_model_run_outputs", "monthly", "1 month", 2),
+    ("quality_batches", "monthly", "6 months", 2),
+    ("quality_violations", "monthly", "3 months", 2),
+)
 
 
 def archive_dir(services: Services) -> Path:
     return Path(services.db.settings.data_dir).parent / "partition-archive"
+
+
+def register_internal_policies(services: Services) -> list[str]:
+    """Policies for pgwarden's own partitioned tables (idempotent; a tuned policy stays).
+
+    Returns the tables that have a policy. A table whose migration has not run
+    yet is skipped.
+    """
+    db = services.db
+    q = store.queries(db)
+    existing = {p.table for p in store.list_policies(db)}
+    done: list[str] = []
+    for table, interval, retention, premake in INTERNAL_TABLES:
+        name = TableName(db.schema, table)
+        with db.connection() as conn:
+            found = conn.execute(
+                q["relation_exists"], {"schema_name": name.schema, "table_name": name.name}
+            ).fetchone()
+        if not (found and found[0]):
+            continue
+        if name not in existing:
+            policy = build_policy(
+                name,
+                interval=interval,
+                retention=retention,
+                premake=premake,
+                default_mode="keep-empty",
+            )
+            try:
+                store.save_policy(db, policy, "add", who="pgwarden")
+            except PartitionPolicyInvalid as exc:
+                log.warning(
+                    "no policy for %s: %s", name, exc, extra={"action": "internal_policy_skipped"}
+                )
+                continue
+        done.append(str(name))
+    return done
 
 
 def register_demo_policies(services: Services) -> list[str]:
@@ -131,7 +174,6 @@ def register_demo_policies(services: Services) -> list[str]:
     A policy that already exists is left as it is (it may have been tuned).
     """
     db = services.db
-    q = store.queries(db)
     existing = {p.table for p in store.list_policies(db)}
     with db.connection() as conn, conn.transaction():
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(DEMO_SCHEMA)))
@@ -162,32 +204,6 @@ def register_demo_policies(services: Services) -> list[str]:
             )
             store.save_policy(db, policy, "add", who="pgwarden demo")
         done.append(str(name))
-    outputs = TableName(db.schema, MODEL_OUTPUTS[0])
-    with db.connection() as conn:
-        found = conn.execute(
-            q["relation_exists"], {"schema_name": outputs.schema, "table_name": outputs.name}
-        ).fetchone()
-    if found and found[0]:
-        if outputs not in existing:
-            policy = build_policy(
-                outputs,
-                interval=MODEL_OUTPUTS[1],
-                retention=MODEL_OUTPUTS[2],
-                premake=MODEL_OUTPUTS[3],
-                default_mode="keep-empty",
-            )
-            try:
-                store.save_policy(db, policy, "add", who="pgwarden demo")
-            except PartitionPolicyInvalid as exc:
-                log.warning(
-                    "no demo policy for %s: %s",
-                    outputs,
-                    exc,
-                    extra={"action": "demo_policy_skipped"},
-                )
-            else:
-                done.append(str(outputs))
-        else:
-            done.append(str(outputs))
+    done.extend(register_internal_policies(services))
     log.info("demo partition policies: %d", len(done), extra={"action": "demo_policies"})
     return done

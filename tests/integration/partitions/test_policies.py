@@ -114,3 +114,24 @@ def test_import_partman_where_it_is_installed(services, conn):
     assert policy.retention_action == "detach"  # partman's retention_keep_table default
     plan = plan_all(services)
     assert all(w.kind != "overlap" for w in plan.warnings)
+
+
+def test_pgwarden_keeps_its_own_tables_by_policy(services, conn):
+    from pgwarden.partitions import register_internal_policies
+
+    conn.execute(
+        "INSERT INTO quality_batches (batch_id, source, received_at, checked_at, records, status) "
+        "VALUES ('b1', 's', '2024-06-10 12:00+00', '2024-06-10 12:00+00', 1, 'ACCEPTED')"
+    )
+    conn.commit()
+    first = register_internal_policies(services)
+    assert register_internal_policies(services) == first
+    assert {t.split(".")[1] for t in first} == {
+        "detection_model_run_outputs",
+        "quality_batches",
+        "quality_violations",
+    }
+    report = run_maintenance(services, now=datetime(2024, 6, 15, tzinfo=UTC))
+    assert report.status == "ok", report.to_dict()
+    assert conn.execute("SELECT count(*) FROM quality_batches_default").fetchone() == (0,)
+    assert conn.execute("SELECT count(*) FROM quality_batches").fetchone() == (1,)
