@@ -166,11 +166,12 @@ class EmbeddedServer:
 
     def _ensure_database(self, conninfo: str) -> None:
         import psycopg
+        from psycopg import sql
 
         with psycopg.connect(conninfo, autocommit=True, connect_timeout=10) as conn:
             found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE])
             if found.fetchone() is None:
-                conn.execute(f'CREATE DATABASE "{DATABASE}"')  # constant name
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
 
     # -- helpers ----------------------------------------------------------
 
