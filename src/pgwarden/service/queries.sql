@@ -183,3 +183,8 @@ SELECT coalesce(sum(records), 0), count(*),
        percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM processed_at - received_at))
   FROM {schema}.ingest_batches
  WHERE processed_at >= %(since)s AND status IN ('DONE', 'REJECTED');
+
+-- name: source_known
+-- Has this source ever sent a batch or been given rules?
+SELECT EXISTS (SELECT 1 FROM {schema}.ingest_batches WHERE source = %(source)s)
+    OR EXISTS (SELECT 1 FROM {schema}.quality_rules WHERE source = %(source)s);

@@ -88,9 +88,19 @@ def test_oversized_body_is_413_and_nothing_is_stored(client):
     assert client.get("/api/batches").json() == []
 
 
-def test_unknown_batch_is_404(client):
+def test_unknown_batch_and_unknown_source_are_404(client):
     r = client.get("/api/batches/nope")
     assert r.status_code == 404 and r.json()["error"]["value"] == "nope"
+    for path in ("/api/batches", "/api/quality/results", "/api/alerts"):
+        missing = client.get(f"{path}?source=nobody")
+        assert missing.status_code == 404, path
+        assert missing.json()["error"] == {
+            "message": "unknown source 'nobody'",
+            "field": "source",
+            "value": "nobody",
+        }
+    client.post("/api/batches", json={"source": "known", "records": [{"a": 1}]}, headers=AUTH)
+    assert client.get("/api/batches?source=known").status_code == 200
 
 
 def test_health_and_readiness(client):

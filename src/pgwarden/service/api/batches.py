@@ -47,6 +47,17 @@ def _services(request: Request) -> Services:
     return request.app.state.services
 
 
+def require_known_source(services: Services, source: str | None) -> None:
+    """A filter on a source nobody has heard of is a typo: 404, not an empty list."""
+    if source is None:
+        return
+    q = Queries("pgwarden.service", services.db.schema)
+    with services.db.connection() as conn:
+        row = conn.execute(q["source_known"], {"source": source}).fetchone()
+    if not (row and row[0]):
+        raise NotFound("source", source)
+
+
 def row_to_dict(row: tuple[Any, ...]) -> dict[str, Any]:
     return dict(zip(BATCH_COLUMNS, row, strict=True))
 
@@ -162,6 +173,7 @@ def list_batches(
     limit: int = Query(100, ge=1, le=1000),
 ) -> list[dict[str, Any]]:
     services = _services(request)
+    require_known_source(services, source)
     q = Queries("pgwarden.service", services.db.schema)
     with services.db.connection() as conn:
         rows = conn.execute(

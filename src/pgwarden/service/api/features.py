@@ -52,10 +52,11 @@ def quality_results(
     limit: int = Query(100, ge=1, le=1000),
 ) -> Any:
     from pgwarden import quality
+    from pgwarden.service.api.batches import require_known_source
 
-    return plain(
-        quality.list_batches(_services(request), source=source, status=status, limit=limit)
-    )
+    services = _services(request)
+    require_known_source(services, source)
+    return plain(quality.list_batches(services, source=source, status=status, limit=limit))
 
 
 @router.get("/quality/report", tags=["quality"], dependencies=[Depends(require_read)])
@@ -88,11 +89,12 @@ def list_alerts(
     limit: int = Query(100, ge=1, le=1000),
 ) -> Any:
     from pgwarden import alerts
+    from pgwarden.service.api.batches import require_known_source
 
+    services = _services(request)
+    require_known_source(services, source)
     return plain(
-        alerts.list_alerts(
-            _services(request), status=status, severity=severity, source=source, limit=limit
-        )
+        alerts.list_alerts(services, status=status, severity=severity, source=source, limit=limit)
     )
 
 
