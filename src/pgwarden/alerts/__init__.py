@@ -25,7 +25,7 @@ from pgwarden.alerts.model import ALERT_SEVERITIES, Condition, severity
 from pgwarden.errors import InputInvalid, NotFound
 
 if TYPE_CHECKING:
-    from pgwarden.service.app import Services
+    from pgwarden.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -27,11 +27,11 @@ from pgwarden.db import migrate
 from pgwarden.db.pool import Database, connect
 from pgwarden.db.queries import Queries
 from pgwarden.demo import simulator
-from pgwarden.service.app import Services
 from pgwarden.service.defer import defer
 from pgwarden.service.ingest import ingest
 from pgwarden.service.tasks import HEARTBEAT
 from pgwarden.service.worker import run_worker_async
+from pgwarden.services import Services
 
 DRAIN_TIMEOUT = 90.0  # seconds to let queued batches finish after the stream stops
 

@@ -21,7 +21,7 @@ from pgwarden.partitions import store
 from pgwarden.partitions.policy import TableName, build_policy
 
 if TYPE_CHECKING:
-    from pgwarden.service.app import Services
+    from pgwarden.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from pgwarden.partitions import store
 from pgwarden.partitions.policy import Policy, Span, TableName, build_policy, parse_table_name
 
 if TYPE_CHECKING:
-    from pgwarden.service.app import Services
+    from pgwarden.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from pgwarden.partitions.planner import Plan, TableState, plan
 from pgwarden.partitions.policy import Policy, parse_table_name
 
 if TYPE_CHECKING:
-    from pgwarden.service.app import Services
+    from pgwarden.services import Services
 
 log = logging.getLogger(__name__)
 

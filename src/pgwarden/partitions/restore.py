@@ -22,7 +22,7 @@ from pgwarden.errors import ArchiveInvalid
 from pgwarden.partitions import archive, ddl, naming, store
 
 if TYPE_CHECKING:
-    from pgwarden.service.app import Services
+    from pgwarden.services import Services
 
 log = logging.getLogger(__name__)
 

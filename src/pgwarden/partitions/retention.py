@@ -24,7 +24,7 @@ from pgwarden.partitions import bounds, store
 from pgwarden.partitions.policy import parse_span, parse_table_name
 
 if TYPE_CHECKING:
-    from pgwarden.service.app import Services
+    from pgwarden.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from pgwarden.quality.anomaly.stats import t_quantile
 from pgwarden.quality.report_html import render_html
 
 if TYPE_CHECKING:
-    from pgwarden.service.app import Services
+    from pgwarden.services import Services
 
 __all__ = [
     "DailyReport",

@@ -7,22 +7,14 @@ database.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pgwarden.config.runtime import RuntimeConfig
-from pgwarden.db.pool import Database
+from pgwarden.services import Services
 
 if TYPE_CHECKING:
     import procrastinate
 
-
-@dataclass
-class Services:
-    """What a task needs: the database, its runtime config. Passed, never global."""
-
-    db: Database
-    config: RuntimeConfig
+__all__ = ["Services", "build_app"]
 
 
 def build_app(services: Services, *, pool_size: int = 4) -> procrastinate.App:
