@@ -81,17 +81,10 @@ def list_cmd(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """The latest batches and their outcome."""
-    from pgwarden.db.queries import Queries
-    from pgwarden.service.api.batches import row_to_dict
+    from pgwarden.service.ingest import batch_records
 
     with open_services() as svc:
-        q = Queries("pgwarden.service", svc.db.schema)
-        with svc.db.connection() as conn:
-            rows = conn.execute(
-                q["list_batches"],
-                {"source": source, "status": status, "since": None, "limit": limit},
-            ).fetchall()
-    items = [row_to_dict(r) for r in rows]
+        items = batch_records(svc, source=source, status=status, limit=limit)
     if as_json:
         print_json(items)
         return

@@ -28,7 +28,7 @@ from pgwarden.db.pool import Database, connect
 from pgwarden.db.queries import Queries
 from pgwarden.demo import simulator
 from pgwarden.service.defer import defer
-from pgwarden.service.ingest import ingest
+from pgwarden.service.ingest import batch_records, ingest
 from pgwarden.service.tasks import HEARTBEAT
 from pgwarden.service.worker import run_worker_async
 from pgwarden.services import Services
@@ -184,17 +184,10 @@ def _feed(services: Services, opts: DemoOptions, console: Console, started: date
 
 
 def _drain(services: Services, console: Console) -> None:
-    q = Queries("pgwarden.service", services.db.schema)
     deadline = time.monotonic() + DRAIN_TIMEOUT
     while time.monotonic() < deadline:
-        with services.db.connection() as conn:
-            rows = conn.execute(
-                q["list_batches"], {"source": None, "status": "PENDING", "since": None, "limit": 1}
-            ).fetchall()
-            rows += conn.execute(
-                q["list_batches"],
-                {"source": None, "status": "PROCESSING", "since": None, "limit": 1},
-            ).fetchall()
+        rows = batch_records(services, status="PENDING", limit=1)
+        rows += batch_records(services, status="PROCESSING", limit=1)
         if not rows:
             return
         time.sleep(0.5)

@@ -31,6 +31,30 @@ PROCESS_TASK = "pgwarden.pipeline.process_batch"
 METADATA_FIELDS = ("source_system", "pipeline_stage", "expected_records", "data_freshness")
 
 
+BATCH_COLUMNS = (
+    "batch_id",
+    "source",
+    "channel",
+    "received_at",
+    "format",
+    "payload_bytes",
+    "metadata",
+    "status",
+    "attempts",
+    "records",
+    "quality_level",
+    "quality_overall",
+    "reject_reason",
+    "error",
+    "cycle_id",
+    "models_ok",
+    "models_failed",
+    "started_at",
+    "processed_at",
+    "duration_seconds",
+)
+
+
 @dataclass(frozen=True)
 class Ingested:
     batch_id: str
@@ -130,3 +154,27 @@ def _insert_and_enqueue(conn: psycopg.Connection, q: Queries, params: dict[str, 
         },
     )
     return True
+
+
+def batch_records(
+    services: Services,
+    *,
+    source: str | None = None,
+    status: str | None = None,
+    since: datetime | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """Processing records of the latest batches, newest first, as dicts."""
+    q = Queries("pgwarden.service", services.db.schema)
+    params = {"source": source, "status": status, "since": since, "limit": limit}
+    with services.db.connection() as conn:
+        rows = conn.execute(q["list_batches"], params).fetchall()
+    return [dict(zip(BATCH_COLUMNS, r, strict=True)) for r in rows]
+
+
+def batch_record(services: Services, batch_id: str) -> dict[str, Any] | None:
+    """One batch's processing record, or None."""
+    q = Queries("pgwarden.service", services.db.schema)
+    with services.db.connection() as conn:
+        row = conn.execute(q["get_batch"], {"batch_id": batch_id}).fetchone()
+    return None if row is None else dict(zip(BATCH_COLUMNS, row, strict=True))

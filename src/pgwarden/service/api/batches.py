@@ -14,32 +14,16 @@ from pgwarden.db.queries import Queries
 from pgwarden.errors import InputInvalid, NotFound
 from pgwarden.service.api.auth import require_read, require_write
 from pgwarden.service.app import Services
-from pgwarden.service.ingest import METADATA_FIELDS, encode_records, ingest
+from pgwarden.service.ingest import (
+    METADATA_FIELDS,
+    batch_record,
+    batch_records,
+    encode_records,
+    ingest,
+)
 
 router = APIRouter(prefix="/api/batches", tags=["batches"])
 
-BATCH_COLUMNS = (
-    "batch_id",
-    "source",
-    "channel",
-    "received_at",
-    "format",
-    "payload_bytes",
-    "metadata",
-    "status",
-    "attempts",
-    "records",
-    "quality_level",
-    "quality_overall",
-    "reject_reason",
-    "error",
-    "cycle_id",
-    "models_ok",
-    "models_failed",
-    "started_at",
-    "processed_at",
-    "duration_seconds",
-)
 JSONL_TYPES = ("application/x-ndjson", "application/jsonl", "application/x-jsonlines")
 
 
@@ -56,10 +40,6 @@ def require_known_source(services: Services, source: str | None) -> None:
         row = conn.execute(q["source_known"], {"source": source}).fetchone()
     if not (row and row[0]):
         raise NotFound("source", source)
-
-
-def row_to_dict(row: tuple[Any, ...]) -> dict[str, Any]:
-    return dict(zip(BATCH_COLUMNS, row, strict=True))
 
 
 @router.post("", status_code=202, dependencies=[Depends(require_write)])
@@ -174,24 +154,16 @@ def list_batches(
 ) -> list[dict[str, Any]]:
     services = _services(request)
     require_known_source(services, source)
-    q = Queries("pgwarden.service", services.db.schema)
-    with services.db.connection() as conn:
-        rows = conn.execute(
-            q["list_batches"], {"source": source, "status": status, "since": since, "limit": limit}
-        ).fetchall()
-    return [row_to_dict(r) for r in rows]
+    return batch_records(services, source=source, status=status, since=since, limit=limit)
 
 
 @router.get("/{batch_id}", dependencies=[Depends(require_read)])
 def get_batch(request: Request, batch_id: str) -> dict[str, Any]:
     """The batch's processing record, its quality result and its model runs."""
     services = _services(request)
-    q = Queries("pgwarden.service", services.db.schema)
-    with services.db.connection() as conn:
-        row = conn.execute(q["get_batch"], {"batch_id": batch_id}).fetchone()
-    if row is None:
+    out = batch_record(services, batch_id)
+    if out is None:
         raise NotFound("batch", batch_id)
-    out = row_to_dict(row)
     out["quality"] = _quality_of(services, batch_id)
     out["models"] = _model_runs_of(services, out["cycle_id"])
     return out

@@ -77,14 +77,9 @@ def source_summary(services: Services, window: timedelta) -> list[dict[str, Any]
 
 
 def recent_batches(services: Services, limit: int = 25) -> list[dict[str, Any]]:
-    from pgwarden.service.api.batches import row_to_dict
+    from pgwarden.service.ingest import batch_records
 
-    q = Queries("pgwarden.service", services.db.schema)
-    with services.db.connection() as conn:
-        rows = conn.execute(
-            q["list_batches"], {"source": None, "status": None, "since": None, "limit": limit}
-        ).fetchall()
-    return [row_to_dict(r) for r in rows]
+    return batch_records(services, limit=limit)
 
 
 def open_alerts(services: Services, limit: int = 50) -> list[dict[str, Any]]:
