@@ -293,7 +293,10 @@ def _run_as_user() -> pwd.struct_passwd | None:
         return pwd.getpwnam(RUN_AS_USER)
     except KeyError:
         pass
-    useradd = shutil.which("useradd")
+    # root's PATH may lack the sbin directories (cron, CI runners)
+    useradd = shutil.which("useradd") or next(
+        (p for p in ("/usr/sbin/useradd", "/sbin/useradd") if Path(p).exists()), None
+    )
     if useradd is None:
         raise EmbeddedServerError(
             "running as root and there is no user to run PostgreSQL as; "
