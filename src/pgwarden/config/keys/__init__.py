@@ -5,10 +5,18 @@ service); this module only assembles them into one registry.
 """
 
 from pgwarden.config.declare import KeyRegistry
-from pgwarden.config.keys import alerts, core, models, partitions, quality, service
+from pgwarden.config.keys import alerts, core, models, ops, partitions, quality, service
 
 ALL_KEYS = KeyRegistry(
-    [*core.KEYS, *partitions.KEYS, *models.KEYS, *quality.KEYS, *alerts.KEYS, *service.KEYS]
+    [
+        *core.KEYS,
+        *partitions.KEYS,
+        *models.KEYS,
+        *quality.KEYS,
+        *alerts.KEYS,
+        *service.KEYS,
+        *ops.KEYS,
+    ]
 )
 
 __all__ = ["ALL_KEYS"]
