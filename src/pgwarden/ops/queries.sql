@@ -1,0 +1,148 @@
+-- name: start_run
+-- A new run record, RUNNING (or already finished, for a skipped run).
+INSERT INTO {schema}.ops_runs (op, target, dry_run, who, params, status, error, finished_at)
+VALUES (%(op)s, %(target)s, %(dry_run)s, %(who)s, %(params)s, %(status)s, %(error)s,
+        CASE WHEN %(status)s = 'RUNNING' THEN NULL ELSE now() END)
+RETURNING id, started_at
+
+-- name: fail_orphans
+-- Runs of this op and target left RUNNING by a process that died (we now hold its lock).
+UPDATE {schema}.ops_runs
+SET status = 'FAILED', finished_at = now(),
+    error = 'interrupted: the process running it stopped before it finished'
+WHERE op = %(op)s AND target = %(target)s AND status = 'RUNNING'
+RETURNING id
+
+-- name: run_progress
+-- Progress of a running operation (what a resumed run continues from).
+UPDATE {schema}.ops_runs SET progress = %(progress)s WHERE id = %(id)s
+
+-- name: finish_run
+-- The end of a run: status, result, error.
+UPDATE {schema}.ops_runs
+SET status = %(status)s, finished_at = now(), result = %(result)s, error = %(error)s
+WHERE id = %(id)s
+RETURNING id, op, target, status, dry_run, started_at, finished_at, params, progress, result, error
+
+-- name: get_run
+-- One run record.
+SELECT id, op, target, status, dry_run, started_at, finished_at, params, progress, result, error
+FROM {schema}.ops_runs WHERE id = %(id)s
+
+-- name: list_runs
+-- Recent run records, newest first, optionally of one operation.
+SELECT id, op, target, status, dry_run, started_at, finished_at, params, progress, result, error
+FROM {schema}.ops_runs
+WHERE (%(op)s::text IS NULL OR op = %(op)s)
+ORDER BY started_at DESC, id DESC
+LIMIT %(limit)s
+
+-- name: last_run
+-- The newest run of an operation with one of the given statuses (not dry runs).
+SELECT id, op, target, status, dry_run, started_at, finished_at, params, progress, result, error
+FROM {schema}.ops_runs
+WHERE op = %(op)s AND status = ANY(%(statuses)s) AND NOT dry_run
+ORDER BY started_at DESC, id DESC
+LIMIT 1
+
+-- name: failed_since
+-- Failed runs since a time.
+SELECT op, target, started_at, error FROM {schema}.ops_runs
+WHERE status = 'FAILED' AND started_at >= %(since)s ORDER BY started_at DESC
+
+-- name: try_lock
+-- One operation on one target at a time: a second caller gets false and skips.
+SELECT pg_try_advisory_lock(hashtextextended(%(key)s, 0))
+
+-- name: unlock
+-- Release the operation's lock.
+SELECT pg_advisory_unlock(hashtextextended(%(key)s, 0))
+
+-- name: server_info
+-- The server's version and the database this target is.
+SELECT current_setting('server_version_num')::int, current_setting('server_version'),
+       current_database()
+
+-- name: user_tables
+-- Every ordinary table outside the system schemas: what a full dump holds rows of.
+SELECT c.oid::bigint, n.nspname, c.relname
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'r' AND c.relpersistence = 'p'
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_%%'
+ORDER BY pg_relation_size(c.oid) DESC
+
+-- name: tables_by_oid
+-- Names of tables given their oids.
+SELECT c.oid::bigint, n.nspname, c.relname
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.oid = ANY(%(oids)s::oid[])
+
+-- name: object_counts
+-- Objects of a restored database, counted the way a dump's TOC lists them.
+SELECT
+  (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+      AND n.nspname NOT LIKE 'pg\_%%') AS tables,
+  (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind = 'S' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+      AND n.nspname NOT LIKE 'pg\_%%') AS sequences,
+  (SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_%%'
+      AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid
+                      AND k.contype IN ('p', 'u', 'x'))) AS indexes,
+  (SELECT count(*) FROM pg_constraint k JOIN pg_namespace n ON n.oid = k.connamespace
+    WHERE k.contype = 'f' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+      AND n.nspname NOT LIKE 'pg\_%%' AND k.conparentid = 0) AS fk_constraints,
+  (SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE NOT i.indisvalid AND n.nspname NOT LIKE 'pg\_%%') AS invalid_indexes
+
+-- name: database_exists
+-- Whether a database of this name exists.
+SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = %(name)s)
+
+-- name: scratch_databases
+-- Databases left by verifications of one target (a killed run's scratch).
+SELECT datname FROM pg_database WHERE datname LIKE %(prefix)s ORDER BY datname
+
+-- name: insert_backup
+-- A backup being taken.
+INSERT INTO {schema}.ops_backups (run_id, target, format, path, scope, server_version,
+                                  client_version)
+VALUES (%(run_id)s, %(target)s, %(format)s, %(path)s, %(scope)s, %(server_version)s,
+        %(client_version)s)
+RETURNING id, started_at
+
+-- name: complete_backup
+-- A backup whose manifest is written and whose checksum was re-read.
+UPDATE {schema}.ops_backups
+SET status = 'COMPLETE', finished_at = now(), path = %(path)s, manifest_path = %(manifest_path)s,
+    bytes = %(bytes)s, sha256 = %(sha256)s, toc_entries = %(toc_entries)s, manifest = %(manifest)s
+WHERE id = %(id)s
+
+-- name: fail_backup
+-- A backup that failed; its files are gone.
+UPDATE {schema}.ops_backups SET status = 'FAILED', finished_at = now(), delete_reason = %(error)s
+WHERE id = %(id)s
+
+-- name: record_verify
+-- The outcome of a restore test of one backup.
+UPDATE {schema}.ops_backups
+SET verified_at = now(), verify_ok = %(ok)s, verify_seconds = %(seconds)s, verify_error = %(error)s
+WHERE id = %(id)s
+
+-- name: mark_deleted
+-- A pruned backup: its files were removed.
+UPDATE {schema}.ops_backups SET status = 'DELETED', deleted_at = now(), delete_reason = %(reason)s
+WHERE id = %(id)s
+
+-- name: list_backups
+-- Backups of every target, newest first.
+SELECT id, target, started_at, finished_at, status, format, path, manifest_path, bytes, sha256,
+       toc_entries, server_version, client_version, scope, manifest, verified_at, verify_ok,
+       verify_seconds, verify_error, deleted_at, delete_reason
+FROM {schema}.ops_backups
+WHERE (%(target)s::text IS NULL OR target = %(target)s)
+  AND (%(all)s OR status <> 'DELETED')
+ORDER BY started_at DESC, id DESC
