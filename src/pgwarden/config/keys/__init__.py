@@ -5,7 +5,7 @@ service); this module only assembles them into one registry.
 """
 
 from pgwarden.config.declare import KeyRegistry
-from pgwarden.config.keys import alerts, core, models, ops, partitions, quality, service
+from pgwarden.config.keys import alerts, core, health, models, ops, partitions, quality, service
 
 ALL_KEYS = KeyRegistry(
     [
@@ -16,6 +16,7 @@ ALL_KEYS = KeyRegistry(
         *alerts.KEYS,
         *service.KEYS,
         *ops.KEYS,
+        *health.KEYS,
     ]
 )
 
