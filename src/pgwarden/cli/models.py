@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -338,7 +338,7 @@ def run_cycle_cmd(
         report = run_cycle(
             svc,
             cycle_id or f"cli-{uuid.uuid4()}",
-            datetime.now(UTC),
+            svc.clock(),
             payload,
             strict=strict or None,
         )

@@ -24,7 +24,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pgwarden.db.queries import Queries
@@ -321,7 +321,7 @@ def compare(
     """Compare every SHADOW/CHALLENGER of `model_id` with its PRIMARY over the
     cycles of the last `since` (by cycle time). Raises ModelNotFound."""
     check_model_id(model_id)
-    until = now or datetime.now(UTC)
+    until = now or services.clock()
     start = until - since
     q = Queries("pgwarden.models", services.db.schema)
     policy = policy or GatePolicy.from_config(services.config)

@@ -25,7 +25,7 @@ import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -300,12 +300,14 @@ def promote(
     who: str | None = None,
     reason: str | None = None,
     force: bool = False,
+    now: datetime | None = None,
 ) -> OperationResult:
     """ACTIVE SHADOW -> PRIMARY, archiving the old PRIMARY in the same transaction.
 
     The promotion gates (config keys models.gate_*) are checked on the
-    comparison over `models.gate_window` hours; `force` skips them and needs
-    a reason. Raises GateFailed with every failed gate."""
+    comparison over the `models.gate_window` hours before `now` (default:
+    `services.clock()`); `force` skips them and needs a reason. Raises
+    GateFailed with every failed gate."""
     check_model_id(model_id)
     check_label(version, "version", model_id=model_id)
     if force and not reason:
@@ -318,7 +320,7 @@ def promote(
         if v.role == Role.PRIMARY and v.status == Status.ACTIVE:
             return OperationResult("promote", model_id, version, False, None, v.role, v.status)
     try:
-        gates = compare(services, model_id, window).candidate(version).gates
+        gates = compare(services, model_id, window, now=now).candidate(version).gates
     except KeyError:
         gates = ()
     with _model_tx(services, model_id) as tx:

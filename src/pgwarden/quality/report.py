@@ -273,7 +273,9 @@ def daily_report(services: Services, day: date) -> DailyReport:
         ).fetchall()
     start, end = _day_bounds(day, tz)
     found = list_anomalies(services, since=start, until=end, limit=1000)
-    return build_report(day, rows, found, timezone=tz, trend_days=trend_days)
+    return build_report(
+        day, rows, found, timezone=tz, trend_days=trend_days, generated_at=services.clock()
+    )
 
 
 def list_anomalies(
@@ -329,7 +331,7 @@ def write_due_report(
     from pathlib import Path
 
     zone = ZoneInfo(services.db.settings.timezone)
-    day = (now or datetime.now(UTC)).astimezone(zone).date() - timedelta(days=1)
+    day = (now or services.clock()).astimezone(zone).date() - timedelta(days=1)
     if not force and report_exists(services, day):
         return None
     report = daily_report(services, day)

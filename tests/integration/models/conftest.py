@@ -48,3 +48,12 @@ def fetch(conn):
         return rows
 
     return run
+
+
+@pytest.fixture
+def services(services: Any) -> Any:
+    """The session's services with the clock pinned a day after the cycles run
+    here, so look-back windows (promotion gates, comparisons) see them whatever
+    the machine's date."""
+    services.clock = lambda: T0 + timedelta(days=1)
+    return services

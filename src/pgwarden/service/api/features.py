@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -63,7 +63,8 @@ def quality_results(
 def quality_report(request: Request, day: date | None = Query(None, alias="date")) -> Any:
     from pgwarden.quality import report
 
-    return plain(report.daily_report(_services(request), day or datetime.now(UTC).date()))
+    services = _services(request)
+    return plain(report.daily_report(services, day or services.clock().date()))
 
 
 @router.get("/quality/report.html", tags=["quality"], dependencies=[Depends(require_read)])
@@ -73,7 +74,7 @@ def quality_report_html(
     from pgwarden.quality import report
 
     services = _services(request)
-    rep = report.daily_report(services, day or datetime.now(UTC).date())
+    rep = report.daily_report(services, day or services.clock().date())
     return HTMLResponse(report.render_html(rep))
 
 

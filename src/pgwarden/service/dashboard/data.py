@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pgwarden.db.queries import Queries
@@ -40,7 +40,7 @@ def plain(value: Any) -> Any:
 
 def timeline(services: Services, window: timedelta, bucket_seconds: int) -> dict[str, Any]:
     q = Queries("pgwarden.service", services.db.schema)
-    since = datetime.now(UTC) - window
+    since = services.clock() - window
     with services.db.connection() as conn:
         rows = conn.execute(q["timeline"], {"since": since, "bucket": bucket_seconds}).fetchall()
     quality: dict[str, list[tuple[datetime, float]]] = {}
@@ -58,7 +58,7 @@ def timeline(services: Services, window: timedelta, bucket_seconds: int) -> dict
 def throughput(services: Services, window: timedelta) -> dict[str, Any]:
     q = Queries("pgwarden.service", services.db.schema)
     with services.db.connection() as conn:
-        row = conn.execute(q["throughput"], {"since": datetime.now(UTC) - window}).fetchone()
+        row = conn.execute(q["throughput"], {"since": services.clock() - window}).fetchone()
     records, batches, p50, p95 = row if row else (0, 0, None, None)
     return {
         "records_per_s": float(records) / window.total_seconds(),
@@ -71,7 +71,7 @@ def throughput(services: Services, window: timedelta) -> dict[str, Any]:
 def source_summary(services: Services, window: timedelta) -> list[dict[str, Any]]:
     q = Queries("pgwarden.service", services.db.schema)
     with services.db.connection() as conn:
-        cur = conn.execute(q["source_summary"], {"since": datetime.now(UTC) - window})
+        cur = conn.execute(q["source_summary"], {"since": services.clock() - window})
         names = [d.name for d in cur.description or []]
         return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
