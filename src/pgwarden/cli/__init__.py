@@ -13,6 +13,7 @@ from pgwarden.cli import (
     config_cmd,
     db_cmd,
     demo_cmd,
+    health,
     models,
     partitions,
     quality,
@@ -37,6 +38,7 @@ app.add_typer(models.app, name="models")
 app.add_typer(quality.app, name="quality")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(batches_cmd.app, name="batches")
+app.add_typer(health.app, name="health")
 worker_cmd.register(app)
 run_cmd.register(app)
 demo_cmd.register(app)

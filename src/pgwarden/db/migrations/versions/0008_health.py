@@ -1,10 +1,14 @@
-"""health: targets, snapshots, statement samples (filled by the health work)
+"""health: targets, snapshots, statement samples
 
 Revision ID: 0008
 Revises: 0007
+
+health_snapshots and health_statements are range-partitioned on taken_at
+with a DEFAULT partition; pgwarden's own partition policies (daily) create
+the dated partitions and drop them after their retention.
 """
 
-from alembic import op  # noqa: F401
+from alembic import op
 
 revision = "0008"
 down_revision = "0007"
@@ -13,8 +17,52 @@ depends_on = None
 
 
 def upgrade(schema: str) -> None:
-    pass
+    op.execute(
+        """
+        CREATE TABLE health_targets (
+            name        text PRIMARY KEY CHECK (name ~ '^[A-Za-z0-9_.-]{1,64}$'),
+            dsn         text NOT NULL,
+            enabled     boolean NOT NULL DEFAULT true,
+            created_at  timestamptz NOT NULL DEFAULT now(),
+            created_by  text
+        );
+
+        CREATE TABLE health_snapshots (
+            target            text NOT NULL,
+            taken_at          timestamptz NOT NULL,
+            up                boolean NOT NULL,
+            version_num       integer,
+            error             text,
+            duration_seconds  double precision NOT NULL DEFAULT 0,
+            data              jsonb NOT NULL,
+            PRIMARY KEY (target, taken_at)
+        ) PARTITION BY RANGE (taken_at);
+        CREATE TABLE health_snapshots_default PARTITION OF health_snapshots DEFAULT;
+
+        CREATE TABLE health_statements (
+            target           text NOT NULL,
+            taken_at         timestamptz NOT NULL,
+            queryid          bigint NOT NULL,
+            userid           bigint NOT NULL,
+            dbid             bigint NOT NULL,
+            toplevel         boolean NOT NULL,
+            usename          text,
+            datname          text,
+            calls            bigint NOT NULL,
+            total_exec_ms    double precision NOT NULL,
+            rows             bigint NOT NULL,
+            shared_blks_hit  bigint,
+            shared_blks_read bigint,
+            block_read_ms    double precision,
+            block_write_ms   double precision,
+            stats_reset      double precision NOT NULL DEFAULT 0,
+            query            text,
+            PRIMARY KEY (target, taken_at, queryid, userid, dbid, toplevel)
+        ) PARTITION BY RANGE (taken_at);
+        CREATE TABLE health_statements_default PARTITION OF health_statements DEFAULT;
+        """
+    )
 
 
 def downgrade(schema: str) -> None:
-    pass
+    op.execute("DROP TABLE IF EXISTS health_statements, health_snapshots, health_targets")
