@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -62,9 +63,7 @@ class Blocked:
             self.error = exc
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(psycopg.Error):
             self.conn.cancel()
-        except psycopg.Error:
-            pass
         self.thread.join(timeout=5)
         self.conn.close()
