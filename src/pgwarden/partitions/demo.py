@@ -27,6 +27,12 @@ log = logging.getLogger(__name__)
 
 DEMO_SCHEMA = "pgwarden_demo"
 
+# Seed 003 premakes six months of partitions, the current one included (its
+# loop runs over months 0..5): five monthly partitions after the current one,
+# and one quarter after the current quarter.
+MONTHLY_PREMAKE = 5
+QUARTERLY_PREMAKE = 1
+
 
 @dataclass(frozen=True)
 class DemoTable:
@@ -36,10 +42,12 @@ class DemoTable:
     columns: str  # column definitions other than id and the key (a fixed literal)
     interval: str
     retention: str
-    premake: int = 3
+    premake: int = MONTHLY_PREMAKE
     action: str = "drop"
 
 
+#: Seed 003's fifteen range-partitioned tables with its intervals and
+#: retentions, in the seed's order, then seed 000's raw metrics table.
 DEMO_TABLES = (
     DemoTable(
         "judgment_executions",
@@ -48,6 +56,14 @@ DEMO_TABLES = (
         "line_id text NOT NULL, verdict text NOT NULL, score double precision",
         "monthly",
         "2 years",
+    ),
+    DemoTable(
+        "workflow_instances",
+        "started_at",
+        "timestamptz",
+        "tenant_id text NOT NULL, workflow_id text NOT NULL, status text NOT NULL, trace_id text",
+        "monthly",
+        "1 year",
     ),
     DemoTable(
         "workflow_execution_logs",
@@ -81,6 +97,7 @@ DEMO_TABLES = (
         "monthly",
         "5 years",
     ),
+    # 90 days hot, then cold: archived rather than dropped
     DemoTable(
         "raw_mes_production",
         "event_time",
@@ -92,12 +109,65 @@ DEMO_TABLES = (
         action="archive",
     ),
     DemoTable(
+        "raw_erp_order",
+        "event_time",
+        "timestamptz",
+        "order_no text NOT NULL, customer text NOT NULL, product_code text NOT NULL, "
+        "quantity integer NOT NULL",
+        "monthly",
+        "90 days",
+    ),
+    DemoTable(
+        "raw_inventory",
+        "event_time",
+        "timestamptz",
+        "item_code text NOT NULL, warehouse text NOT NULL, quantity integer NOT NULL",
+        "monthly",
+        "90 days",
+    ),
+    DemoTable(
+        "raw_equipment_event",
+        "event_time",
+        "timestamptz",
+        "equipment_id text NOT NULL, event_type text NOT NULL, detail jsonb",
+        "monthly",
+        "90 days",
+    ),
+    DemoTable(
         "fact_daily_production",
         "date",
         "date",
         "line_id text NOT NULL, produced integer NOT NULL, defects integer NOT NULL",
         "quarterly",
         "2 years",
+        premake=QUARTERLY_PREMAKE,
+    ),
+    DemoTable(
+        "fact_daily_defect",
+        "date",
+        "date",
+        "line_id text NOT NULL, defect_type text NOT NULL, defects integer NOT NULL",
+        "quarterly",
+        "2 years",
+        premake=QUARTERLY_PREMAKE,
+    ),
+    DemoTable(
+        "fact_inventory_snapshot",
+        "date",
+        "date",
+        "item_code text NOT NULL, warehouse text NOT NULL, on_hand integer NOT NULL",
+        "quarterly",
+        "1 year",
+        premake=QUARTERLY_PREMAKE,
+    ),
+    DemoTable(
+        "fact_equipment_event",
+        "date",
+        "date",
+        "equipment_id text NOT NULL, event_type text NOT NULL, events integer NOT NULL",
+        "quarterly",
+        "1 year",
+        premake=QUARTERLY_PREMAKE,
     ),
     DemoTable(
         "fact_hourly_production",

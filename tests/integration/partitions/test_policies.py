@@ -4,6 +4,7 @@ import pytest
 
 from pgwarden.errors import PartitionPolicyInvalid
 from pgwarden.partitions import importers, plan_all, register_demo_policies, run_maintenance, store
+from pgwarden.partitions.policy import TableName, build_policy
 
 
 def counts(conn):
@@ -59,8 +60,38 @@ def test_add_set_remove_are_audited_and_hot(services, conn):
 def test_demo_policies_register_once_and_run(services, conn):
     first = register_demo_policies(services)
     again = register_demo_policies(services)
-    assert first == again and len(first) >= 9
+    assert first == again
+    seed_003 = {
+        "judgment_executions": ("monthly", "2 years"),
+        "workflow_instances": ("monthly", "1 year"),
+        "workflow_execution_logs": ("monthly", "6 months"),
+        "llm_calls": ("monthly", "6 months"),
+        "mcp_call_logs": ("monthly", "3 months"),
+        "audit_logs": ("monthly", "5 years"),
+        "raw_mes_production": ("monthly", "90 days"),
+        "raw_erp_order": ("monthly", "90 days"),
+        "raw_inventory": ("monthly", "90 days"),
+        "raw_equipment_event": ("monthly", "90 days"),
+        "fact_daily_production": ("quarterly", "2 years"),
+        "fact_daily_defect": ("quarterly", "2 years"),
+        "fact_inventory_snapshot": ("quarterly", "1 year"),
+        "fact_equipment_event": ("quarterly", "1 year"),
+        "fact_hourly_production": ("monthly", "3 months"),
+    }
+    assert {f"pgwarden_demo.{t}" for t in seed_003} <= set(first)
     assert "pgwarden_demo.gear_correlation_raw_metrics" in first
+    for table, (interval, retention) in seed_003.items():
+        policy = store.get_policy(services.db, f"pgwarden_demo.{table}")
+        expected = build_policy(
+            TableName("pgwarden_demo", table), interval=interval, retention=retention
+        )
+        assert (policy.interval_unit, policy.interval_count) == (
+            expected.interval_unit,
+            expected.interval_count,
+        ), table
+        assert policy.retention == expected.retention, table
+        # six months of partitions, the current one included
+        assert policy.premake * policy.interval_count == 6 - policy.interval_count, table
     report = run_maintenance(services, now=datetime(2024, 6, 15, tzinfo=UTC))
     assert report.status == "ok", report.to_dict()
     n = conn.execute(
@@ -68,7 +99,7 @@ def test_demo_policies_register_once_and_run(services, conn):
         "JOIN pg_namespace n ON n.oid = p.relnamespace WHERE n.nspname = 'pgwarden_demo' "
         "AND p.relkind = 'p'"
     ).fetchone()[0]
-    assert n == 7 * 4 + 4 + 4  # 7 monthly x (1+3), quarterly 1+3, daily 1+3
+    assert n == 11 * 6 + 4 * 2 + 4  # 11 monthly x (1+5), 4 quarterly x (1+1), daily 1+3
 
 
 def test_import_seed_config_keys(services, conn):
