@@ -306,4 +306,5 @@ def serve(
                     err.print(f"a round took longer than the {interval:.0f} s interval")
         finally:
             server.shutdown()
+            server.server_close()
             thread.join(timeout=5)
