@@ -52,14 +52,15 @@ def report_cmd(
     for s in report.sources:
         top = s.top_rules[0] if s.top_rules else None
         table.add_row(
-            s.source, str(s.batches), f"{s.records:,}",
-            "-" if s.average_score is None else f"{s.average_score:.3f}",
-            str(s.anomalies), str(s.issues), f"{s.average_processing_seconds:.4f}",
-            f"{s.peak_records_per_second:,.0f}", s.trend.label,
+            s.source, str(s.total_batches), f"{s.total_records:,}",
+            "-" if s.average_quality_score is None else f"{s.average_quality_score:.3f}",
+            str(s.total_anomalies), str(s.total_quality_issues),
+            f"{s.average_processing_time:.4f}", f"{s.peak_records_per_second:,.0f}",
+            s.data_quality_trend + (" (within the day)" if s.trend.per == "hour" else ""),
             f"{top.rule} {top.failures} ({top.change:+d})" if top else "-",
         )  # fmt: skip
     out.print(table)
-    avg = "-" if report.average_score is None else f"{report.average_score:.3f}"
+    avg = "-" if report.average_quality_score is None else f"{report.average_quality_score:.3f}"
     out.print(
         f"{report.total_batches} batches, {report.total_records:,} records, average score "
         f"{avg}, {report.total_anomalies} anomalies, {report.total_alerts} alerts opened"

@@ -290,15 +290,15 @@ def _report_lines(services: Services) -> list[str]:
     d = rep.to_dict()
     lines = [
         f"daily report {d['day']}: {d['total_batches']} batches, {d['total_records']} records, "
-        f"average score {d['average_score'] or 0:.3f}, {d['total_anomalies']} anomalies, "
+        f"average score {d['average_quality_score'] or 0:.3f}, {d['total_anomalies']} anomalies, "
         f"{d['total_alerts']} alerts"
     ]
     for src in d.get("sources", []):
-        trend = src.get("trend")
-        label = trend.get("label", "–") if isinstance(trend, dict) else (trend or "–")
+        within = " (within the day)" if src["trend"]["per"] == "hour" else ""
         lines.append(
-            f"  {src.get('source', '?'):<17} score {src.get('average_score') or 0:.3f}  "
-            f"trend {label}  anomalies {src.get('anomalies', 0)}  issues {src.get('issues', 0)}"
+            f"  {src['source']:<17} score {src['average_quality_score'] or 0:.3f}  "
+            f"trend {src['data_quality_trend']}{within}  anomalies {src['total_anomalies']}  "
+            f"issues {src['total_quality_issues']}"
         )
     for rec in (d.get("recommendations") or [])[:3]:
         lines.append(f"  → {rec}")

@@ -143,3 +143,26 @@ SELECT DISTINCT s.id
 -- Forget ids older than the retention (they can no longer be in any window).
 DELETE FROM {schema}.quality_seen_ids
  WHERE source = %(source)s AND received_at < %(before)s;
+
+-- name: intraday_scores
+-- A day's scored batches per source in up to N equal time bins: (source, hour, score).
+WITH b AS (
+    SELECT source, received_at, overall
+      FROM {schema}.quality_batches
+     WHERE received_at >= %(start)s AND received_at < %(end)s
+       AND overall IS NOT NULL
+       AND source = ANY(%(sources)s::text[])
+), span AS (
+    SELECT source, extract(epoch FROM min(received_at)) AS lo,
+           extract(epoch FROM max(received_at)) AS hi
+      FROM b GROUP BY source
+)
+SELECT b.source,
+       avg(extract(epoch FROM b.received_at - %(start)s::timestamptz)) / 3600.0 AS hour,
+       avg(b.overall) AS score
+  FROM b JOIN span USING (source)
+ GROUP BY b.source,
+          CASE WHEN span.hi = span.lo THEN 0
+               ELSE width_bucket(extract(epoch FROM b.received_at), span.lo, span.hi + 0.001,
+                                 %(bins)s) END
+ ORDER BY b.source, hour;

@@ -7,6 +7,13 @@ processing time, peak records/s, the score trend (OLS slope with a 95 %
 confidence interval over the last N days: improving if the whole interval is
 above zero, degrading if below, stable otherwise), top failing rules with
 their change from the previous day, and recommendations derived from them.
+A source with fewer than three days of scores gets its trend from within the
+day instead: the day's stored batch scores in up to 24 equal time bins, the
+slope per hour.
+The JSON keeps seed 004's names (`date`, `total_batches`, `total_records`,
+`average_quality_score`, `total_alerts`; per source also `total_anomalies`,
+`total_quality_issues`, `average_processing_time`, `peak_records_per_second`,
+`data_quality_trend`) and adds pgwarden's own fields next to them.
 `render_html` makes a self-contained page (inline SVG, no scripts, no CDN).
 """
 
@@ -25,6 +32,9 @@ from pgwarden.quality.report_html import render_html
 if TYPE_CHECKING:
     from pgwarden.services import Services
 
+#: Time bins of the within-day trend (hourly over a whole day, finer for a short run).
+INTRADAY_BINS = 24
+
 __all__ = [
     "DailyReport",
     "SourceReport",
@@ -38,10 +48,12 @@ __all__ = [
 ]
 
 FORMULAS = {
-    "average_score": "sum of batch overall scores / scored batches",
-    "average_processing_seconds": "sum of batch processing seconds / batches",
-    "trend": "OLS slope of the daily average score per day over the window, 95% t interval; "
-    "improving if the interval is above 0, degrading if below, else stable",
+    "average_quality_score": "sum of batch overall scores / scored batches",
+    "average_processing_time": "sum of batch processing seconds / batches",
+    "data_quality_trend": "OLS slope of the daily average score per day over the window, "
+    "95% t interval; improving if the interval is above 0, degrading if below, else stable. "
+    "With fewer than 3 days of scores: the same over the day's batch scores in up to "
+    f"{INTRADAY_BINS} equal time bins, slope per hour (trend.per says which)",
     "rule_change": "failing records today - failing records the previous day",
 }
 
@@ -53,6 +65,7 @@ class Trend:
     low: float | None
     high: float | None
     label: str  # improving | stable | degrading | insufficient history
+    per: str = "day"  # the slope's unit: per "day" over the window, per "hour" within the day
 
 
 @dataclass(frozen=True)
@@ -66,19 +79,20 @@ class RuleChange:
 @dataclass
 class SourceReport:
     source: str
-    batches: int
+    total_batches: int
     accepted: int
     rejected: int
-    records: int
-    average_score: float | None
+    total_records: int
+    average_quality_score: float | None
     min_score: float | None
-    anomalies: int
-    issues: int
+    total_anomalies: int
+    total_quality_issues: int
     violations: int
-    average_processing_seconds: float
+    average_processing_time: float  # seconds
     peak_records_per_second: float
     alerts_opened: int
     levels: dict[str, int]
+    data_quality_trend: str  # the trend's label, as the seed reports it
     trend: Trend
     top_rules: list[RuleChange]
     recommendations: list[str]
@@ -92,9 +106,9 @@ class DailyReport:
     generated_at: datetime
     total_batches: int
     total_records: int
-    average_score: float | None
+    average_quality_score: float | None
     total_anomalies: int
-    total_issues: int
+    total_quality_issues: int
     total_alerts: int
     sources: list[SourceReport]
     anomalies: list[dict[str, Any]]
@@ -102,7 +116,7 @@ class DailyReport:
     formulas: dict[str, str] = field(default_factory=lambda: dict(FORMULAS))
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
+        out = {"date": self.day.isoformat(), **asdict(self)}
         out["day"] = self.day.isoformat()
         out["generated_at"] = self.generated_at.isoformat()
         for src in out["sources"]:
@@ -115,38 +129,50 @@ class DailyReport:
         return out
 
 
-def trend_of(points: Sequence[tuple[float, float]], days: int, confidence: float = 0.95) -> Trend:
-    """OLS slope of (x, y) with a t confidence interval; needs three points."""
+def trend_of(
+    points: Sequence[tuple[float, float]], days: int, confidence: float = 0.95, per: str = "day"
+) -> Trend:
+    """OLS slope of (x, y) with a t confidence interval; needs three points.
+
+    `per` names the unit of x (and so of the slope): "day" or "hour".
+    """
     n = len(points)
     if n < 3:
-        return Trend(days, None, None, None, "insufficient history")
+        return Trend(days, None, None, None, "insufficient history", per)
     mx = sum(x for x, _ in points) / n
     my = sum(y for _, y in points) / n
     sxx = sum((x - mx) ** 2 for x, _ in points)
     if sxx == 0:
-        return Trend(days, None, None, None, "insufficient history")
+        return Trend(days, None, None, None, "insufficient history", per)
     slope = sum((x - mx) * (y - my) for x, y in points) / sxx
     resid = [y - (my + slope * (x - mx)) for x, y in points]
     se = math.sqrt(sum(r * r for r in resid) / (n - 2) / sxx)
     half = t_quantile(1 - (1 - confidence) / 2, n - 2) * se
     low, high = slope - half, slope + half
     label = "improving" if low > 0 else "degrading" if high < 0 else "stable"
-    return Trend(days, slope, low, high, label)
+    return Trend(days, slope, low, high, label, per)
+
+
+def _trend_words(t: Trend) -> str:
+    if t.per == "hour":
+        return f"by {-(t.slope or 0):.4f} per hour within the day"
+    return f"by {-(t.slope or 0):.4f} per day over {t.days} days"
 
 
 def _recommend(s: SourceReport) -> list[str]:
     out: list[str] = []
-    if s.average_score is not None and s.average_score >= 0.9 and s.anomalies == 0:
-        out.append(f"{s.source}: quality is excellent ({s.average_score:.3f}); keep its rules "
+    avg = s.average_quality_score
+    if avg is not None and avg >= 0.9 and s.total_anomalies == 0:
+        out.append(f"{s.source}: quality is excellent ({avg:.3f}); keep its rules "
                    "as the model for other sources.")  # fmt: skip
-    if s.average_score is not None and s.average_score < 0.7:
-        out.append(f"{s.source}: average score {s.average_score:.3f} is below 0.7; fix the top "
+    if avg is not None and avg < 0.7:
+        out.append(f"{s.source}: average score {avg:.3f} is below 0.7; fix the top "
                    "failing rule first.")  # fmt: skip
     if s.trend.label == "degrading":
-        out.append(f"{s.source}: the score is degrading by {-(s.trend.slope or 0):.4f} per day "
-                   f"over {s.trend.days} days; look at what changed upstream.")  # fmt: skip
-    if s.anomalies > 0:
-        out.append(f"{s.source}: {s.anomalies} anomalies today; review them with "
+        out.append(f"{s.source}: the score is degrading {_trend_words(s.trend)}; look at "
+                   "what changed upstream.")  # fmt: skip
+    if s.total_anomalies > 0:
+        out.append(f"{s.source}: {s.total_anomalies} anomalies today; review them with "
                    "`pgwarden alerts list --source " + s.source + "`.")  # fmt: skip
     if s.rejected > 0:
         out.append(f"{s.source}: {s.rejected} batches were rejected; check their reasons.")
@@ -167,8 +193,13 @@ def build_report(
     trend_days: int = 14,
     top_rules: int = 5,
     generated_at: datetime | None = None,
+    intraday: Mapping[str, Sequence[tuple[float, float]]] | None = None,
 ) -> DailyReport:
-    """The report for `day` from quality_daily rows of [day - trend_days + 1, day] (pure)."""
+    """The report for `day` from quality_daily rows of [day - trend_days + 1, day] (pure).
+
+    `intraday` maps a source to (hour of the day, average score) points; a
+    source with fewer than three days of scores takes its trend from them.
+    """
     by_source: dict[str, dict[date, Mapping[str, Any]]] = {}
     for r in rows:
         by_source.setdefault(r["source"], {})[r["day"]] = r
@@ -198,29 +229,36 @@ def build_report(
             RuleChange(k, int(v), int(before.get(k, 0)), int(v) - int(before.get(k, 0)))
             for k, v in ranked
         ]
+        if len(points) >= 3:
+            trend = trend_of(points, trend_days)
+        else:
+            trend = trend_of(list((intraday or {}).get(name, ())), 1, per="hour")
         src = SourceReport(
             source=name,
-            batches=today["batches"],
+            total_batches=today["batches"],
             accepted=today["accepted"],
             rejected=today["rejected"],
-            records=int(today["records"]),
-            average_score=today["score_sum"] / today["scored"] if today["scored"] else None,
+            total_records=int(today["records"]),
+            average_quality_score=today["score_sum"] / today["scored"] if today["scored"] else None,
             min_score=today["score_min"],
-            anomalies=today["anomalies"],
-            issues=today["issues"],
+            total_anomalies=today["anomalies"],
+            total_quality_issues=today["issues"],
             violations=int(today["violation_count"]),
-            average_processing_seconds=today["processing_seconds"] / today["batches"],
+            average_processing_time=today["processing_seconds"] / today["batches"],
             peak_records_per_second=today["peak_records_per_second"],
             alerts_opened=today["alerts_opened"],
             levels={k: int(v) for k, v in (today["levels"] or {}).items()},
-            trend=trend_of(points, trend_days),
+            data_quality_trend=trend.label,
+            trend=trend,
             top_rules=rules,
             recommendations=[],
             history=history,
         )
         src.recommendations = _recommend(src)
         sources.append(src)
-    sources.sort(key=lambda s: -(s.average_score if s.average_score is not None else -1))
+    sources.sort(
+        key=lambda s: -(s.average_quality_score if s.average_quality_score is not None else -1)
+    )
     scored = sum(by_source[s.source][day]["scored"] for s in sources)
     score_sum = sum(by_source[s.source][day]["score_sum"] for s in sources)
     recs = [r for s in sources for r in s.recommendations]
@@ -232,11 +270,11 @@ def build_report(
         day=day,
         timezone=timezone,
         generated_at=generated_at or datetime.now(UTC),
-        total_batches=sum(s.batches for s in sources),
-        total_records=sum(s.records for s in sources),
-        average_score=score_sum / scored if scored else None,
-        total_anomalies=sum(s.anomalies for s in sources),
-        total_issues=sum(s.issues for s in sources),
+        total_batches=sum(s.total_batches for s in sources),
+        total_records=sum(s.total_records for s in sources),
+        average_quality_score=score_sum / scored if scored else None,
+        total_anomalies=sum(s.total_anomalies for s in sources),
+        total_quality_issues=sum(s.total_quality_issues for s in sources),
         total_alerts=sum(s.alerts_opened for s in sources),
         sources=sources,
         anomalies=[dict(a) for a in anomalies],
@@ -274,8 +312,41 @@ def daily_report(services: Services, day: date) -> DailyReport:
     start, end = _day_bounds(day, tz)
     found = list_anomalies(services, since=start, until=end, limit=1000)
     return build_report(
-        day, rows, found, timezone=tz, trend_days=trend_days, generated_at=services.clock()
+        day,
+        rows,
+        found,
+        timezone=tz,
+        trend_days=trend_days,
+        generated_at=services.clock(),
+        intraday=_intraday(services, rows, day, start, end),
     )
+
+
+def _intraday(
+    services: Services, rows: Sequence[Mapping[str, Any]], day: date, start: datetime, end: datetime
+) -> dict[str, list[tuple[float, float]]]:
+    """Within-day score points of the sources that have fewer than three days of scores."""
+    from pgwarden.db.queries import Queries
+
+    scored_days: dict[str, int] = {}
+    today: set[str] = set()
+    for r in rows:
+        if r["scored"]:
+            scored_days[r["source"]] = scored_days.get(r["source"], 0) + 1
+        if r["day"] == day:
+            today.add(r["source"])
+    short = sorted(s for s in today if scored_days.get(s, 0) < 3)
+    if not short:
+        return {}
+    q = Queries("pgwarden.quality", services.db.schema)
+    out: dict[str, list[tuple[float, float]]] = {}
+    with services.db.connection() as conn:
+        for source, hour, score in conn.execute(
+            q["intraday_scores"],
+            {"start": start, "end": end, "sources": short, "bins": INTRADAY_BINS},
+        ):
+            out.setdefault(source, []).append((float(hour), float(score)))
+    return out
 
 
 def list_anomalies(

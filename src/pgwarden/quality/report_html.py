@@ -110,7 +110,9 @@ def _num(v: Any, digits: int = 3) -> str:
 def _trend_text(t: dict[str, Any]) -> str:
     if t["slope"] is None:
         return ""
-    return f" ({t['slope']:+.4f}/day, 95% CI {t['low']:+.4f}..{t['high']:+.4f})"
+    per = t.get("per", "day")
+    within = " within the day" if per == "hour" else ""
+    return f" ({t['slope']:+.4f}/{per}{within}, 95% CI {t['low']:+.4f}..{t['high']:+.4f})"
 
 
 def _field(a: dict[str, Any]) -> str:
@@ -122,9 +124,11 @@ def render_html(report: Any) -> str:
     data = report.to_dict() if hasattr(report, "to_dict") else report
     rows = "".join(
         "<tr>"
-        f"<td>{escape(s['source'])}</td><td>{_num(s['batches'])}</td><td>{_num(s['records'])}</td>"
-        f"<td>{_num(s['average_score'])}</td><td>{_num(s['anomalies'])}</td>"
-        f"<td>{_num(s['issues'])}</td><td>{_num(s['average_processing_seconds'], 4)}</td>"
+        f"<td>{escape(s['source'])}</td><td>{_num(s['total_batches'])}</td>"
+        f"<td>{_num(s['total_records'])}</td>"
+        f"<td>{_num(s['average_quality_score'])}</td><td>{_num(s['total_anomalies'])}</td>"
+        f"<td>{_num(s['total_quality_issues'])}</td>"
+        f"<td>{_num(s['average_processing_time'], 4)}</td>"
         f"<td>{_num(s['peak_records_per_second'], 0)}</td>"
         f"<td>{escape(s['trend']['label'])}"
         + _trend_text(s["trend"])
@@ -151,8 +155,8 @@ h2 {{ margin-top: 1.5em; }}
 </style></head><body>
 <h1>Quality report {escape(data["day"])} ({escape(data["timezone"])})</h1>
 <p>{_num(data["total_batches"])} batches, {_num(data["total_records"])} records, average score
-{_num(data["average_score"])}, {_num(data["total_anomalies"])} anomalies,
-{_num(data["total_issues"])} issues, {_num(data["total_alerts"])} alerts opened.</p>
+{_num(data["average_quality_score"])}, {_num(data["total_anomalies"])} anomalies,
+{_num(data["total_quality_issues"])} issues, {_num(data["total_alerts"])} alerts opened.</p>
 <table><tr><th>source</th><th>batches</th><th>records</th><th>avg score</th><th>anomalies</th>
 <th>issues</th><th>avg seconds</th><th>peak rec/s</th><th>trend</th></tr>{rows}</table>
 <h2>Score per source</h2>{score_chart(data)}

@@ -12,7 +12,7 @@ import pytest
 
 from pgwarden.quality.hooks import after_batch
 from pgwarden.quality.report import daily_report, write_due_report
-from tests.integration.alerts.helpers import SCHEMA, bad_range, result
+from tests.integration.alerts.helpers import SCHEMA, bad_range, result, store_row
 
 DAY = date(2026, 3, 10)
 
@@ -40,17 +40,17 @@ def filled(services, conn):
 def test_daily_report_numbers(filled):
     r = daily_report(filled, DAY)
     a = next(s for s in r.sources if s.source == "user_events")
-    assert (a.batches, a.records) == (2, 2000)
-    assert a.average_score == pytest.approx(0.8)
-    assert a.average_processing_seconds == pytest.approx(0.4)
+    assert (a.total_batches, a.total_records) == (2, 2000)
+    assert a.average_quality_score == pytest.approx(0.8)
+    assert a.average_processing_time == pytest.approx(0.4)
     assert a.peak_records_per_second == pytest.approx(5000.0)  # 1500 / 0.3
-    assert a.issues == 1 and a.violations == 5
+    assert a.total_quality_issues == 1 and a.violations == 5
     assert [(x.rule, x.failures, x.previous, x.change) for x in a.top_rules] == [
         ("value_range", 5, 20, -15)
     ]
     assert a.trend.label == "insufficient history"  # two days of scores
     assert r.total_batches == 3 and r.total_records == 2010
-    assert r.average_score == pytest.approx((0.9 + 0.7 + 1.0) / 3)
+    assert r.average_quality_score == pytest.approx((0.9 + 0.7 + 1.0) / 3)
     assert [s.source for s in r.sources] == ["api_calls", "user_events"]
     json.dumps(r.to_dict())  # serialisable as is
 
@@ -83,3 +83,23 @@ def test_report_command_prints_json_and_writes_html(filled, db_conninfo, tmp_pat
         capture_output=True, text=True, env=env, timeout=60, check=False,
     )  # fmt: skip
     assert bad.returncode == 1 and "--date" in bad.stderr
+
+
+def test_a_first_day_gets_a_trend_from_within_the_day(services, conn):
+    from pgwarden.quality import daily
+
+    conn.autocommit = True
+    start = datetime(2026, 3, 10, 8, tzinfo=UTC)
+    for hour in range(5):  # the score falls 0.03 an hour on the source's first day
+        r = result(
+            f"h{hour}", start + timedelta(hours=hour), source="crm", overall=0.95 - 0.03 * hour
+        )
+        store_row(conn, r)
+        daily.merge(conn, SCHEMA, r, UTC)
+    rep = daily_report(services, DAY)
+    crm = next(s for s in rep.sources if s.source == "crm")
+    assert crm.trend.per == "hour" and crm.data_quality_trend == "degrading"
+    assert crm.trend.slope == pytest.approx(-0.03)
+    d = rep.to_dict()
+    assert d["sources"][0]["data_quality_trend"] == "degrading"
+    assert d["date"] == "2026-03-10" and d["average_quality_score"] == pytest.approx(0.89)

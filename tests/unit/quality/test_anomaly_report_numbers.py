@@ -48,19 +48,21 @@ def test_report_numbers():
                   "expected": 1000.0, "score": 0.9999, "received_at": at}]  # fmt: skip
     r = build_report(DAY, rows, anomalies, trend_days=7)
     a = next(s for s in r.sources if s.source == "a")
-    assert a.batches == 5 and a.records == 1200
-    assert a.average_score == pytest.approx(0.8)
-    assert a.average_processing_seconds == pytest.approx(0.2)
+    assert a.total_batches == 5 and a.total_records == 1200
+    assert a.average_quality_score == pytest.approx(0.8)
+    assert a.average_processing_time == pytest.approx(0.2)
     assert a.peak_records_per_second == 7000.0
     assert [(x.rule, x.failures, x.previous, x.change) for x in a.top_rules] == [
         ("required", 9, 5, 4), ("range", 4, 10, -6), ("type", 1, 0, 1),
     ]  # fmt: skip
     # daily averages 0.9, 0.85, 0.8 -> slope -0.05 per day, a perfect line: degrading
     assert a.trend.slope == pytest.approx(-0.05) and a.trend.label == "degrading"
+    assert a.data_quality_trend == "degrading" and a.trend.per == "day"
     b = next(s for s in r.sources if s.source == "b")
-    assert b.average_score == pytest.approx(0.6) and b.trend.label == "insufficient history"
+    assert b.average_quality_score == pytest.approx(0.6)
+    assert b.data_quality_trend == "insufficient history"
     assert r.total_batches == 7 and r.total_records == 1300
-    assert r.average_score == pytest.approx((4.0 + 1.2) / 7)
+    assert r.average_quality_score == pytest.approx((4.0 + 1.2) / 7)
     assert r.total_anomalies == 2 and r.total_alerts == 1
     assert [s.source for s in r.sources] == ["a", "b"]  # by average score, best first
     assert any("degrading" in x for x in r.recommendations)
@@ -71,3 +73,34 @@ def test_report_numbers():
     assert page.startswith("<!doctype html>") and "<svg" in page
     assert "http" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")  # no CDN
     assert "<script" not in page
+
+
+def test_json_keeps_the_seed_names():
+    d = build_report(DAY, [row("a", DAY)], []).to_dict()
+    for key in ("date", "total_batches", "total_records", "average_quality_score",
+                "total_alerts", "sources", "recommendations"):  # fmt: skip
+        assert key in d, key
+    assert d["date"] == "2026-03-10"
+    for key in ("source", "total_batches", "total_records", "average_quality_score",
+                "total_anomalies", "total_quality_issues", "average_processing_time",
+                "peak_records_per_second", "data_quality_trend"):  # fmt: skip
+        assert key in d["sources"][0], key
+    assert d["sources"][0]["average_quality_score"] == pytest.approx(0.9)
+    assert d["sources"][0]["average_processing_time"] == pytest.approx(0.125)
+    assert "data_quality_trend" in d["formulas"]
+
+
+def test_a_short_history_takes_its_trend_from_within_the_day():
+    # one day of history only; hourly averages fall 0.02 per hour
+    intraday = {"a": [(8.0, 0.95), (9.0, 0.93), (10.0, 0.91), (11.0, 0.89)]}
+    r = build_report(DAY, [row("a", DAY)], [], intraday=intraday)
+    a = r.sources[0]
+    assert a.trend.per == "hour" and a.trend.slope == pytest.approx(-0.02)
+    assert a.data_quality_trend == "degrading"
+    assert any("per hour within the day" in x for x in a.recommendations)
+    # with three days of scores the days decide, and the within-day points are ignored
+    rows = [row("a", DAY - timedelta(days=k)) for k in range(3)]
+    assert build_report(DAY, rows, [], intraday=intraday).sources[0].trend.per == "day"
+    # two points within the day are not a trend either
+    two = build_report(DAY, [row("a", DAY)], [], intraday={"a": [(1.0, 0.9), (2.0, 0.8)]})
+    assert two.sources[0].data_quality_trend == "insufficient history"
