@@ -6,9 +6,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pgwarden.health import checklist as checks
-from pgwarden.health import edge
-from pgwarden.health import statements as stmts
-from pgwarden.health import store
+from pgwarden.health import edge, store
+from pgwarden.health import statement_stats as stmts
 from pgwarden.health.findings import lock_chains
 from pgwarden.health.runtime import runtime_for
 from pgwarden.health.snapshot import Snapshot

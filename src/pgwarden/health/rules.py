@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from pgwarden.errors import InputInvalid
-from pgwarden.health import statements
+from pgwarden.health import statement_stats as statements
 from pgwarden.health.families import XID_LIMIT
 from pgwarden.health.findings import lock_chains
 from pgwarden.health.snapshot import Snapshot

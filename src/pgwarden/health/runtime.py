@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from pgwarden.health import catalog, derive, store
-from pgwarden.health import edge
+from pgwarden.health import catalog, derive, edge, store
 from pgwarden.health import rules as rulebook
 from pgwarden.health.families import Limits
 from pgwarden.health.snapshot import Snapshot
