@@ -196,9 +196,7 @@ def test_an_access_exclusive_lock_never_makes_collection_hang(db_conninfo, autoc
 
 
 def test_a_collector_that_times_out_is_skipped_and_counted(autocommit, snap):
-    autocommit.execute(
-        "CREATE TABLE public.wide AS SELECT g AS id FROM generate_series(1, 10) g"
-    )
+    autocommit.execute("CREATE TABLE public.wide AS SELECT g AS id FROM generate_series(1, 10) g")
     s = snap(statement_timeout=0.001)
     timed_out = [n for n, r in s.results.items() if r.timed_out]
     assert s.up and timed_out, "1 ms is too short for at least one collector"
