@@ -54,6 +54,10 @@ class Action:
 
 def severity(cond: Condition, findings: int) -> tuple[str, str]:
     """Seed 004's rule for one condition, with the clause that fired (for the explanation)."""
+    if cond.kind == "anomaly" and cond.issue_severity in SEVERITY_ORDER:
+        # graded by the detector on evidence and effect (quality.anomaly.engine.grade)
+        why = cond.explanation.get("severity_reason") or "graded by the anomaly detector"
+        return cond.issue_severity, f"{cond.issue_severity}: {why}"
     if cond.issue_severity == "critical":
         return "critical", "critical: a critical rule was broken"
     if cond.anomaly_score is not None and cond.anomaly_score > ANOMALY_CRITICAL:

@@ -79,3 +79,14 @@ def test_channel_config_is_checked():
     assert "twice" in check_channels([{"name": "a", "type": "log"}, {"name": "a", "type": "log"}])
     assert "pager" in check_channels([{"name": "a", "type": "pager"}])
     assert "to" in check_channels([{"name": "m", "type": "email", "host": "h", "from": "a@b"}])
+
+
+def test_an_anomaly_keeps_the_severity_its_detector_graded():
+    cond = Condition(
+        "anomaly:volume", "anomaly", "volume", issue_severity="medium", anomaly_score=0.99999,
+        explanation={"severity_reason": "volume effect 4.2 (high from 6, critical from 10)"},
+    )  # fmt: skip
+    assert severity(cond, 1) == (
+        "medium",
+        "medium: volume effect 4.2 (high from 6, critical from 10)",
+    )
