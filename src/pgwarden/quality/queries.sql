@@ -166,3 +166,30 @@ SELECT b.source,
                ELSE width_bucket(extract(epoch FROM b.received_at), span.lo, span.hi + 0.001,
                                  %(bins)s) END
  ORDER BY b.source, hour;
+
+-- name: recent_rejections
+-- Whether each of a source's latest N batches was rejected, newest first.
+SELECT status = 'REJECTED'
+  FROM {schema}.quality_batches
+ WHERE source = %(source)s AND received_at <= %(until)s
+ ORDER BY received_at DESC
+ LIMIT %(n)s;
+
+-- name: source_arrivals
+-- Per source seen since a time: its last arrival and the gaps (seconds) between its latest N.
+SELECT s.source, s.last_at,
+       coalesce((SELECT array_agg(g.gap ORDER BY g.at DESC)
+                   FROM (SELECT a.received_at AS at,
+                                extract(epoch FROM a.received_at
+                                        - lag(a.received_at) OVER (ORDER BY a.received_at)) AS gap
+                           FROM (SELECT b.received_at
+                                   FROM {schema}.quality_batches b
+                                  WHERE b.source = s.source AND b.received_at <= %(until)s
+                                  ORDER BY b.received_at DESC
+                                  LIMIT %(n)s) a) g
+                  WHERE g.gap IS NOT NULL), '{}') AS gaps
+  FROM (SELECT source, max(received_at) AS last_at
+          FROM {schema}.quality_batches
+         WHERE received_at > %(since)s AND received_at <= %(until)s
+         GROUP BY source) s
+ ORDER BY s.source;
