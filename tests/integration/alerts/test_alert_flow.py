@@ -124,7 +124,8 @@ def test_a_volume_spike_over_stored_history_is_an_explained_anomaly(services, co
     exp = a["explanation"]
     assert exp["window"]["points"] == 72 and exp["method"].startswith("negative binomial")
     assert exp["expected_range"][1] < 5000 and "replays" in exp["recommendation"]
-    assert exp["severity_rule"].startswith("critical: anomaly score")
+    # graded by the detector on effect and evidence (issue 11 point 3), passed through as is
+    assert exp["severity_rule"].startswith("critical: volume effect")
     # A normal batch next hour: no anomaly, and the spike stays out of the baseline.
     nxt = store_row(conn, result("next", T0 + timedelta(hours=1)))
     normal = after_batch(conn, SCHEMA, nxt, services.config)

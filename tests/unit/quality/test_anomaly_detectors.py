@@ -116,9 +116,10 @@ def test_missing_rate_and_format_shift(history):
     assert "missing_rate" in keys(evaluate(history[:i], more_missing, UTC))
     shifted = replace(p, type_mismatches=int(p.records * 0.05))
     assert "format_rate" in keys(evaluate(history[:i], shifted, UTC))
-    # A rise that is significant but below the effect-size gate does not count.
-    tiny = replace(p, type_mismatches=3)
-    assert "format_rate" not in keys(evaluate(history[:i], tiny, UTC))
+    # The gate is relative to the source's own rate: a missing rate 1.3 times its
+    # usual 2 % does not count, however many records the batch has.
+    big = replace(p, records=p.records * 50, missing_values=int(p.records * 50 * 0.026))
+    assert "missing_rate" not in keys(evaluate(history[:i], big, UTC))
 
 
 def test_earlier_anomalies_are_left_out_of_the_baseline(history):
@@ -143,9 +144,10 @@ def test_drift_needs_effect_size_and_sample():
     ev = evaluate(pts[:-1], moved, UTC, s)
     drift = next(r for r in ev.results if r.metric == "drift")
     assert drift.anomaly and drift.effect >= s.psi_threshold
-    small = replace(current, field_stats={"value": histogram(rng, 50, mean=65)})
+    # A small batch is no longer left untested: it is tested with the previous ones.
+    small = replace(current, field_stats={"value": histogram(rng, 12, mean=65)})
     drift_small = next(r for r in evaluate(pts[:-1], small, UTC, s).results if r.metric == "drift")
-    assert drift_small.status is Status.INSUFFICIENT_SAMPLE
+    assert drift_small.status is Status.TESTED and drift_small.details["window_batches"] == 3
 
 
 def test_outlier_values_are_found():

@@ -59,9 +59,9 @@ KEYS = [
         "anomaly.fdr",
         "float",
         round(1 / 1440, 6),
-        "false-discovery level of the weighted Benjamini-Hochberg step over one batch's tests "
-        "(1/1440: about one false alert per 60 days of hourly noise, so that almost no "
-        "source sees two in a month)",
+        "false-discovery level per hour of a source's time (a batch gets fdr x its cadence in "
+        "hours for the weighted Benjamini-Hochberg step over its tests): 1/1440 is about 0.5 "
+        "false anomalies per source-month at any cadence",
         min=1e-6,
         max=0.2,
     ),
@@ -117,19 +117,37 @@ KEYS = [
     Key(
         "anomaly.min_sample",
         "int",
-        200,
-        "values a batch needs in a field before drift and outliers are tested",
-        min=10,
+        20,
+        "values a batch needs in a field before drift is tested on it alone (smaller batches "
+        "are tested together with the previous ones)",
+        min=5,
         max=10_000_000,
         unit="values",
     ),
     Key(
         "anomaly.min_rate_delta",
         "float",
-        0.01,
-        "smallest excess of a missing, format or outlier rate over its baseline that may alert",
+        0.0,
+        "smallest absolute excess of a missing, format or outlier rate over its baseline that "
+        "may alert (0: only the relative gate, anomaly.min_rate_ratio, applies)",
         min=0,
         max=1,
+    ),
+    Key(
+        "anomaly.min_rate_ratio",
+        "float",
+        1.5,
+        "a missing, format or outlier rate must reach this multiple of the source's own "
+        "baseline before it may alert",
+        min=1,
+        max=1000,
+    ),
+    Key(
+        "anomaly.learn_timezone",
+        "bool",
+        True,
+        "learn each source's local time zone from its history (weekly shape and DST) when it "
+        "fits decisively better than PGWARDEN_TIMEZONE",
     ),
     Key(
         "alerts.channels",

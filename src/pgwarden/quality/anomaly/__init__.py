@@ -3,7 +3,7 @@
 Pure core: `evaluate(history, current, tz, settings)` over `BatchPoint`s
 (see `model.py`, `detectors.py`, `engine.py`); thin edge: `store.py`.
 Importing this package imports no database driver code beyond type names
-and nothing heavy: the distribution tails are in `stats.py`.
+and nothing heavy: numpy and scipy are imported when the detectors first run.
 """
 
 from pgwarden.quality.anomaly.detectors import DetectorSettings
@@ -43,5 +43,7 @@ def settings_from(config: object) -> DetectorSettings:
         psi_threshold=get("anomaly.psi_threshold"),
         drift_min_sample=get("anomaly.min_sample"),
         min_rate_delta=get("anomaly.min_rate_delta"),
+        min_rate_ratio=get("anomaly.min_rate_ratio"),
+        learn_zone=bool(get("anomaly.learn_timezone")),
         weights=tuple((k, float(v)) for k, v in weights.items()),
     )

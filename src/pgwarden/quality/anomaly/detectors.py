@@ -2,11 +2,17 @@
 
 Every detector returns a tail probability (`p_value`) under a baseline that
 never includes the batch under test and leaves out points already flagged for
-the same metric. Deciding which results are anomalies is a separate step
-(weighted Benjamini-Hochberg over all tests of the batch, in `engine.py`).
-Detectors that need a minimum effect (drift, rates, timing) mark results
-below it as `gated`, so a statistically detectable but harmless change never
-alerts; this is what keeps large batches from flagging everything.
+the same metric; discrete tests return the randomised p-value (uniform under
+the null, reproducible per batch and metric), so every detector spends
+exactly its share of the false-alert budget. Deciding which results are
+anomalies is a separate step (weighted Benjamini-Hochberg, `engine.py`).
+
+Effect-size gates are relative to the source's own behaviour (a rate at
+least `min_rate_ratio` times its usual level, a gap of at least half a
+cadence, a PSI of at least `psi_threshold`), never an absolute share, so a
+x3 jump on a 0.1 % missing rate counts like one on 10 %. Rates and drift are
+also tested on the last hour (rates) or the last batches (drift) together,
+so evidence that one small batch cannot carry accumulates over a few.
 """
 
 from __future__ import annotations
@@ -31,12 +37,15 @@ from pgwarden.quality.anomaly.model import (
 )
 from pgwarden.quality.anomaly.stats import (
     binom_sf,
+    cauchy_combine,
     chi2_sf,
-    mad_sigma,
     median,
     negbin_tails,
+    norm_isf,
     norm_sf,
-    t_sf,
+    randomized,
+    special,
+    unit_uniform,
 )
 
 
@@ -44,19 +53,22 @@ from pgwarden.quality.anomaly.stats import (
 class DetectorSettings:
     """Tuning of the detectors; defaults are the documented ones (see config keys)."""
 
-    # Per batch. With every test null this is the chance of any false anomaly in
-    # the batch, so 1/1440 is about one false alert per two months of hourly
-    # batches: "at most one per source-month" with margin, since a month's count
-    # is Poisson (at an expected 1.0, half of all months would exceed 1).
+    # False-discovery level per HOUR of the source's time, whatever its cadence:
+    # a batch every 15 minutes gets a quarter of it, every 5 minutes a twelfth.
+    # With every test null it is the expected number of false anomalies per
+    # hour, so 1/1440 is 0.5 per 30-day month: "at most one per source-month"
+    # with margin, since a month's count is Poisson.
     fdr: float = 1.0 / 1440.0
     min_history: int = 24  # batches before any test runs
-    harmonics: int = 4
-    level_days: float = 7.0
-    psi_threshold: float = 0.2  # "major shift" in the usual PSI reading
-    drift_min_sample: int = 200  # values in the batch
-    drift_reference_min: int = 1000  # values in the reference
-    min_rate_delta: float = 0.01  # absolute excess of a rate before it may alert
+    psi_threshold: float = 0.2  # drift effect size (PSI between the batch's quantiles)
+    drift_min_sample: int = 20  # values a batch needs to be tested alone
+    drift_window: int = 3  # drift is also tested on the last batches together
+    min_rate_ratio: float = 1.5  # a rate must reach this multiple of its baseline
+    min_rate_delta: float = 0.0  # ... and exceed it by this much (absolute; 0 = off)
+    rate_window: float = 3600.0  # seconds: rates are also tested on the last hour
     outlier_quantile: float = 0.001  # reference range = [q, 1 - q]
+    reference_min_batches: int = 24
+    learn_zone: bool = True  # learn the source's time zone from its history
     weights: tuple[tuple[str, float], ...] = (
         (VOLUME, 0.8),
         (MISSING, 0.05),
@@ -69,10 +81,10 @@ class DetectorSettings:
     def weight(self, metric: str) -> float:
         return dict(self.weights).get(metric, 0.0)
 
-    def per_test_level(self, metric: str) -> float:
+    def per_test_level(self, metric: str, batch_level: float | None = None) -> float:
         """The level one test meets alone (used for the expected range shown to people)."""
         total = sum(w for _, w in self.weights) or 1.0
-        return self.fdr * self.weight(metric) / total
+        return (self.fdr if batch_level is None else batch_level) * self.weight(metric) / total
 
 
 def _window(points: Sequence[BatchPoint]) -> Window:
@@ -85,37 +97,38 @@ def _usable(history: Sequence[BatchPoint], key: str) -> list[BatchPoint]:
     return [p for p in history if p.accepted and key not in p.flagged]
 
 
+def batch_level(history: Sequence[BatchPoint], s: DetectorSettings) -> float:
+    """This batch's share of the hourly budget: fdr x cadence in hours (1 minute .. 1 day)."""
+    n = seasonal.np()
+    times = n.array([p.received_at.timestamp() for p in history[-500:]])
+    cadence = seasonal.cadence_of(times) if len(times) >= 2 else 3600.0
+    return s.fdr * min(max(cadence, 60.0), 86400.0) / 3600.0
+
+
 # -- volume --------------------------------------------------------------------------
 
 
-def _nb_quantile(prob: float, mean: float, dispersion: float) -> float:
-    lo, hi = 0.0, max(10.0, mean * 10 + 100)
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        if negbin_tails(mid, mean, dispersion)[0] < prob:
-            lo = mid
-        else:
-            hi = mid
-    return hi
-
-
 def volume(
-    history: Sequence[BatchPoint], current: BatchPoint, tz: tzinfo, s: DetectorSettings
+    history: Sequence[BatchPoint],
+    current: BatchPoint,
+    tz: tzinfo,
+    s: DetectorSettings,
+    level: float | None = None,
 ) -> TestResult:
-    """Record count against a seasonal negative-binomial baseline (spike or drop)."""
+    """Record count against the seasonal negative-binomial baseline (spike or drop)."""
+    n = seasonal.np()
     pts = _usable(history, VOLUME)
     window = _window(pts)
-    method = "negative binomial around a seasonal baseline (winsorised means, harmonics)"
+    method = "negative binomial around a slot-of-week baseline in the source's local time"
     fit = None
-    if len(pts) >= s.min_history:
-        fit = seasonal.fit_expected(
-            [(p.received_at, float(p.records)) for p in pts],
-            current.received_at,
-            tz,
-            harmonics=s.harmonics,
-            level_days=s.level_days,
-            min_points=s.min_history,
-        )
+    if len(pts) >= s.min_history and history:
+        times = n.array([p.received_at.timestamp() for p in history])
+        counts = n.array([float(p.records) for p in history])
+        usable = n.array([p.accepted and VOLUME not in p.flagged for p in history])
+        fit = seasonal.fit_volume(
+            times, counts, usable, current.received_at.timestamp(), tz,
+            min_points=s.min_history, learn=s.learn_zone,
+        )  # fmt: skip
     if fit is None:
         return TestResult(
             VOLUME, None, Status.INSUFFICIENT_HISTORY, method, window,
@@ -123,35 +136,54 @@ def volume(
             details={"needs": f"two days of history and {s.min_history} batches"},
         )  # fmt: skip
     mu = max(fit.expected, 1e-9)
-    variance = (mu + fit.alpha * mu * mu) * (1.0 + fit.leverage)
+    variance = max(fit.variance, mu * 1e-6)
     dispersion = variance / mu
     x = float(current.records)
-    lower, upper = negbin_tails(x, mu, dispersion)
-    p = min(1.0, 2.0 * min(lower, upper))
-    level = s.per_test_level(VOLUME)
+    le, ge = negbin_tails(x, mu, dispersion)
+    pmf = max(0.0, le + ge - 1.0)
+    u = unit_uniform(current.batch_id, VOLUME)
+    cdf = min(1.0, max(0.0, le - (1.0 - u) * pmf))  # randomised: uniform under the null
+    p = min(1.0, 2.0 * min(cdf, 1.0 - cdf))
+    z = norm_isf(s.per_test_level(VOLUME, level) / 2)
+    sd = math.sqrt(variance)
+    effect = (x - mu) / sd
     return TestResult(
         VOLUME, None, Status.TESTED, f"{method}; seasonality: {fit.seasonality}", window,
-        observed=x, expected=mu,
-        low=_nb_quantile(level / 2, mu, dispersion),
-        high=_nb_quantile(1 - level / 2, mu, dispersion),
-        direction="high" if upper < lower else "low", p_value=p,
-        effect=(x - mu) / math.sqrt(variance), weight=s.weight(VOLUME),
-        details={"alpha": fit.alpha, "leverage": fit.leverage, "seasonality": fit.seasonality},
+        observed=x, expected=mu, low=max(0.0, mu - z * sd), high=mu + z * sd,
+        direction="high" if x > mu else "low", p_value=p, effect=effect,
+        weight=s.weight(VOLUME), strength=abs(effect),
+        details={"alpha": fit.alpha, "sd": sd, "zone": fit.zone, "slot_minutes": fit.slot_minutes,
+                 "cadence_seconds": fit.cadence, "gap_exponent": fit.beta,
+                 "neighbour": fit.neighbour, "relative": x / mu},
     )  # fmt: skip
 
 
 # -- rates -----------------------------------------------------------------------------
 
 
+def _quasi_upper(x: float, n: float, p0: float, phi: float, u: float) -> float:
+    """Randomised upper tail of a quasi-binomial count (x and n scaled by phi)."""
+    ge = binom_sf(x / phi, n / phi, p0)
+    gt = binom_sf((x + 1.0) / phi, n / phi, p0)
+    return randomized(gt, max(0.0, ge - gt), u)
+
+
 def _rate(
     metric: str,
-    counts: Sequence[tuple[float, float]],
-    x: float,
-    n: float,
-    window: Window,
+    history: Sequence[BatchPoint],
+    current: BatchPoint,
+    count: str,
     s: DetectorSettings,
 ) -> TestResult:
-    method = "quasi-binomial on the batch size (dispersion from the history)"
+    method = "quasi-binomial on the batch and on the last hour (dispersion from the history)"
+    pts = _usable(history, metric)
+    window = _window(pts)
+
+    def xn(p: BatchPoint) -> tuple[float, float]:
+        return float(getattr(p, count)), float(p.records * p.fields)
+
+    counts = [xn(p) for p in pts if p.records]
+    x, n = xn(current)
     if len(counts) < s.min_history:
         return TestResult(
             metric, None, Status.INSUFFICIENT_HISTORY, method, window,
@@ -163,50 +195,46 @@ def _rate(
     total_n = sum(t for _, t in counts)
     # Jeffreys-style smoothing: a history of zero defects still has a rate above zero.
     p0 = (total_x + 0.5) / (total_n + 1.0)
-    resid = [(c - t * p0) / math.sqrt(t * p0 * (1 - p0)) for c, t in counts if t > 0]
-    phi = max(1.0, mad_sigma(resid) ** 2) if resid else 1.0
-    phi *= 1.0 + n / max(total_n, 1.0)  # the baseline's own uncertainty
-    p = binom_sf(x / phi, n / phi, p0)
-    rate = x / n
-    excess = rate - p0
-    level = s.per_test_level(metric)
-    z = -_norm_quantile(level)
+    resid = [min(25.0, (c - t * p0) ** 2 / (t * p0 * (1 - p0))) for c, t in counts if t > 0]
+    phi = max(1.0, sum(resid) / len(resid))
+    u = unit_uniform(current.batch_id, metric)
+    p_batch = _quasi_upper(x, n, p0, phi * (1.0 + n / max(total_n, 1.0)), u)
+    since = current.received_at.timestamp() - s.rate_window
+    recent = [p for p in history if p.accepted and p.received_at.timestamp() > since]
+    wx = x + sum(xn(p)[0] for p in recent)
+    wn = n + sum(xn(p)[1] for p in recent)
+    p_win, p = 1.0, p_batch
+    if recent:
+        p_win = _quasi_upper(wx, wn, p0, phi * (1.0 + wn / max(total_n, 1.0)), u)
+        p = cauchy_combine([p_batch, p_win])
+    use_win = bool(recent) and p_win < p_batch
+    ox, on = (wx, wn) if use_win else (x, n)
+    rate = ox / on
+    ratio = rate / p0
+    z = norm_isf(s.per_test_level(metric))
     high = p0 + z * math.sqrt(phi * p0 * (1 - p0) / n)
+    gated = ratio < s.min_rate_ratio or rate - p0 < s.min_rate_delta
     return TestResult(
         metric, None, Status.TESTED, method, window,
-        observed=rate, expected=p0, low=0.0, high=min(1.0, high), direction="high",
-        p_value=p, effect=excess, gated=excess < s.min_rate_delta, weight=s.weight(metric),
-        details={"count": x, "trials": n, "dispersion": phi},
+        observed=x / n, expected=p0, low=0.0, high=min(1.0, high), direction="high",
+        p_value=p, effect=rate - p0, gated=gated, weight=s.weight(metric), strength=ratio,
+        details={"count": x, "trials": n, "dispersion": phi, "ratio": ratio,
+                 "window": {"count": wx, "trials": wn, "batches": len(recent) + 1,
+                            "p_value": p_win} if recent else None,
+                 "evidence": "last hour" if use_win else "batch"},
     )  # fmt: skip
-
-
-def _norm_quantile(prob: float) -> float:
-    lo, hi = -40.0, 40.0
-    for _ in range(100):
-        mid = (lo + hi) / 2
-        if 1 - norm_sf(mid) < prob:
-            lo = mid
-        else:
-            hi = mid
-    return hi
 
 
 def missing_rate(
     history: Sequence[BatchPoint], current: BatchPoint, s: DetectorSettings
 ) -> TestResult:
-    pts = _usable(history, MISSING)
-    counts = [(float(p.missing_values), float(p.records * p.fields)) for p in pts if p.records]
-    n = float(current.records * current.fields)
-    return _rate(MISSING, counts, float(current.missing_values), n, _window(pts), s)
+    return _rate(MISSING, history, current, "missing_values", s)
 
 
 def format_rate(
     history: Sequence[BatchPoint], current: BatchPoint, s: DetectorSettings
 ) -> TestResult:
-    pts = _usable(history, FORMAT)
-    counts = [(float(p.type_mismatches), float(p.records * p.fields)) for p in pts if p.records]
-    n = float(current.records * current.fields)
-    return _rate(FORMAT, counts, float(current.type_mismatches), n, _window(pts), s)
+    return _rate(FORMAT, history, current, "type_mismatches", s)
 
 
 # -- arrival timing -------------------------------------------------------------------------
@@ -215,45 +243,51 @@ def format_rate(
 def arrival_gap(
     history: Sequence[BatchPoint], current: BatchPoint, s: DetectorSettings
 ) -> TestResult:
-    """Time since the previous batch against the usual gap (late or missing batches).
+    """Time since the previous batch against the source's own gaps (late or missing batches).
 
-    Gaps are heavy-tailed in practice, so the tail is Student t with 5 degrees
-    of freedom on a median/MAD scale, and only a gap a quarter longer than the
-    usual one (at least a minute) may alert.
+    Below the 95th percentile of past gaps the tail is their empirical share
+    (randomised over ties); beyond it an exponential tail fitted to the excess
+    over that percentile (peaks over threshold, scale at least a tenth of the
+    cadence), so a two-hour silence in a 15-minute source is far in the tail
+    while a source that is often a little late stays calibrated. Only a gap
+    longer than the usual one by at least half a cadence (four minutes at
+    least) may alert.
     """
-    method = "robust z of the gap to the previous batch (median/MAD, t with 5 df)"
-    times = sorted(p.received_at for p in history)
-    before = [t for t in times if t < current.received_at]
+    method = "empirical gap distribution with an exponential tail over its 95th percentile"
+    times = sorted(p.received_at for p in history if p.received_at < current.received_at)
     window = _window([p for p in history if p.received_at < current.received_at])
-    if len(before) < s.min_history + 1:
+    if len(times) < s.min_history + 1:
         return TestResult(TIMING, None, Status.INSUFFICIENT_HISTORY, method, window)
     flagged = {p.received_at for p in history if TIMING in p.flagged}
-    gaps = [
-        (b - a).total_seconds()
-        for a, b in zip(before, before[1:], strict=False)
-        if b not in flagged
-    ]
-    gap = (current.received_at - before[-1]).total_seconds()
+    gaps = sorted(
+        (b - a).total_seconds() for a, b in zip(times, times[1:], strict=False) if b not in flagged
+    )
+    gap = (current.received_at - times[-1]).total_seconds()
     if len(gaps) < s.min_history:
         return TestResult(TIMING, None, Status.INSUFFICIENT_HISTORY, method, window, observed=gap)
+    import bisect
+
+    m = len(gaps)
     center = median(gaps)
-    scale = max(mad_sigma(gaps, center), 0.01 * center, 1.0)
-    z = (gap - center) / scale
-    p = t_sf(z, 5.0)
+    k = max(10, m // 20)
+    thr = gaps[m - k]
+    excess = [g - thr for g in gaps[m - k :]]
+    scale = max(sum(excess) / len(excess), 0.05 * center, 1.0)
+    if gap > thr:
+        p = (k / (m + 1)) * math.exp(-(gap - thr) / scale)
+    else:
+        above = m - bisect.bisect_right(gaps, gap)
+        ties = bisect.bisect_right(gaps, gap) - bisect.bisect_left(gaps, gap)
+        p = (above + unit_uniform(current.batch_id, TIMING) * (ties + 1)) / (m + 1)
     level = s.per_test_level(TIMING)
-    lo_t, hi_t = 0.0, 1e4
-    for _ in range(80):
-        mid = (lo_t + hi_t) / 2
-        if t_sf(mid, 5.0) > level:
-            lo_t = mid
-        else:
-            hi_t = mid
-    excess = gap - center
+    high = thr + scale * max(0.0, math.log((k / (m + 1)) / level))
+    extra = gap - center
     return TestResult(
         TIMING, None, Status.TESTED, method, window,
-        observed=gap, expected=center, low=0.0, high=center + hi_t * scale, direction="high",
-        p_value=p, effect=excess, gated=excess < max(60.0, 0.25 * center),
-        weight=s.weight(TIMING), details={"previous": before[-1].isoformat(), "scale": scale},
+        observed=gap, expected=center, low=0.0, high=high, direction="high",
+        p_value=min(1.0, p), effect=extra, gated=extra < max(240.0, 0.5 * center),
+        weight=s.weight(TIMING), strength=gap / max(center, 1.0),
+        details={"previous": times[-1].isoformat(), "tail_scale": scale, "threshold": thr},
     )  # fmt: skip
 
 
@@ -261,104 +295,178 @@ def arrival_gap(
 
 
 def _reference(
-    history: Sequence[BatchPoint], name: str, key: str
-) -> tuple[list[histo.Histogram], list[BatchPoint]]:
-    hists, used = [], []
-    for p in history:
+    history: Sequence[BatchPoint], name: str, key: str, need: float, s: DetectorSettings
+) -> tuple[list[histo.Summary], list[BatchPoint]]:
+    """The latest usable summaries, enough for `need` values (and at least a minimum of batches)."""
+    sums, used = [], []
+    total = 0.0
+    for p in reversed(history):
         if not p.accepted or key in p.flagged:
             continue
-        h = histo.histogram_of(p.field_stats.get(name))
-        if h is not None:
-            hists.append(h)
-            used.append(p)
-    return hists, used
+        sm = histo.summary_of(p.field_stats.get(name))
+        if sm is None:
+            continue
+        sums.append(sm)
+        used.append(p)
+        total += sm.total
+        if len(sums) >= s.reference_min_batches and total >= need:
+            break
+    return sums[::-1], used[::-1]
+
+
+def _pit(ref: histo.Reference, sm: histo.Summary, own: float = 0.0) -> tuple[float, int, float]:
+    """(chi-square, df, location z) of the batch's order statistics read on the reference.
+
+    Under the null the reference CDF at them is a vector of uniform order
+    statistics (exact mean and covariance, `pit_moments`); each is turned into
+    an exact normal score through its moment-matched Beta law, so small
+    batches stay calibrated. `own` is the batch's share of the reference when
+    it is part of it: its pull toward itself is undone first.
+    """
+    n = seasonal.np()
+    xs, ranks = sm.points()
+    mean, cov = histo.pit_moments(ranks, sm.total)
+    u = ref.cdf(n.array(xs))
+    if own > 0:
+        u = (u - own * mean) / (1.0 - own)
+    ref_var = (n.minimum.outer(mean, mean) - n.outer(mean, mean)) / max(ref.total, 1.0)
+    cov = cov + ref_var
+    sd = n.sqrt(n.maximum(n.diag(cov), 1e-18))
+    common = mean * (1 - mean) / sd**2 - 1.0
+    a, b = n.maximum(mean * common, 1e-3), n.maximum((1 - mean) * common, 1e-3)
+    sp = special()
+    cdf = n.clip(sp.betainc(a, b, n.clip(u, 0.0, 1.0)), 1e-300, 1 - 1e-16)
+    z = sp.ndtri(cdf)
+    inv = n.linalg.pinv(cov / n.outer(sd, sd))
+    one = n.ones(len(z))
+    chi = float(z @ inv @ z)
+    loc = float(one @ inv @ z) / math.sqrt(max(float(one @ inv @ one), 1e-12))
+    return chi, len(z), loc
 
 
 def drift(
     history: Sequence[BatchPoint], current: BatchPoint, name: str, s: DetectorSettings
 ) -> TestResult:
-    """PSI of the batch against the merged recent history, on the reference's deciles.
+    """The batch's order statistics read on the reference CDF (probability integral transform).
 
-    The tail probability treats PSI as the two-sample chi-square it approximates
-    (PSI x n m / (n + m) with k - 1 degrees of freedom); the effect-size gate
-    (PSI at least `psi_threshold`) and the minimum samples decide whether a
-    significant result may count, since at large n any tiny shift is significant.
+    Under the null they are uniform order statistics whatever the field's
+    shape (heavy tails, several modes), so their normal scores give a
+    chi-square over all of them and a location score (a shift moves them
+    together); both are scaled by the dispersion the reference batches show
+    among themselves, and the test is run on this batch and on the last
+    `drift_window` batches together (small batches add up). The effect size
+    is the PSI between the reference and the batch on the bins its order
+    statistics cut.
     """
+    n = seasonal.np()
+    sp = special()
     key = f"{DRIFT}:{name}"
-    method = "PSI on reference deciles (chi-square tail, effect-size gate)"
-    hists, used = _reference(history, name, key)
+    method = "reference CDF at the batch's quantiles (PIT: chi-square and location scores)"
+    cur = histo.summary_of(current.field_stats.get(name))
+    size = cur.total if cur else 0.0
+    sums, used = _reference(history, name, key, max(5000.0, 30.0 * size), s)
     window = _window(used)
-    cur = histo.histogram_of(current.field_stats.get(name))
-    if len(hists) < s.min_history:
+    if len(sums) < s.min_history:
         return TestResult(DRIFT, name, Status.INSUFFICIENT_HISTORY, method, window)
-    m = sum(h.total for h in hists)
-    if cur is None or cur.total < s.drift_min_sample or m < s.drift_reference_min:
+    if cur is None or size < 5 or len(cur.points()[0]) < 2:
         return TestResult(
             DRIFT, name, Status.INSUFFICIENT_SAMPLE, method, window,
-            details={"batch_values": cur.total if cur else 0, "reference_values": m},
+            details={"batch_values": size},
         )  # fmt: skip
-    merged = histo.MergedCDF(hists)
-    cuts = sorted({merged.quantile(k / 10) for k in range(1, 10)})
-    ref = histo.shares_of(merged.mass_below, merged.total, cuts)
-    now = histo.shares_of(cur.mass_below, cur.total, cuts)
-    value = histo.psi(ref, now)
-    n = cur.total
-    stat = value * n * m / (n + m)
-    p = chi2_sf(stat, max(1, len(ref) - 1))
+    ref = histo.Reference(sums)
+    # dispersion: the same scores of the reference batches against the reference
+    chis, locs = [], []
+    for sm in sums:
+        if sm.total >= 5 and len(sm.points()[0]) >= 2:
+            c, df, lz = _pit(ref, sm, own=sm.total / ref.total)
+            chis.append(c / float(sp.chdtri(df, 0.5)))
+            locs.append(lz * lz)
+    phi_chi = max(1.0, median(chis)) if chis else 1.0
+    phi_loc = max(1.0, median(locs) / 0.4549) if locs else 1.0  # median of chi2_1
+    recent = []
+    for p in reversed(history):
+        if len(recent) >= s.drift_window - 1:
+            break
+        if p.accepted:
+            sm = histo.summary_of(p.field_stats.get(name))
+            if sm is not None and sm.total >= 5 and len(sm.points()[0]) >= 2:
+                recent.append(sm)
+    groups = [[cur]] if size >= s.drift_min_sample else []
+    if recent:
+        groups.append([cur, *recent])
+    if not groups:
+        return TestResult(
+            DRIFT, name, Status.INSUFFICIENT_SAMPLE, method, window,
+            details={"batch_values": size},
+        )  # fmt: skip
+    tests: list[float] = []
+    for group in groups:
+        scored = [_pit(ref, sm) for sm in group]
+        chi = sum(c for c, _, _ in scored)
+        df = sum(d for _, d, _ in scored)
+        loc = sum(lz for _, _, lz in scored) / math.sqrt(len(scored))
+        p_chi = chi2_sf(chi / phi_chi, df)
+        p_loc = 2.0 * norm_sf(abs(loc) / math.sqrt(phi_loc))
+        tests += [p_chi, p_loc]
+    p = cauchy_combine(tests)
+    xs, ranks = cur.points()
+    u = ref.cdf(n.array(xs))
+    ref_sh = n.diff(n.concatenate([[0.0], u, [1.0]]))
+    bat_sh = n.diff(n.concatenate([[0.0], n.array(ranks) / (size + 1.0), [1.0]]))
+    value = histo.psi(ref_sh.tolist(), bat_sh.tolist())
     return TestResult(
         DRIFT, name, Status.TESTED, method, window,
         observed=value, expected=0.0, low=0.0, high=s.psi_threshold, direction="high",
         p_value=p, effect=value, gated=value < s.psi_threshold, weight=s.weight(DRIFT),
-        details={"reference_shares": ref, "batch_shares": now, "cuts": cuts,
-                 "batch_values": n, "reference_values": m},
+        strength=value,
+        details={"batch_values": size, "reference_values": ref.total,
+                 "reference_batches": len(sums), "dispersion": phi_chi,
+                 "location_dispersion": phi_loc, "window_batches": len(recent) + 1,
+                 "points": xs, "reference_cdf_at_points": u.tolist()},
     )  # fmt: skip
 
 
 def outliers(
     history: Sequence[BatchPoint], current: BatchPoint, name: str, s: DetectorSettings
 ) -> TestResult:
-    """Share of values outside the reference's [q, 1 - q] range, as a quasi-binomial excess.
+    """Values the batch certainly has beyond the reference's [q, 1 - q] range.
 
-    Why not a plain binomial on the merged share: the batches arrive as
-    histograms with their own edges, so a batch's extreme values are smeared
-    over its outer bin and its "count" outside the range is far more variable
-    than Binomial(n, 2q); a plain binomial tail fires on pure noise. The
-    dispersion is therefore measured on the reference itself: each reference
-    batch's own exceedance against the same range gives a Pearson residual,
-    their (winsorised) mean square is the quasi-binomial dispersion, inflated
-    by the baseline's own sampling error (n / m), as the rate detectors do.
-    Only an excess of at least `min_rate_delta` may alert (the effect size).
+    "Certainly": whole histogram bins beyond the range, the min and max, and
+    quantile ranks, so the count never depends on how values spread inside a
+    bin. The baseline share is the same count over the reference batches,
+    the dispersion their Pearson residuals (winsorised), the tail a
+    randomised quasi-binomial; an excess must reach `min_rate_ratio` times
+    the baseline share.
     """
     key = f"{OUTLIERS}:{name}"
-    method = "share outside the reference range [q0.001, q0.999], quasi-binomial tail"
-    hists, used = _reference(history, name, key)
+    method = "values certainly outside the reference range [q0.001, q0.999], quasi-binomial"
+    cur = histo.summary_of(current.field_stats.get(name))
+    size = cur.total if cur else 0.0
+    sums, used = _reference(history, name, key, max(5000.0, 30.0 * size), s)
     window = _window(used)
-    cur = histo.histogram_of(current.field_stats.get(name))
-    if len(hists) < s.min_history:
+    if len(sums) < s.min_history:
         return TestResult(OUTLIERS, name, Status.INSUFFICIENT_HISTORY, method, window)
-    m = sum(h.total for h in hists)
-    if cur is None or cur.total < s.drift_min_sample or m < s.drift_reference_min:
+    if cur is None or size < 5:
         return TestResult(OUTLIERS, name, Status.INSUFFICIENT_SAMPLE, method, window)
-    merged = histo.MergedCDF(hists)
-    lo = merged.quantile(s.outlier_quantile)
-    hi = merged.quantile(1 - s.outlier_quantile)
+    ref = histo.Reference(sums)
+    lo = ref.quantile(s.outlier_quantile)
+    hi = ref.quantile(1 - s.outlier_quantile)
 
-    def outside(h: histo.Histogram) -> float:
-        return max(0.0, h.mass_below(lo) + h.total - h.mass_below(hi))
+    def outside(sm: histo.Summary) -> float:
+        return sm.certainly_below(lo) + sm.certainly_above(hi)
 
-    ref = [(outside(h), h.total) for h in hists]
-    p0 = max(sum(x for x, _ in ref) / m, 0.5 / m)
-    resid = [(x - t * p0) / math.sqrt(t * p0 * (1 - p0)) for x, t in ref]
-    clip = 4.0 * math.sqrt(1.0 / p0)  # keeps one wild reference batch from owning phi
-    phi = max(1.0, sum(min(r, clip) ** 2 for r in resid) / len(resid))
-    n = cur.total
-    phi *= 1.0 + n / m
+    counts = [(outside(sm), sm.total) for sm in sums]
+    m = sum(t for _, t in counts)
+    p0 = (sum(c for c, _ in counts) + 0.5) / (m + 1.0)
+    resid = [min(25.0, (c - t * p0) ** 2 / (t * p0 * (1 - p0))) for c, t in counts]
+    phi = max(1.0, sum(resid) / len(resid)) * (1.0 + size / m)
     x = outside(cur)
-    p = binom_sf(x / phi, n / phi, p0)
-    excess = x / n - p0
+    p = _quasi_upper(x, size, p0, phi, unit_uniform(current.batch_id, key))
+    ratio = (x / size) / p0
     return TestResult(
         OUTLIERS, name, Status.TESTED, method, window,
-        observed=x / n, expected=p0, low=lo, high=hi, direction="high", p_value=p,
-        effect=excess, gated=excess < s.min_rate_delta, weight=s.weight(OUTLIERS),
-        details={"outside": x, "values": n, "range": [lo, hi], "dispersion": phi},
+        observed=x / size, expected=p0, low=lo, high=hi, direction="high", p_value=p,
+        effect=x / size - p0, gated=ratio < s.min_rate_ratio or x / size - p0 < s.min_rate_delta,
+        weight=s.weight(OUTLIERS), strength=ratio,
+        details={"outside": x, "values": size, "range": [lo, hi], "dispersion": phi},
     )  # fmt: skip

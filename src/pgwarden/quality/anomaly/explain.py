@@ -4,8 +4,9 @@ Each condition carries what a person needs to act without opening a query
 console: the metric, observed value, expected value and range and the window
 they came from, the method, the score, the top fields, sample record ids,
 the batch metadata (expected against actual records) and a recommendation in
-plain words derived from those numbers. The severity rule that fired is added
-by the alert planner.
+plain words derived from those numbers, and the severity the detector graded
+(medium, high or critical by effect and evidence), which the alert planner
+takes as it is.
 """
 
 from __future__ import annotations
@@ -94,8 +95,9 @@ def _recommend(r: TestResult, fields: list[dict[str, Any]]) -> str:
         )
     if r.metric == DRIFT:
         return (
-            f"the distribution of {r.field} shifted (PSI {r.observed:.2f}, threshold "
-            f"{r.high}); confirm the change upstream before trusting models fed by it."
+            f"the distribution of {r.field} shifted (PSI {r.observed:.2f} on the bins its "
+            f"quantiles cut, threshold {r.high}); confirm the change upstream before "
+            "trusting models fed by it."
         )
     if r.metric == OUTLIERS:
         return (
@@ -123,6 +125,8 @@ def anomaly_condition(result: BatchResult, r: TestResult) -> Condition:
         "window": r.window.to_dict(),
         "method": r.method,
         "score": r.score,
+        "severity": r.severity,
+        "severity_reason": r.details.get("severity_reason"),
         "p_value": r.p_value,
         "q_value": r.q_value,
         "effect": r.effect,
@@ -138,6 +142,7 @@ def anomaly_condition(result: BatchResult, r: TestResult) -> Condition:
         rule=f"anomaly:{r.key}",
         kind="anomaly",
         title=f"{result.source}: {label} (score {r.score:.4f})",
+        issue_severity=r.severity,
         anomaly_score=r.score,
         explanation=explanation,
     )

@@ -1,49 +1,117 @@
-"""Histogram arithmetic for drift and outliers, over the checker's `field_stats`.
+"""A numeric field's distribution from the checker's summaries, for drift and outliers.
 
-Each batch carries, per numeric field, a histogram with its own edges. To
-compare a batch with its history the histograms are treated as piecewise
-uniform densities (mass spread evenly inside a bin), merged into one reference,
-and re-binned on the reference's deciles. A zero-width bin is a point mass.
+Each batch carries, per numeric field, a 10-bin equal-width histogram (edges
+from the batch's own min to max) and a few quantiles. Equal-width bins say
+little about a heavy-tailed or multi-modal field (most of a lognormal batch
+sits in the first bin), so the detectors never re-bin them. Instead each
+batch becomes a piecewise-linear CDF through the points it knows: its
+quantiles (at the expected uniform order statistic, r / (n + 1)), its bin
+edges (exact counts) and its min and max. The reference is the count-
+weighted sum of these CDFs over recent batches, kept as one piecewise-linear
+function (`Reference`).
+
+Drift then uses the probability integral transform, which holds for any
+continuous field: a batch's own quantiles, read on the reference CDF, are
+uniform order statistics under the null, with a known mean and covariance
+(`pit_moments`). Outliers count the values a batch certainly has beyond the
+reference's extreme quantiles (whole bins, the min and the max), which needs
+no assumption about the shape between the summaries' points.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pgwarden.quality.anomaly.seasonal import np
+
 
 @dataclass(frozen=True)
-class Histogram:
+class Summary:
+    """One batch's field summary: counts per equal-width bin, quantiles, size."""
+
     edges: tuple[float, ...]
     counts: tuple[float, ...]
+    levels: tuple[float, ...]
+    quantiles: tuple[float, ...]
 
     @property
     def total(self) -> float:
         return float(sum(self.counts))
 
-    def mass_below(self, x: float) -> float:
-        """Mass at values < x (with a point mass at x counted as below when equal)."""
-        mass = 0.0
-        for lo, hi, c in zip(self.edges, self.edges[1:], self.counts, strict=False):
-            if c <= 0:
-                continue
-            if hi <= lo:
-                if lo <= x:
-                    mass += c
-            elif x >= hi:
-                mass += c
-            elif x > lo:
-                mass += c * (x - lo) / (hi - lo)
-        return mass
+    def knots(self) -> tuple[list[float], list[float]]:
+        """(x, F) points of the batch's CDF: edges with exact shares, quantiles, min, max."""
+        n = self.total
+        xs = [self.edges[0], self.edges[-1]]
+        ys = [1.0 / (n + 1.0), n / (n + 1.0)]
+        below = 0.0
+        for e, c in zip(self.edges[1:-1], self.counts[:-1], strict=False):
+            below += c
+            xs.append(e)
+            ys.append((below + 0.5) / (n + 1.0))
+        for p, q in zip(self.levels, self.quantiles, strict=False):
+            xs.append(q)
+            ys.append((p * (n - 1.0) + 1.0) / (n + 1.0))
+        order = sorted(range(len(xs)), key=lambda i: (xs[i], ys[i]))
+        out_x, out_y, top = [], [], 0.0
+        for i in order:
+            top = max(top, ys[i])
+            out_x.append(xs[i])
+            out_y.append(top)
+        return out_x, out_y
+
+    def points(self) -> tuple[list[float], list[float]]:
+        """(x, rank) of the batch's own order statistics: its quantiles (rank p (n - 1) + 1),
+        or, for a summary without quantiles, its interior bin edges (count below + 1/2)."""
+        n = self.total
+        if self.levels:
+            return list(self.quantiles), [p * (n - 1.0) + 1.0 for p in self.levels]
+        xs, ranks, below, seen = [], [], 0.0, set()
+        for e, c in zip(self.edges[1:-1], self.counts[:-1], strict=False):
+            below += c
+            if 0 < below < n and below not in seen:
+                seen.add(below)
+                xs.append(e)
+                ranks.append(below + 0.5)
+        return xs, ranks
+
+    def certainly_below(self, x: float) -> float:
+        """Values certainly < x: whole bins, the min, and quantile ranks below x."""
+        if self.edges[0] >= x:
+            return 0.0
+        count, below = 1.0, 0.0
+        for e, c in zip(self.edges[1:], self.counts, strict=False):
+            below += c
+            if e <= x:
+                count = max(count, below)
+        n = self.total
+        for p, q in zip(self.levels, self.quantiles, strict=False):
+            if q < x:
+                count = max(count, math.floor(p * (n - 1.0)) + 1.0)
+        return min(count, n)
+
+    def certainly_above(self, x: float) -> float:
+        if self.edges[-1] <= x:
+            return 0.0
+        count, above = 1.0, 0.0
+        for e, c in zip(reversed(self.edges[:-1]), reversed(self.counts), strict=False):
+            above += c
+            if e > x:
+                count = max(count, above)
+        n = self.total
+        for p, q in zip(self.levels, self.quantiles, strict=False):
+            if q > x:
+                count = max(count, n - math.ceil(p * (n - 1.0)))
+        return min(count, n)
 
 
-def histogram_of(stats: Mapping[str, Any] | None) -> Histogram | None:
-    """The histogram in one field's stats ({"numeric": {"histogram": {...}}}), if usable."""
-    if not stats:
+def summary_of(stats: Mapping[str, Any] | None) -> Summary | None:
+    """The summary in one field's stats ({"numeric": {"histogram": ..., "quantiles": ...}})."""
+    if not stats or not isinstance(stats, Mapping):
         return None
-    numeric = stats.get("numeric") if isinstance(stats, Mapping) else None
+    numeric = stats.get("numeric")
     if not isinstance(numeric, Mapping):
         return None
     hist = numeric.get("histogram")
@@ -52,55 +120,106 @@ def histogram_of(stats: Mapping[str, Any] | None) -> Histogram | None:
     try:
         edges = tuple(float(e) for e in hist.get("edges", ()))
         counts = tuple(float(c) for c in hist.get("counts", ()))
+        levels = tuple(float(p) for p in numeric.get("quantile_levels") or ())
+        quantiles = tuple(float(q) for q in numeric.get("quantiles") or ())
     except (TypeError, ValueError):
         return None
     if len(edges) != len(counts) + 1 or not counts or not all(map(math.isfinite, edges)):
         return None
     if any(b < a for a, b in zip(edges, edges[1:], strict=False)) or sum(counts) <= 0:
         return None
-    return Histogram(edges, counts)
+    if len(levels) != len(quantiles) or not all(map(math.isfinite, quantiles)):
+        levels, quantiles = (), ()
+    return Summary(edges, counts, levels, quantiles)
 
 
-def merged_cdf(hists: Sequence[Histogram]) -> tuple[list[float], float]:
-    """(sorted breakpoints, total mass) of a merged reference, for quantile search."""
-    points = sorted({e for h in hists for e in h.edges})
-    return points, sum(h.total for h in hists)
+# kept under its old name for callers that only ask "is this field numeric"
+histogram_of = summary_of
 
 
-def mass_below(hists: Sequence[Histogram], x: float) -> float:
-    return sum(h.mass_below(x) for h in hists)
+class Reference:
+    """The count-weighted mixture of many batches' piecewise-linear CDFs (numpy).
+
+    Each batch's CDF is 0 below its first knot, linear between knots and 1
+    from its last knot on; the mixture is again piecewise linear, built in one
+    sort over all segments, so evaluating it at many points is a search.
+    """
+
+    def __init__(self, summaries: Sequence[Summary]) -> None:
+        n = np()
+        xs_l, ys_l, ws_l = [], [], []
+        total = 0.0
+        for sm in summaries:
+            xs, ys = sm.knots()
+            xs_l.append(xs)
+            ys_l.append(ys)
+            ws_l.append([sm.total] * len(xs))
+            total += sm.total
+        x = n.array([v for xs in xs_l for v in xs])
+        y = n.array([v for ys in ys_l for v in ys])
+        w = n.array([v for ws in ws_l for v in ws])
+        last = n.cumsum([len(xs) for xs in xs_l]) - 1
+        seg = n.ones(len(x), dtype=bool)
+        seg[last] = False  # no segment from a batch's last knot into the next batch
+        i = n.flatnonzero(seg)
+        i = i[x[i + 1] > x[i]]
+        slope = (y[i + 1] - y[i]) / (x[i + 1] - x[i])
+        start = w[i] * (y[i] - slope * x[i])
+        xs_all = n.concatenate([x[i], x[i + 1], x[last]])
+        a_all = n.concatenate([start, -start, w[last]])
+        s_all = n.concatenate([w[i] * slope, -w[i] * slope, n.zeros(len(last))])
+        self.total = total
+        order = n.argsort(xs_all, kind="stable")
+        self.x = xs_all[order]
+        self.a = n.cumsum(a_all[order])
+        self.s = n.cumsum(s_all[order])
+        # F at each event point (after the event), for the inverse
+        self.f = n.clip((self.a + self.s * self.x) / max(total, 1e-300), 0.0, 1.0)
+        self.f = n.maximum.accumulate(self.f)
+
+    def cdf(self, q: Any) -> Any:
+        n = np()
+        q = n.asarray(q, dtype=float)
+        i = n.searchsorted(self.x, q, side="right") - 1
+        ok = i >= 0
+        j = n.where(ok, i, 0)
+        val = n.where(ok, (self.a[j] + self.s[j] * q) / max(self.total, 1e-300), 0.0)
+        return n.clip(val, 0.0, 1.0)
+
+    def quantile(self, p: float) -> float:
+        n = np()
+        i = int(n.searchsorted(self.f, p, side="left"))
+        if i >= len(self.x):
+            return float(self.x[-1])
+        if i == 0:
+            return float(self.x[0])
+        # linear inside the segment that starts at x[i - 1]
+        s = self.s[i - 1]
+        if s <= 0:
+            return float(self.x[i])
+        value = (p * self.total - self.a[i - 1]) / s
+        return float(min(max(value, self.x[i - 1]), self.x[i]))
 
 
-def quantile(hists: Sequence[Histogram], prob: float) -> float:
-    """The value below which `prob` of the merged mass lies (bisection between breakpoints)."""
-    points, total = merged_cdf(hists)
-    target = prob * total
-    lo, hi = points[0], points[-1]
-    if mass_below(hists, lo) >= target:
-        return lo
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        if mass_below(hists, mid) < target:
-            lo = mid
-        else:
-            hi = mid
-    return hi
+def pit_moments(ranks: Sequence[float], n: float) -> tuple[Any, Any]:
+    """Mean and covariance of the reference CDF at a batch's interpolated order statistics.
 
-
-def bin_shares(hists: Sequence[Histogram], cuts: Sequence[float]) -> list[float]:
-    """Share of the merged mass in (-inf, c1), [c1, c2), ..., [ck, inf)."""
-    total = sum(h.total for h in hists)
-    below = [mass_below(hists, c) for c in cuts]
-    edges = [0.0, *below, total]
-    return [max(0.0, (b - a) / total) for a, b in zip(edges, edges[1:], strict=False)]
-
-
-def shares_of(
-    mass_below: Callable[[float], float], total: float, cuts: Sequence[float]
-) -> list[float]:
-    """Shares of a distribution in (-inf, c1), [c1, c2), ..., [ck, inf)."""
-    edges = [0.0, *(mass_below(c) for c in cuts), total]
-    return [max(0.0, (b - a) / total) for a, b in zip(edges, edges[1:], strict=False)]
+    The quantile at level p of n values is (1 - w) X(k) + w X(k + 1) with
+    k + w = p (n - 1) + 1; under the null F(X(k)) is the k-th uniform order
+    statistic, with E = k / (n + 1) and Cov(U(i), U(j)) = i (n + 1 - j) /
+    ((n + 1)^2 (n + 2)) for i <= j.
+    """
+    npx = np()
+    r = npx.asarray(ranks, dtype=float)
+    k = npx.floor(r)
+    w = r - k
+    pos = npx.stack([k, npx.minimum(k + 1.0, n)], axis=1)  # (m, 2)
+    wt = npx.stack([1.0 - w, w], axis=1)
+    lo = npx.minimum(pos[:, :, None, None], pos[None, None, :, :])
+    hi = npx.maximum(pos[:, :, None, None], pos[None, None, :, :])
+    f = lo * (n + 1.0 - hi) / ((n + 1.0) ** 2 * (n + 2.0))
+    cov = npx.einsum("ia,jb,iajb->ij", wt, wt, f)
+    return r / (n + 1.0), cov
 
 
 def psi(expected: Sequence[float], actual: Sequence[float], floor: float = 1e-4) -> float:
@@ -110,65 +229,3 @@ def psi(expected: Sequence[float], actual: Sequence[float], floor: float = 1e-4)
         e, a = max(e, floor), max(a, floor)
         total += (a - e) * math.log(a / e)
     return total
-
-
-class MergedCDF:
-    """The merged distribution of many histograms as one piecewise-linear CDF.
-
-    Built in one sweep over the sorted bin edges (O(E log E) for E edges), so
-    the reference of a few hundred batches costs milliseconds; `cdf` and
-    `quantile` are then binary searches.
-    """
-
-    def __init__(self, hists: Sequence[Histogram]) -> None:
-        import bisect
-
-        self._bisect = bisect
-        events: dict[float, list[float]] = {}  # x -> [density change, point mass]
-        total = 0.0
-        for h in hists:
-            for lo, hi, c in zip(h.edges, h.edges[1:], h.counts, strict=False):
-                if c <= 0:
-                    continue
-                total += c
-                if hi <= lo:
-                    events.setdefault(lo, [0.0, 0.0])[1] += c
-                else:
-                    d = c / (hi - lo)
-                    events.setdefault(lo, [0.0, 0.0])[0] += d
-                    events.setdefault(hi, [0.0, 0.0])[0] -= d
-        self.total = total
-        self.xs: list[float] = sorted(events)
-        # below[i]: mass strictly below xs[i]; at[i]: mass up to and including xs[i]
-        self.below: list[float] = []
-        self.at: list[float] = []
-        self.density: list[float] = []  # on [xs[i], xs[i+1])
-        mass, density, prev = 0.0, 0.0, None
-        for x in self.xs:
-            if prev is not None:
-                mass += density * (x - prev)
-            self.below.append(mass)
-            mass += events[x][1]
-            self.at.append(mass)
-            density += events[x][0]
-            self.density.append(max(0.0, density))
-            prev = x
-
-    def mass_below(self, x: float) -> float:
-        """Mass at values < x, point masses at x counted (as `Histogram.mass_below`)."""
-        i = self._bisect.bisect_right(self.xs, x) - 1
-        if i < 0:
-            return 0.0
-        return self.at[i] + self.density[i] * (x - self.xs[i])
-
-    def quantile(self, prob: float) -> float:
-        target = prob * self.total
-        i = self._bisect.bisect_left(self.at, target)
-        if i >= len(self.xs):
-            return self.xs[-1]
-        if self.below[i] >= target and i > 0:
-            # inside the linear stretch before xs[i]
-            j = i - 1
-            d = self.density[j]
-            return self.xs[j] + (target - self.at[j]) / d if d > 0 else self.xs[i]
-        return self.xs[i]

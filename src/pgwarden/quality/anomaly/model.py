@@ -80,6 +80,10 @@ class TestResult:
     effect: float | None = None  # PSI, rate excess, ... (the effect-size gate)
     gated: bool = False  # below the effect-size gate: never an anomaly
     weight: float = 1.0  # share of the false-alert budget (weighted BH)
+    #: the effect on the scale the severity is graded on (|z| of a count, a rate's
+    #: multiple of its baseline, PSI, a gap's multiple of the usual one)
+    strength: float | None = None
+    severity: str | None = None  # medium | high | critical, set on anomalies
     q_value: float = 1.0
     anomaly: bool = False
     details: Mapping[str, Any] = dataclasses.field(default_factory=dict)
@@ -93,8 +97,8 @@ class TestResult:
         """1 - tail probability: 0 ordinary, close to 1 very unlikely under the baseline."""
         return 1.0 - self.p_value if self.status is Status.TESTED else 0.0
 
-    def decided(self, anomaly: bool, q_value: float) -> TestResult:
-        return replace(self, anomaly=anomaly, q_value=q_value)
+    def decided(self, anomaly: bool, q_value: float, severity: str | None = None) -> TestResult:
+        return replace(self, anomaly=anomaly, q_value=q_value, severity=severity)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -112,6 +116,7 @@ class TestResult:
             "score": self.score,
             "effect": self.effect,
             "anomaly": self.anomaly,
+            "severity": self.severity,
             "details": dict(self.details),
         }
 

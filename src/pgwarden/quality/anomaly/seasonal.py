@@ -1,186 +1,457 @@
-"""The expected record count of a batch: level x hour-of-day x day-of-week.
+"""The expected record count of a batch, and its predictive spread (pure, numpy).
 
-Why not a z-score over the raw series: counts are Poisson-like (variance
-grows with the mean) and seasonal, so a fixed mean and standard deviation
-flags every busy hour and misses a spike at night. The model here is
-multiplicative, fitted on the batch's history with its earlier anomalies left
-out and the batch under test never included:
+Counts are Poisson-like (the variance grows with the mean) and follow the
+source's local week, so the model is multiplicative, fitted on the history
+with earlier volume anomalies left out and the batch under test never in it:
 
-    expected = level x f(hour of day) x g(day of week)
+    expected = level(t) x shape[day type, slot of day] x weekday[d] x cell[d, slot]
+               x (gap / cadence) ** beta  (+ the neighbour term, below)
 
-- hour-of-day enters once the history spans two days, day-of-week once it
-  spans two weeks; before two days the detector answers "insufficient history";
-- the factors are winsorised means of ratios; the 24 hourly factors are
-  smoothed by projection on a few harmonics (a balanced least-squares fit),
-  which cuts the baseline's own noise about three-fold at no cost for smooth
-  daily shapes;
-- the level is the mean of the last `level_days` of de-seasonalised values, so
-  slow growth is followed;
-- the spread is negative-binomial, variance = mu + alpha mu^2, with alpha
-  chosen so that the standardised residuals have a winsorised variance (clipped
-  at 3) equal to a standard normal's, after the in-sample correction for the
-  fitted factors; alpha = 0 is Poisson. A MAD spread was used before: it is
-  only 37 % efficient, and its sampling error alone left whole months with
-  the variance 10-15 % too small, i.e. about twice the nominal false alerts
-  at the volume test's level (measured on the benchmark's noise).
+- Slots have the batch cadence's resolution (5, 10, 15, 20, 30 or 60
+  minutes). A batch is placed at the middle of the interval it covers
+  (received time minus half the cadence, at most 30 minutes), so a batch
+  received at 00:00 counts toward 23:45-24:00 of the day before, and
+  arrival jitter around a slot boundary does not move it.
+- Weekdays and weekend days have their own daily shape; each day of the week
+  its own level; each slot of the week (`cell`) its own deviation from
+  that, shrunk toward 1 by empirical Bayes (the between-cell variance
+  against each cell's sampling noise), so a business-hours day, a night
+  shift or a Saturday peak are followed where the history supports them and
+  smoothed where it is thin.
+- The level is a weighted linear trend of the de-seasonalised days (once
+  the history spans two weeks), extrapolated to the batch: a +30 % growth
+  over two months is followed instead of lagging half the window.
+- Time is the source's local time: the zone passed in, or one learned from
+  the history among common zones (whose DST rule shifts the profile twice a
+  year) when it fits decisively better (`learn_zone`).
+- Where batches are not regular, counts are modelled per time window: the
+  count grows with the time since the previous batch as (gap / cadence) **
+  beta (beta learned; 1 for counts flushed on a timer, 0 for late batches
+  that still carry their own slot), and a learned lag-one correlation of the
+  standardised residuals (negative when one flush's records spill into the
+  next batch) conditions the count on its predecessor.
+- The spread is negative binomial, variance = mu + alpha mu^2, alpha from
+  the leave-one-out-corrected residuals (winsorised at 3), plus the
+  estimate's own variance.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, tzinfo
+from functools import cache
+from typing import Any
+from zoneinfo import ZoneInfo
 
-from pgwarden.quality.anomaly.stats import mad_sigma, median
-
-DAY = timedelta(days=1)
-HALF_HOUR = timedelta(minutes=30)
-CLIP = 4.0  # winsorise ratios beyond this many robust standard deviations
-
-
-@dataclass(frozen=True)
-class SeasonalFit:
-    expected: float
-    alpha: float  # negative-binomial overdispersion (0 = Poisson)
-    leverage: float  # relative variance of the baseline itself (predictive inflation)
-    seasonality: str  # "none", "hour-of-day", "hour-of-day x day-of-week"
-    points: int
-
-
-def _wmean(values: Sequence[float]) -> float:
-    """Winsorised mean: values beyond CLIP robust sigmas from the median are clipped."""
-    if not values:
-        return 0.0
-    m = median(values)
-    s = mad_sigma(values, m)
-    if s <= 0:
-        return sum(values) / len(values)
-    lo, hi = m - CLIP * s, m + CLIP * s
-    return sum(min(hi, max(lo, v)) for v in values) / len(values)
-
-
-def _harmonic_smooth(profile: list[float], harmonics: int) -> list[float]:
-    """Project a 24-point circular profile on its first `harmonics` Fourier terms."""
-    n = len(profile)
-    mean = sum(profile) / n
-    out = [mean] * n
-    for k in range(1, harmonics + 1):
-        a = 2.0 / n * sum(v * math.cos(2 * math.pi * k * i / n) for i, v in enumerate(profile))
-        b = 2.0 / n * sum(v * math.sin(2 * math.pi * k * i / n) for i, v in enumerate(profile))
-        for i in range(n):
-            out[i] += a * math.cos(2 * math.pi * k * i / n) + b * math.sin(2 * math.pi * k * i / n)
-    return out
-
-
-def fit_expected(
-    history: Sequence[tuple[datetime, float]],
-    at: datetime,
-    tz: tzinfo,
-    *,
-    harmonics: int = 4,
-    level_days: float = 7.0,
-    min_points: int = 12,
-) -> SeasonalFit | None:
-    """The expected count at `at` from `history` (time, count), or None if too little.
-
-    `history` must not contain the point under test; times are aware datetimes.
-    """
-    if len(history) < min_points:
-        return None
-    first = min(t for t, _ in history)
-    span = at - first
-    if span < 2 * DAY:
-        return None
-    # Batches due on the hour arrive either side of it: bucket by the nearest hour.
-    local = [((t + HALF_HOUR).astimezone(tz), v) for t, v in history]
-    values = [v for _, v in local]
-    base = _wmean(values)
-    if base <= 0:
-        return SeasonalFit(0.0, 0.0, 0.0, "none", len(values))
-    hours = [t.hour for t, _ in local]
-    days = [t.weekday() for t, _ in local]
-    use_dow = span >= 14 * DAY
-    f = [1.0] * 24
-    g = [1.0] * 7
-    at_local = (at + HALF_HOUR).astimezone(tz)
-    # Two passes of backfitting are enough for a balanced design.
-    for _ in range(2):
-        by_hour: list[list[float]] = [[] for _ in range(24)]
-        for v, h, d in zip(values, hours, days, strict=True):
-            by_hour[h].append(v / (base * g[d]))
-        present = [len(b) >= 2 for b in by_hour]
-        raw = [_wmean(b) if ok else 1.0 for b, ok in zip(by_hour, present, strict=True)]
-        if all(present):
-            f = [max(x, 1e-6) for x in _harmonic_smooth(raw, min(harmonics, 11))]
-        else:
-            if not present[at_local.hour]:
-                return None  # this hour of the day has no comparable history yet
-            f = raw
-        if use_dow:
-            by_day: list[list[float]] = [[] for _ in range(7)]
-            for v, h, d in zip(values, hours, days, strict=True):
-                by_day[d].append(v / (base * f[h]))
-            g = [_wmean(b) if len(b) >= 2 else 1.0 for b in by_day]
-    season = [f[h] * g[d] for h, d in zip(hours, days, strict=True)]
-    recent_from = at - timedelta(days=level_days)
-    recent = [
-        v / s for (t, v), s in zip(history, season, strict=True) if t >= recent_from and s > 0
-    ]
-    level = base * (_wmean(recent) / base if len(recent) >= min_points else 1.0)
-    mus = [level * s for s in season]
-    expected = level * f[at_local.hour] * g[at_local.weekday()]
-    n = len(values)
-    fitted = (2 * min(harmonics, 11) + 1 if all(len(b) >= 2 for b in by_hour) else 24) + 1
-    alpha = _dispersion(values, mus, fitted + (6 if use_dow else 0))
-    per_hour = n / 24.0
-    leverage = 1.0 / max(1, len(recent) if len(recent) >= min_points else n)
-    leverage += (
-        (2 * min(harmonics, 11) + 1) / n
-        if all(len(b) >= 2 for b in by_hour)
-        else (1.0 / max(1.0, per_hour))
-    )
-    if use_dow:
-        leverage += 7.0 / n
-    label = "hour-of-day x day-of-week" if use_dow else "hour-of-day"
-    return SeasonalFit(expected, alpha, leverage, label, n)
-
-
-#: E[min(Z^2, c^2)] for a standard normal Z and c = CLIP_Z: the target of the winsorised variance
+DAY = 86400.0
+WEEK = 7 * DAY
+SLOTS = (5, 10, 15, 20, 30, 60)  # minutes
 CLIP_Z = 3.0
+#: E[min(Z^2, 9)] for a standard normal Z: the target of the winsorised variance
 _CLIPPED_VAR = (
     math.erf(CLIP_Z / math.sqrt(2.0))
     - 2.0 * CLIP_Z * math.exp(-CLIP_Z * CLIP_Z / 2.0) / math.sqrt(2.0 * math.pi)
     + CLIP_Z * CLIP_Z * math.erfc(CLIP_Z / math.sqrt(2.0))
 )
+#: zones tried when the source's own is learned (one per DST rule and offset in common use)
+ZONES = (
+    "Europe/London",
+    "Europe/Berlin",
+    "Europe/Helsinki",
+    "America/New_York",
+    "America/Chicago",
+    "America/Denver",
+    "America/Los_Angeles",
+    "America/Sao_Paulo",
+    "Asia/Kolkata",
+    "Asia/Shanghai",
+    "Asia/Tokyo",
+    "Australia/Sydney",
+    "Pacific/Auckland",
+)
+ZONE_EVIDENCE = 30.0  # deviance units (per unit of dispersion) a learned zone must win by
 
 
-def _dispersion(values: Sequence[float], mus: Sequence[float], fitted: int = 0) -> float:
-    """alpha such that (x - mu) / sqrt(mu + alpha mu^2) has unit (winsorised) variance.
+@cache
+def np() -> Any:
+    import numpy
 
-    The residuals are in-sample (the factors were fitted on the same points),
-    so their variance is short by about `fitted` / n; the target is lowered by
-    that much, which keeps the out-of-sample variance at 1. Clipping at 3
-    bounds the pull of any anomaly that was not flagged, at ~95 % efficiency.
-    """
-    pairs = [(x, mu) for x, mu in zip(values, mus, strict=True) if mu > 0]
-    if not pairs:
+    return numpy
+
+
+@dataclass(frozen=True)
+class VolumeFit:
+    expected: float
+    variance: float  # predictive variance of the count
+    alpha: float  # negative-binomial overdispersion (0 = Poisson)
+    relative_error: float  # relative variance of the expected value itself
+    seasonality: str
+    zone: str
+    slot_minutes: int
+    cadence: float  # seconds, median gap between batches
+    beta: float  # count ~ (gap / cadence) ** beta
+    neighbour: float  # lag-one correlation of standardised residuals used
+    points: int
+
+
+def cadence_of(times: Any) -> float:
+    """Median gap between consecutive batches in seconds (at least one)."""
+    n = np()
+    if len(times) < 2:
+        return 3600.0
+    return max(1.0, float(n.median(n.diff(times))))
+
+
+def zone_name(tz: tzinfo) -> str:
+    return getattr(tz, "key", None) or str(tz)
+
+
+def _offset(tz: tzinfo, sec: float) -> float:
+    off = datetime.fromtimestamp(sec, UTC).astimezone(tz).utcoffset()
+    return off.total_seconds() if off is not None else 0.0
+
+
+def offsets(tz: tzinfo, secs: Any) -> Any:
+    """UTC offset (seconds) of `tz` at each of `secs`, finding transitions by bisection."""
+    n = np()
+    lo, hi = float(secs.min()), float(secs.max())
+    probes = [*n.arange(lo, hi, DAY / 2).tolist(), hi]
+    offs = [_offset(tz, p) for p in probes]
+    out = n.full(secs.shape, offs[0], dtype=float)
+    for k in range(1, len(probes)):
+        if offs[k] == offs[k - 1]:
+            continue
+        a, b = probes[k - 1], probes[k]
+        while b - a > 1.0:
+            mid = (a + b) / 2
+            if _offset(tz, mid) == offs[k - 1]:
+                a = mid
+            else:
+                b = mid
+        out[secs >= b] = offs[k]
+    return out
+
+
+@dataclass(frozen=True)
+class _Layout:
+    slot_sec: float
+    per_day: int
+    sod: Any  # slot of day
+    dow: Any  # 0 = Monday
+    day: Any  # local day index
+    wkend: Any  # 0 weekday, 1 weekend
+
+
+def _layout(mids: Any, offs: Any, slot_sec: float) -> _Layout:
+    n = np()
+    local = mids + offs
+    day = n.floor(local / DAY)
+    sod = n.floor((local - day * DAY) / slot_sec).astype(int)
+    dow = ((day.astype(int) + 3) % 7).astype(int)  # 1970-01-01 was a Thursday
+    per_day = int(round(DAY / slot_sec))
+    return _Layout(slot_sec, per_day, n.minimum(sod, per_day - 1), dow, day, (dow >= 5).astype(int))
+
+
+def _means(keys: Any, num: Any, den: Any, size: int) -> tuple[Any, Any]:
+    n = np()
+    s_num = n.bincount(keys, weights=num, minlength=size)
+    s_den = n.bincount(keys, weights=den, minlength=size)
+    ratio = n.where(s_den > 0, s_num / n.where(s_den > 0, s_den, 1.0), n.nan)
+    return ratio, n.bincount(keys, minlength=size)
+
+
+@dataclass
+class _Fit:
+    mu: Any  # fitted means at the history points
+    shape: Any  # (2, per_day)
+    weekday: Any  # (7,)
+    cell: Any  # (7 * per_day,)
+    cell_weight: Any
+    counts_shape: Any
+    counts_cell: Any
+    level_a: float
+    level_b: float  # per day, relative to the reference time
+    level_var: float
+    t_ref: float
+    use_week: bool
+    use_trend: bool
+
+
+def _fit(x: Any, lay: _Layout, secs: Any, t_ref: float, span_days: float, alpha: float,
+         cells: bool) -> _Fit:  # fmt: skip
+    n = np()
+    pd = lay.per_day
+    use_week = span_days >= 14.0
+    use_trend = span_days >= 14.0
+    level = n.full(x.shape, max(float(x.mean()), 1e-9))
+    weekday = n.ones(7)
+    cell = n.ones(7 * pd)
+    cell_w = n.zeros(7 * pd)
+    shape = n.ones((2, pd))
+    type_key = lay.wkend * pd + lay.sod
+    week_key = lay.dow * pd + lay.sod
+    cnt_shape = n.bincount(type_key, minlength=2 * pd)
+    cnt_cell = n.bincount(week_key, minlength=7 * pd)
+    a, b, level_var = float(level[0]), 0.0, 0.0
+    tdays = (secs - t_ref) / DAY
+    for _ in range(3):
+        base = level * weekday[lay.dow] * cell[week_key]
+        raw, _c = _means(type_key, x, base, 2 * pd)
+        raw = raw.reshape(2, pd)
+        for k in (0, 1):
+            if n.all(n.isnan(raw[k])):
+                raw[k] = raw[1 - k]
+            # a slot without data takes its day type's mean shape
+            fill = n.nanmean(raw[k]) if not n.all(n.isnan(raw[k])) else 1.0
+            raw[k] = n.where(n.isnan(raw[k]), fill, raw[k])
+        shape = n.maximum(raw, 1e-6)
+        if use_week:
+            base = level * shape[lay.wkend, lay.sod] * cell[week_key]
+            w, _c = _means(lay.dow, x, base, 7)
+            w = n.where(n.isnan(w), 1.0, w)
+            for group in ((0, 1, 2, 3, 4), (5, 6)):
+                g = list(group)
+                w[g] = w[g] / w[g].mean()
+            weekday = n.maximum(w, 1e-6)
+        if cells and use_week:
+            base = level * shape[lay.wkend, lay.sod] * weekday[lay.dow]
+            r, c = _means(week_key, x, base, 7 * pd)
+            mbar, _c = _means(week_key, base, n.ones_like(base), 7 * pd)
+            ok = (c >= 2) & ~n.isnan(r)
+            noise = n.where(
+                ok, (1.0 / n.maximum(n.nan_to_num(mbar), 1e-9) + alpha) / n.maximum(c, 1), n.inf
+            )
+            dev = n.where(ok, n.nan_to_num(r) - 1.0, 0.0)
+            if ok.sum() > 10:
+                tau2 = max(0.0, float(n.mean(dev[ok] ** 2) - n.mean(noise[ok])))
+            else:
+                tau2 = 0.0
+            cell_w = n.where(ok, tau2 / (tau2 + noise), 0.0)
+            cell = n.maximum(1.0 + cell_w * dev, 1e-6)
+        season = shape[lay.wkend, lay.sod] * weekday[lay.dow] * cell[week_key]
+        # level: weighted least squares over local days of sum(x) / sum(season)
+        days, inv = n.unique(lay.day, return_inverse=True)
+        sx = n.bincount(inv, weights=x)
+        ss = n.bincount(inv, weights=season)
+        st = n.bincount(inv, weights=tdays) / n.bincount(inv)
+        keep = ss > 0
+        ratio = sx[keep] / ss[keep]
+        wts = ss[keep]
+        tt = st[keep]
+        wsum = float(wts.sum())
+        tm = float(n.average(tt, weights=wts)) if wsum > 0 else 0.0
+        rm = float(n.average(ratio, weights=wts)) if wsum > 0 else 1.0
+        sxx = float(n.sum(wts * (tt - tm) ** 2))
+        if use_trend and keep.sum() >= 7 and sxx > 0:
+            b = float(n.sum(wts * (tt - tm) * (ratio - rm)) / sxx)
+        else:
+            b = 0.0
+        a = rm - b * tm
+        # Var(ratio of a day) ~ s2 / weight of the day; the line's variance at t = 0
+        dof = max(1, len(wts) - (2 if b else 1))
+        s2 = float(n.sum(wts * (ratio - (a + b * tt)) ** 2)) / dof
+        level_var = s2 / max(wsum, 1e-9) + (s2 * tm * tm / sxx if b and sxx > 0 else 0.0)
+        a = max(a, 1e-9)
+        level = n.maximum(a + b * tdays, 1e-9 * a)
+    mu = level * shape[lay.wkend, lay.sod] * weekday[lay.dow] * cell[week_key]
+    return _Fit(mu, shape, weekday, cell, cell_w, cnt_shape, cnt_cell, a, b, level_var,
+                t_ref, use_week, use_trend)  # fmt: skip
+
+
+def dispersion(x: Any, mu: Any, lev: Any | float = 0.0) -> float:
+    """alpha such that (x - mu) / sqrt(mu + alpha mu^2), leave-one-out scaled, has unit
+    winsorised variance (alpha = 0 when even Poisson is too wide)."""
+    n = np()
+    ok = mu > 0
+    x, mu = x[ok], mu[ok]
+    lev = n.broadcast_to(n.asarray(lev, dtype=float), ok.shape)[ok]
+    if x.size == 0:
         return 0.0
-    target = _CLIPPED_VAR * max(0.5, 1.0 - fitted / len(pairs))
+    r2 = (x - mu) ** 2 / n.maximum(1.0 - n.minimum(lev, 0.9), 0.1)
     c2 = CLIP_Z * CLIP_Z
 
-    def spread(alpha: float) -> float:
-        return sum(min(c2, (x - mu) ** 2 / (mu + alpha * mu * mu)) for x, mu in pairs) / len(pairs)
+    def spread(al: float) -> float:
+        return float(n.mean(n.minimum(c2, r2 / (mu + al * mu * mu))))
 
-    if spread(0.0) <= target:
+    if spread(0.0) <= _CLIPPED_VAR:
         return 0.0
     lo, hi = 0.0, 1.0
-    while spread(hi) > target and hi < 1e6:
+    while spread(hi) > _CLIPPED_VAR and hi < 1e6:
         hi *= 4.0
     for _ in range(40):
         mid = (lo + hi) / 2
-        if spread(mid) > target:
+        if spread(mid) > _CLIPPED_VAR:
             lo = mid
         else:
             hi = mid
     return hi
+
+
+def _zone_deviance(x: Any, mids: Any, secs: Any, t_ref: float, span: float, tz: tzinfo,
+                   slot_sec: float) -> tuple[float, int]:  # fmt: skip
+    """Pearson deviance of the day-type x weekday model (no cells) in zone `tz`."""
+    n = np()
+    lay = _layout(mids, offsets(tz, mids), slot_sec)
+    f = _fit(x, lay, secs, t_ref, span, 0.0, cells=False)
+    mu = n.maximum(f.mu, 0.5)
+    return float(n.sum((x - mu) ** 2 / mu)), 2 * lay.per_day + 9
+
+
+def _weekly_offset(x: Any, mids: Any) -> int:
+    """The whole-hour UTC offset that best aligns the weekly profile with local days.
+
+    The profile by UTC hour of the week is rotated by each offset, and the
+    rows of weekdays (and of weekend days) are compared after normalising:
+    at the right offset each group shares one daily shape.
+    """
+    n = np()
+    how = ((n.floor(mids / 3600.0) + 72) % 168).astype(int)  # 1970-01-01 was a Thursday
+    c = n.bincount(how, minlength=168)
+    prof = n.bincount(how, weights=x, minlength=168) / n.maximum(c, 1)
+    best, best_score = 0, math.inf
+    for o in range(-11, 15):
+        rows = n.roll(prof, o).reshape(7, 24)
+        score = 0.0
+        for grp in (rows[:5], rows[5:]):
+            tot = grp.sum(axis=1, keepdims=True)
+            norm = grp / n.maximum(tot, 1e-9)
+            shape = norm.mean(axis=0)
+            score += float((tot * (norm - shape) ** 2 / n.maximum(shape, 1e-9)).sum())
+        if score < best_score - 1e-9:
+            best, best_score = o, score
+    return best
+
+
+def learn_zone(x: Any, mids: Any, secs: Any, t_ref: float, span: float, given: tzinfo,
+               slot_sec: float, zones: tuple[str, ...] = ZONES) -> tzinfo:  # fmt: skip
+    """The zone whose local week explains the counts best, or `given` unless one wins clearly.
+
+    The model compared is the day-type x weekday one (no per-cell freedom): a
+    wrong UTC offset puts the weekend boundary off local midnight, and a wrong
+    DST rule shifts the daily shape by an hour for part of the history.
+    """
+    n = np()
+    best_off = _weekly_offset(x, mids)
+    zones = tuple(z for z in zones if round(_offset(ZoneInfo(z), t_ref) / 3600) == best_off)
+    if not zones:
+        return given
+    base, k = _zone_deviance(x, mids, secs, t_ref, span, given, slot_sec)
+    scale = max(base / max(1, len(x) - k), 1e-9)
+    best, best_dev = given, base
+    seen = {tuple(offsets(given, n.array([mids[0], mids[-1], t_ref])).tolist())}
+    for name in zones:
+        tz = ZoneInfo(name)
+        sig = tuple(offsets(tz, n.array([mids[0], mids[-1], t_ref])).tolist())
+        if sig in seen:
+            continue
+        seen.add(sig)
+        dev, _k = _zone_deviance(x, mids, secs, t_ref, span, tz, slot_sec)
+        if dev < best_dev:
+            best, best_dev = tz, dev
+    if best is not given and (base - best_dev) / scale >= ZONE_EVIDENCE:
+        return best
+    return given
+
+
+def fit_volume(
+    times: Any,
+    counts: Any,
+    usable: Any,
+    at: float,
+    tz: tzinfo,
+    *,
+    min_points: int,
+    learn: bool = True,
+    zones: tuple[str, ...] = ZONES,
+) -> VolumeFit | None:
+    """The expected count of a batch received at `at` (epoch seconds), or None if too little.
+
+    `times` (sorted epoch seconds) and `counts` are every earlier batch of the
+    source; `usable` marks those the baseline may use (accepted, not flagged).
+    """
+    n = np()
+    if usable.sum() < min_points:
+        return None
+    cad = cadence_of(times)
+    secs = times[usable]
+    x = counts[usable].astype(float)
+    span = (at - float(secs.min())) / DAY
+    if span < 2.0:
+        return None
+    slot_min = max((m for m in SLOTS if m * 60 <= cad * 1.01), default=SLOTS[0])
+    slot_sec = slot_min * 60.0
+    half = min(cad, 3600.0) / 2
+    mids = secs - half
+    if x.mean() <= 0:
+        return VolumeFit(0.0, 0.0, 0.0, 0.0, "none", zone_name(tz), slot_min, cad, 0.0, 0.0, len(x))
+    zone = learn_zone(x, mids, secs, at, span, tz, slot_sec, zones) if learn and span >= 7 else tz
+    lay = _layout(mids, offsets(zone, mids), slot_sec)
+    here = _layout(n.array([at - half]), offsets(zone, n.array([at - half])), slot_sec)
+    if span >= 7 and lay.wkend.min() == lay.wkend.max() and here.wkend[0] != lay.wkend[0]:
+        return None  # no weekend (or weekday) in the history yet
+    f = _fit(x, lay, secs, at, span, 0.0, cells=True)
+    pd = lay.per_day
+    type_key = lay.wkend * pd + lay.sod
+    week_key = lay.dow * pd + lay.sod
+    lev = 1.0 / n.maximum(f.counts_shape[type_key], 1) + f.cell_weight[week_key] / n.maximum(
+        f.counts_cell[week_key], 1
+    )
+    alpha = dispersion(x, f.mu, lev)
+    f = _fit(x, lay, secs, at, span, alpha, cells=True)
+    alpha = dispersion(x, f.mu, lev)
+    mu = f.mu
+    # counts per time window: gap exponent and neighbour correlation
+    gaps = n.diff(times, prepend=times[0] - cad)[usable]
+    g = n.log(n.clip(gaps / cad, 0.05, 20.0))
+    beta = 0.0
+    var = mu + alpha * mu * mu
+    if g.std() > 0.02:
+        w = mu * mu / var
+        rel = x / n.maximum(mu, 1e-9) - 1.0
+        sgg = float(n.sum(w * g * g))
+        est = float(n.sum(w * g * rel)) / sgg if sgg > 0 else 0.0
+        se = 1.0 / math.sqrt(sgg) if sgg > 0 else math.inf
+        if est / se > 3.0:
+            beta = min(1.5, max(0.0, est))
+    if beta > 0:
+        mu = mu * n.exp(beta * g)
+        alpha = dispersion(x, mu, lev)
+        var = mu + alpha * mu * mu
+    e = (x - mu) / n.sqrt(n.maximum(var, 1e-12))
+    idx = n.flatnonzero(usable)
+    pos = {int(i): j for j, i in enumerate(idx)}
+    pairs = [(pos[int(i) - 1], j) for j, i in enumerate(idx) if int(i) - 1 in pos]
+    phi = 0.0
+    if len(pairs) > 50:
+        a_, b_ = n.array(pairs).T
+        ea, eb = n.clip(e[a_], -CLIP_Z, CLIP_Z), n.clip(e[b_], -CLIP_Z, CLIP_Z)
+        est = float(n.sum(ea * eb) / max(float(n.sum(ea * ea)), 1e-9))
+        if abs(est) * math.sqrt(len(pairs)) > 3.0:
+            phi = max(-0.9, min(0.9, est))
+    # prediction
+    hk = int(here.wkend[0] * pd + here.sod[0])
+    wk = int(here.dow[0] * pd + here.sod[0])
+    level = max(f.level_a, 1e-9)
+    expected = level * float(f.shape.reshape(-1)[hk] * f.weekday[here.dow[0]] * f.cell[wk])
+    gap_now = max(at - float(times[-1]), 1.0)
+    if beta > 0:
+        expected *= math.exp(beta * math.log(min(max(gap_now / cad, 0.05), 20.0)))
+    expected = max(expected, 1e-9)
+    unit = 1.0 / expected + alpha
+    rel_err = unit * (1.0 / max(int(f.counts_shape[hk]), 1) + float(f.cell_weight[wk]) /
+                      max(int(f.counts_cell[wk]), 1))  # fmt: skip
+    rel_err += f.level_var / level**2 if level > 0 else 0.0
+    rel_err += 1.0 / max(len(x), 1)
+    variance = expected + alpha * expected * expected
+    last = len(times) - 1
+    if phi != 0.0 and usable[last] and last in pos:
+        j = pos[last]
+        expected = max(1e-9, expected + phi * float(e[j]) * math.sqrt(variance))
+        variance *= 1.0 - phi * phi
+    variance += expected * expected * rel_err
+    label = "slot-of-week (day type x weekday x shrunk cell)" if f.use_week else "slot-of-day"
+    if f.use_trend:
+        label += " x trend"
+    return VolumeFit(expected, variance, alpha, rel_err, label, zone_name(zone), slot_min, cad,
+                     beta, phi, len(x))  # fmt: skip

@@ -119,6 +119,27 @@ def randomized(upper_strict: float, at: float, u: float) -> float:
     return min(1.0, max(0.0, upper_strict + u * at))
 
 
+def cauchy_combine(pvalues: Sequence[float]) -> float:
+    """One p-value from several dependent ones (Liu & Xie 2020, Cauchy combination).
+
+    mean(tan((1/2 - p) pi)) is standard Cauchy under the null whatever the
+    dependence between the tests in the tail, so unlike Bonferroni (min p x k)
+    the result stays calibrated instead of conservative.
+    """
+    ps = [min(max(p, 1e-300), 1.0 - 1e-15) for p in pvalues]
+    if not ps:
+        return 1.0
+    if min(ps) < 1e-15:
+        # tan((1/2 - p) pi) ~ 1 / (p pi) far in the tail: avoid the cancellation
+        t = sum(1.0 / (p * math.pi) if p < 1e-15 else math.tan((0.5 - p) * math.pi) for p in ps)
+    else:
+        t = sum(math.tan((0.5 - p) * math.pi) for p in ps)
+    t /= len(ps)
+    if t > 1e15:
+        return min(1.0, 1.0 / (t * math.pi))
+    return min(1.0, max(0.0, 0.5 - math.atan(t) / math.pi))
+
+
 def unit_uniform(*key: object) -> float:
     """A reproducible number in (0, 1) from a key (batch id, metric): the randomiser."""
     digest = hashlib.blake2b(repr(key).encode(), digest_size=8).digest()
