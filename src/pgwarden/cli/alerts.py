@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
+from pgwarden.cli import tables
 from pgwarden.cli.common import err, open_services, out, print_json
 from pgwarden.config.runtime import default_actor
 
@@ -28,16 +28,25 @@ def list_cmd(
     if as_json:
         print_json(rows)
         return
-    table = Table(title="alerts")
-    for col in ("id", "severity", "status", "source", "rule", "seen", "last seen", "title"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(
-            str(r["id"]), r["severity"], r["status"], escape(r["source"]), escape(r["rule"]),
-            str(r["occurrences"]), r["last_seen"].isoformat(timespec="seconds"),
+    columns = [
+        tables.Column("id", "id"), tables.Column("severity"), tables.Column("status"),
+        tables.Column("source", "id"), tables.Column("rule", "id"), tables.Column("seen", "num"),
+        tables.Column("last seen", "wide"), tables.Column("title"),
+    ]  # fmt: skip
+    cells = [
+        [
+            str(r["id"]),
+            r["severity"],
+            r["status"],
+            escape(r["source"]),
+            escape(r["rule"]),
+            str(r["occurrences"]),
+            r["last_seen"].isoformat(timespec="seconds"),
             escape(r["title"]),
-        )  # fmt: skip
-    out.print(table)
+        ]  # fmt: skip
+        for r in rows
+    ]
+    out.print(tables.table(columns, cells, console=out, title="alerts", note=err))
 
 
 @app.command("show")

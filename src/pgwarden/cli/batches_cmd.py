@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
-from pgwarden.cli.common import open_services, out, print_json
+from pgwarden.cli import tables
+from pgwarden.cli.common import err, open_services, out, print_json
 from pgwarden.errors import InputInvalid
 
 app = typer.Typer(help="Batches: ingest from files, list, show.", no_args_is_help=True)
@@ -88,16 +88,27 @@ def list_cmd(
     if as_json:
         print_json(items)
         return
-    table = Table("batch", "source", "received", "status", "records", "level", "quality", "reason")
-    for b in items:
-        table.add_row(
-            b["batch_id"][:16],
+    rows = [
+        [
+            b["batch_id"],
             b["source"],
             str(b["received_at"])[:19],
             b["status"],
             str(b["records"] or ""),
             b["quality_level"] or "",
             f"{b['quality_overall']:.3f}" if b["quality_overall"] is not None else "",
-            (b["reject_reason"] or b["error"] or "")[:50],
-        )
-    out.print(table)
+            b["reject_reason"] or b["error"] or "",
+        ]
+        for b in items
+    ]
+    columns = [
+        tables.Column("batch", "id"),
+        tables.Column("source", "id"),
+        tables.Column("received"),
+        tables.Column("status"),
+        tables.Column("records", "num"),
+        tables.Column("level"),
+        tables.Column("quality", "num"),
+        tables.Column("reason"),
+    ]
+    out.print(tables.table(columns, rows, console=out, note=err))

@@ -12,6 +12,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
+from pgwarden.cli import tables
 from pgwarden.cli.common import err, open_services, out, print_json
 from pgwarden.errors import PgwardenError
 
@@ -247,23 +248,34 @@ def list_cmd(as_json: bool = JSON) -> None:
     if as_json:
         print_json([m.to_dict() for m in models])
         return
-    table = Table("model", "enabled", "version", "role", "status", "entrypoint", "reads")
+    rows: list[list[str]] = []
     for m in models:
         reads = ", ".join(f"{k}<-{u}" for k, u in m.depends_on)
         if not m.versions:
-            table.add_row(m.model_id, str(m.is_enabled), "-", "", "", "", reads)
+            rows.append([m.model_id, str(m.is_enabled), "-", "", "", "", reads])
         for i, v in enumerate(m.versions):
             first = i == 0
-            table.add_row(
-                m.model_id if first else "",
-                str(m.is_enabled) if first else "",
-                v.version,
-                v.role,
-                v.status,
-                v.entrypoint,
-                reads if first else "",
+            rows.append(
+                [
+                    m.model_id if first else "",
+                    str(m.is_enabled) if first else "",
+                    v.version,
+                    v.role,
+                    v.status,
+                    v.entrypoint,
+                    reads if first else "",
+                ]
             )
-    out.print(table)
+    columns = [
+        tables.Column("model", "id"),
+        tables.Column("enabled"),
+        tables.Column("version", "id"),
+        tables.Column("role"),
+        tables.Column("status"),
+        tables.Column("entrypoint", "wide"),
+        tables.Column("reads", "wide"),
+    ]
+    out.print(tables.table(columns, rows, console=out, note=err))
 
 
 @app.command("graph")
@@ -345,21 +357,25 @@ def run_cycle_cmd(
     if as_json:
         print_json(report.to_dict())
         return
-    table = Table("model", "version", "role", "status", "ms", "outputs", "reason / error")
+    rows = []
     for r in report.runs:
         why = r.reason or ""
         if r.error_class:
             why = f"{why} {r.error_class}: {r.error_message}".strip()
-        table.add_row(
-            r.model_id,
-            r.version,
-            r.role,
-            r.status,
-            f"{r.duration_ms:.2f}",
-            str(r.output_count),
-            why,
-        )
-    out.print(table)
+        rows.append(
+            [r.model_id, r.version, r.role, r.status, f"{r.duration_ms:.2f}",
+             str(r.output_count), why]
+        )  # fmt: skip
+    columns = [
+        tables.Column("model", "id"),
+        tables.Column("version", "id"),
+        tables.Column("role"),
+        tables.Column("status"),
+        tables.Column("ms", "num"),
+        tables.Column("outputs", "num"),
+        tables.Column("reason / error"),
+    ]
+    out.print(tables.table(columns, rows, console=out))
     note = " (stored result, not run again)" if report.replayed else ""
     out.print(
         f"cycle {report.cycle_id}: {report.status} in {report.duration_ms:.1f} ms, "
