@@ -5,9 +5,13 @@ Public functions (the service, CLI and the quality hook call these):
 - `list_alerts(services, status=None, severity=None, source=None, limit=100)`
 - `acknowledge(services, alert_id, who)` / `resolve(services, alert_id, who)`
 - `deliver_pending(services, now=None) -> int` (deliveries sent; the periodic task)
+- `deliver_now(services, ids, now=None) -> int` (just-queued deliveries, tried once
+  after their transaction committed, when `alerts.deliver_inline`)
 - `open_alert_counts(services) -> {severity: n}`
 - `test_channel(services, name, now=None)` (queue and send one test message)
 - `settings_from(config)` and `raise_alerts(conn, schema, ...)` for the quality hook.
+- `SEVERITY_ORDER` ({"low": 0, ..., "critical": 3}) and `at_least(severity, minimum)`:
+  the one severity order, for quality issues, alerts and the pipeline alike.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from pgwarden.alerts import outbox, store
-from pgwarden.alerts.model import ALERT_SEVERITIES, Condition, severity
+from pgwarden.alerts.model import ALERT_SEVERITIES, SEVERITY_ORDER, Condition, at_least, severity
 from pgwarden.errors import InputInvalid, NotFound
 
 if TYPE_CHECKING:
@@ -32,9 +36,13 @@ log = logging.getLogger(__name__)
 STATUSES = ("open", "acknowledged", "resolved")
 
 __all__ = [
+    "ALERT_SEVERITIES",
+    "SEVERITY_ORDER",
     "AlertSettings",
     "Condition",
     "acknowledge",
+    "at_least",
+    "deliver_now",
     "deliver_pending",
     "list_alerts",
     "list_deliveries",
@@ -170,6 +178,29 @@ def deliver_pending(
     """Send every delivery that is due; returns how many were delivered."""
     s = settings_from(services.config)
     return deliver_with(services.db, s, now=now, ids=ids).delivered
+
+
+def deliver_now(services: Services, ids: Sequence[int], now: datetime | None = None) -> int:
+    """Try the just-queued deliveries `ids` once, now; returns how many were delivered.
+
+    Called after the transaction that queued them committed. Nothing is sent
+    unless `alerts.deliver_inline`; a database error is logged and leaves the
+    deliveries pending for the periodic task (`deliver_pending`), never raised.
+    """
+    s = settings_from(services.config)
+    if not s.deliver_inline or not ids:
+        return 0
+    # `now` is when the alerts were raised (a batch's checked_at may run ahead
+    # of this machine's clock); a delivery is never due before it was queued.
+    when = datetime.now(UTC) if now is None else max(datetime.now(UTC), now)
+    try:
+        return deliver_with(services.db, s, now=when, ids=ids).delivered
+    except psycopg.Error:
+        log.exception(
+            "inline alert delivery failed; the periodic task will retry",
+            extra={"action": "alert_inline_failed"},
+        )
+        return 0
 
 
 def deliver_with(

@@ -82,12 +82,13 @@ def check(
         rules = validate_rules(source, _read_text(rules_file))
         result = check_batch(batch, rules, now)
     else:
-        from pgwarden.quality.process import options_from_config, process_batch
+        from pgwarden.quality.process import options_from_config
         from pgwarden.quality.rulestore import get_rules
+        from pgwarden.service.pipeline import check_and_alert
 
         with open_services() as svc:
             if store:
-                result = process_batch(svc, batch, now=now)
+                result = check_and_alert(svc, batch, now=now)
             else:
                 result = check_batch(
                     batch, get_rules(svc, source), now, options=options_from_config(svc.config)

@@ -6,7 +6,10 @@ heavy modules load on first use.
 
 - `read_batch(data, fmt=None, *, source=...) -> polars.DataFrame`
 - `check_batch(batch, rules, now, *, context=None, options=None) -> BatchResult` (pure)
-- `process_batch(services, batch, *, rules=None) -> BatchResult` (check, store, hook)
+- `store_batch(services, batch, *, frame=None, reject_reason=None, rules=None) -> Stored`
+  (check and store, once per batch id)
+- `after_batch(conn, schema, result, config, tz) -> HookOutcome | None` (anomalies,
+  alerts, daily state for a stored batch; the pipeline calls it next)
 - `make_batch(source=, data=, batch_id=, received_at=, fmt=, metadata=) -> DataBatch`
 - `set_rules(services, source, yaml_text, who)`, `get_rules(services, source)`,
   `validate_rules(source, yaml_text)`, `parse_yaml(source, text)`, `build(source, rules)`
@@ -34,7 +37,10 @@ _LAZY = {
     "read_batch": "pgwarden.quality.batch",
     "check_batch": "pgwarden.quality.check",
     "CheckOptions": "pgwarden.quality.check",
-    "process_batch": "pgwarden.quality.process",
+    "store_batch": "pgwarden.quality.process",
+    "Stored": "pgwarden.quality.process",
+    "after_batch": "pgwarden.quality.hooks",
+    "HookOutcome": "pgwarden.quality.hooks",
     "make_batch": "pgwarden.quality.process",
     "options_from_config": "pgwarden.quality.process",
     "set_rules": "pgwarden.quality.rulestore",

@@ -1,7 +1,7 @@
 """What happens after a batch result is stored: anomaly detection, alerts, daily state.
 
-The checker/storage side calls `after_batch` once per stored batch, in the
-same connection, after the batch row is committed. Here, in one transaction:
+The pipeline (`pgwarden.service.pipeline`) calls `after_batch` once per newly
+stored batch, after the batch row is committed. Here, in one transaction:
 
 1. claim the batch in `quality_evaluations` (a second call for the same batch
    id does nothing and returns None: the hook is idempotent);
@@ -10,23 +10,20 @@ same connection, after the batch row is committed. Here, in one transaction:
    deliveries in the outbox;
 4. merge the batch into the source's daily state.
 
-After the commit, new deliveries are tried once if `alerts.deliver_inline`;
-a failure there only leaves them pending for the periodic delivery task.
+The deliveries are only queued here; the caller sends them after the commit
+with `alerts.deliver_now` (their ids are in `HookOutcome.alerts["deliveries"]`).
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import psycopg
 
 from pgwarden import alerts
-from pgwarden.alerts import outbox
-from pgwarden.alerts import store as alert_store
 from pgwarden.quality import daily
 from pgwarden.quality.anomaly import BatchPoint, Evaluation, evaluate
 from pgwarden.quality.anomaly import settings_from as detector_settings
@@ -40,19 +37,9 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class HookOutcome:
     evaluation: Evaluation | None
+    #: alert ids by what happened to them (opened, updated, ...) and the
+    #: queued delivery ids under "deliveries"
     alerts: dict[str, list[int]] = field(default_factory=dict)
-    delivered: int = 0
-
-
-def timezone_of(config: Any) -> tzinfo:
-    """PGWARDEN_TIMEZONE as seen through a RuntimeConfig (its database's settings), or UTC."""
-    for path in (("timezone",), ("_db", "settings", "timezone"), ("db", "settings", "timezone")):
-        obj = config
-        for name in path:
-            obj = getattr(obj, name, None)
-        if isinstance(obj, str) and obj:
-            return ZoneInfo(obj)
-    return UTC
 
 
 def _get(config: Any, key: str, default: Any) -> Any:
@@ -61,14 +48,18 @@ def _get(config: Any, key: str, default: Any) -> Any:
 
 
 def after_batch(
-    conn: psycopg.Connection, schema: str, result: BatchResult, config: Any
+    conn: psycopg.Connection,
+    schema: str,
+    result: BatchResult,
+    config: Any,
+    tz: tzinfo = UTC,
 ) -> HookOutcome | None:
     """Evaluate anomalies and alerts for a stored batch; returns what was raised.
 
     `config` is the RuntimeConfig (services.config); None uses every default.
+    `tz` is PGWARDEN_TIMEZONE (seasonal baselines, the daily state's day).
     Returns None when this batch was already handled.
     """
-    tz = timezone_of(config)
     det = detector_settings(config)
     alert_settings = alerts.settings_from(config)
     now = result.checked_at
@@ -113,21 +104,7 @@ def after_batch(
             ", ".join(r.key for r in evaluation.anomalies),
             extra={"action": "anomalies_found", "source": result.source},
         )  # fmt: skip
-    delivered = 0
-    if alert_settings.deliver_inline and raised["deliveries"]:
-        try:
-            delivered = outbox.deliver_due(
-                conn, alert_store.queries(schema), alert_settings.channels,
-                max(datetime.now(UTC), now), timeout=alert_settings.timeout,
-                base=alert_settings.retry_base, cap=alert_settings.retry_max,
-                ids=raised["deliveries"],
-            ).delivered  # fmt: skip
-        except psycopg.Error:
-            log.exception(
-                "inline alert delivery failed; the periodic task will retry",
-                extra={"action": "alert_inline_failed"},
-            )
-    return HookOutcome(evaluation, raised, delivered)
+    return HookOutcome(evaluation, raised)
 
 
 def point_of(result: BatchResult) -> BatchPoint:

@@ -1,18 +1,18 @@
-"""`process_batch`: check, store and hand on one batch, once per batch id.
+"""`store_batch`: check and store one batch, once per batch id.
 
 Order of work, and why:
 
 1. A stored batch id returns the stored result at once (a retried job does
-   no work twice and never calls the hook twice).
-2. The batch is read and checked outside any transaction; only the small
-   lookups the check needs (ids seen in the window, the learned schema) touch
-   the database.
+   no work twice, and says so: `Stored.new` is False).
+2. The batch is read (unless the caller already did) and checked outside any
+   transaction; only the small lookups the check needs (ids seen in the
+   window, the learned schema) touch the database.
 3. The batch row, its violations, its ids and the learned schema are written
    in one transaction under an advisory lock on the batch id, so two workers
    racing on one id store it once.
-4. After the commit, `hooks.after_batch` runs (anomalies, alerts, daily
-   state) in its own transaction; if it fails, the error is logged and the
-   stored batch stays.
+
+What follows a stored batch (anomalies, alerts, models) is the pipeline's
+(`pgwarden.service.pipeline`), which calls `hooks.after_batch` next.
 """
 
 from __future__ import annotations
@@ -20,12 +20,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pgwarden.quality import hooks
+import polars as pl
+
 from pgwarden.quality.batch import DataBatch, read_batch
 from pgwarden.quality.check import CheckOptions, check_batch, rejected
+from pgwarden.quality.engine import CheckContext, resolve
 from pgwarden.quality.errors import BatchInvalid
 from pgwarden.quality.model import BatchResult, BatchStatus
 from pgwarden.quality.rules import RuleSet
@@ -40,6 +43,9 @@ from pgwarden.quality.store import (
     remember_ids,
     seen_before,
 )
+
+if TYPE_CHECKING:
+    from pgwarden.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -85,17 +91,34 @@ def make_batch(
     return DataBatch(**kwargs)
 
 
-def process_batch(
-    services: Any,
+@dataclass(frozen=True)
+class Stored:
+    """What `store_batch` did: the batch's result, and whether it was written now."""
+
+    result: BatchResult
+    #: False when the batch id was stored before (a retried job): nothing was
+    #: written and the stored result is returned
+    new: bool
+
+
+def store_batch(
+    services: Services,
     batch: DataBatch,
     *,
+    frame: Any = None,
+    reject_reason: str | None = None,
     rules: RuleSet | None = None,
     now: datetime | None = None,
-) -> BatchResult:
-    """Check, store and hand one batch to the after-batch hook; idempotent on batch.id.
+) -> Stored:
+    """Check one batch and store its result; idempotent on batch.id.
 
-    `rules` overrides the stored rules (Python rules). A batch that cannot be
-    read is stored as REJECTED with its reason and returned, not raised.
+    `frame` is the batch already read (and size-checked) by the caller, so
+    it is not read again; without it the batch is read here.
+    `reject_reason` stores the batch as REJECTED with that reason unchecked
+    (the caller could not read it). `rules` overrides the stored rules
+    (Python rules). A batch that cannot be read is stored as REJECTED with its
+    reason and returned, not raised. The after-batch step (anomalies, alerts)
+    is the caller's: see `pgwarden.service.pipeline`.
     """
     started = time.perf_counter()
     schema = services.db.schema
@@ -108,22 +131,26 @@ def process_batch(
             batch.id,
             extra={"action": "quality_batch_repeat", "batch_id": batch.id},
         )
-        return stored
+        return Stored(stored, new=False)
 
     rules = rules or get_rules(services, batch.source)
     options = options_from_config(services.config)
     now = now or datetime.now(UTC)
     retention = float(services.config.get("quality.seen_ids_retention_hours"))
     ids_to_keep: dict[str, list[str]] = {}
-    try:
-        frame = read_batch(
-            batch.records, batch.fmt, source=batch.source, max_value_bytes=options.max_value_bytes
-        )
-    except BatchInvalid as exc:
-        result = rejected(batch, str(exc), now, meta=batch.meta(), rules=rules)
+    if frame is None and reject_reason is None:
+        try:
+            frame = read_batch(
+                batch.records,
+                batch.fmt,
+                source=batch.source,
+                max_value_bytes=options.max_value_bytes,
+            )
+        except BatchInvalid as exc:
+            reject_reason = str(exc)
+    if reject_reason is not None:
+        result = rejected(batch, reject_reason, now, meta=batch.meta(), rules=rules)
     else:
-        from pgwarden.quality.engine import CheckContext
-
         ids_to_keep = _window_values(frame, rules)
         with services.db.connection() as conn:
             seen = seen_before(conn, q, rules, ids_to_keep, batch.received_at, retention)
@@ -133,49 +160,32 @@ def process_batch(
             batch, rules, now, context=context, options=options, frame=frame, started=started
         )
 
-    with services.db.connection() as conn:
-        with conn.transaction():
-            conn.execute(q["lock_batch"], {"batch_id": batch.id})
-            again = read_batch_result(conn, q, batch.id)
-            if again is not None:
-                return again  # another worker stored it while we checked
-            insert_result(conn, q, result)
-            if result.status == BatchStatus.ACCEPTED:
-                learn_schema(conn, q, result)
-                for values in ids_to_keep.values():
-                    remember_ids(
-                        conn, schema, batch.source, batch.id, batch.received_at, values, retention
-                    )
-        log.info(
-            "batch %s of %s: %s, %s records, level %s",
-            batch.id,
-            batch.source,
-            result.status,
-            result.records,
-            result.scores.level if result.scores else "-",
-            extra={"action": "quality_batch_stored", "batch_id": batch.id},
-        )
-        try:
-            with conn.transaction():
-                hooks.after_batch(conn, schema, result, services.config)
-        except Exception as exc:
-            log.error(
-                "after-batch hook failed for batch %s (%s: %s); the batch stays stored",
-                batch.id,
-                type(exc).__name__,
-                exc,
-                exc_info=True,
-                extra={"action": "quality_hook_failed", "batch_id": batch.id},
-            )
-    return result
+    with services.db.connection() as conn, conn.transaction():
+        conn.execute(q["lock_batch"], {"batch_id": batch.id})
+        again = read_batch_result(conn, q, batch.id)
+        if again is not None:
+            return Stored(again, new=False)  # another worker stored it while we checked
+        insert_result(conn, q, result)
+        if result.status == BatchStatus.ACCEPTED:
+            learn_schema(conn, q, result)
+            for values in ids_to_keep.values():
+                remember_ids(
+                    conn, schema, batch.source, batch.id, batch.received_at, values, retention
+                )
+    log.info(
+        "batch %s of %s: %s, %s records, level %s",
+        batch.id,
+        batch.source,
+        result.status,
+        result.records,
+        result.scores.level if result.scores else "-",
+        extra={"action": "quality_batch_stored", "batch_id": batch.id},
+    )
+    return Stored(result, new=True)
 
 
 def _window_values(frame: Any, rules: RuleSet) -> dict[str, list[str]]:
     """The values of each cross-batch unique rule's field, as text (lookup and storage)."""
-    import polars as pl
-
-    from pgwarden.quality.engine import resolve
-
     out: dict[str, list[str]] = {}
     for rule in rules.rules:
         if not rule.cross_batch:

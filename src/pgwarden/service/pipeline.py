@@ -1,28 +1,43 @@
-"""The pipeline cycle for one batch: quality -> model DAG -> persist -> alerts.
+"""The pipeline for one batch, top to bottom: parse, quality, anomalies and alerts, models.
 
-Exactly once in effect: the batch row is claimed (a finished batch is never
-taken again), quality storage is idempotent on the batch id and the model
-cycle on the cycle id derived from it, so a retried or duplicated job (a
-worker killed mid-batch, a second delivery) never duplicates outputs.
-A batch rejected by quality is recorded with its reason and does not feed
-the models; which severity rejects is the `pipeline.block_severity` key.
+`process_batch` is the whole story; each step is one call into a feature's
+public functions:
+
+1. claim the batch row (a finished batch is never taken again);
+2. parse the payload once, with the value-size check; the same frame feeds
+   the quality checks and the models;
+3. quality: check and store the result (`quality.store_batch`), idempotent on
+   the batch id;
+4. anomalies and alerts for a newly stored batch (`quality.after_batch`, one
+   transaction), then their notifications (`alerts.deliver_now`);
+5. decide: a batch rejected by quality, or with a violation at or above
+   `pipeline.block_severity`, is recorded with its reason and does not feed
+   the models;
+6. models: run the model DAG on the frame (`models.run_cycle`), idempotent
+   on the cycle id derived from the batch id;
+7. persist the batch's processing record.
+
+Exactly once in effect: a retried or duplicated job (a worker killed
+mid-batch, a second delivery) never duplicates outputs.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from pgwarden import alerts, models, quality
 from pgwarden.db.queries import Queries
 from pgwarden.errors import PgwardenError
-from pgwarden.service.app import Services
+from pgwarden.quality import BatchResult, BatchStatus, Violation
+from pgwarden.services import Services
 
 log = logging.getLogger(__name__)
-
-SEVERITY_ORDER = ("low", "medium", "high", "critical")
 
 
 @dataclass(frozen=True)
@@ -40,29 +55,6 @@ class ProcessOutcome:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def blocking_violation(violations: Any, block_severity: str) -> str | None:
-    """Pure: the reason a batch is rejected for its violations, or None."""
-    if block_severity == "none":
-        return None
-    floor = SEVERITY_ORDER.index(block_severity)
-    worst = None
-    for v in violations:
-        sev = str(getattr(v.severity, "value", v.severity))
-        if SEVERITY_ORDER.index(sev) >= floor and (
-            worst is None or SEVERITY_ORDER.index(sev) > SEVERITY_ORDER.index(worst[0])
-        ):
-            worst = (sev, v)
-    if worst is None:
-        return None
-    sev, v = worst
-    where = f" on {v.field}" if v.field else ""
-    return f"{sev} violation of rule {v.rule}{where}: {v.count} record(s)"
-
-
-def cycle_id_for(batch_id: str) -> str:
-    return f"batch:{batch_id}"
 
 
 def process_batch(services: Services, batch_id: str) -> ProcessOutcome:
@@ -90,72 +82,120 @@ def process_batch(services: Services, batch_id: str) -> ProcessOutcome:
 def _process_claimed(
     services: Services, q: Queries, row: tuple[Any, ...], started: float
 ) -> ProcessOutcome:
-    from pgwarden import models, quality
-
     batch_id, source, received_at, fmt, payload, metadata, _attempts = row
     if payload is None:
         return _finish(services, q, batch_id, "REJECTED", reason="payload no longer stored")
 
-    raw = bytes(payload)
-    try:
-        # Parse once: the same frame feeds the quality checks and the models.
-        frame = quality.read_batch(raw, fmt, source=source)
-    except PgwardenError:
-        frame = None  # process_batch stores the batch as REJECTED with the reason
+    frame, unreadable = parse(services, bytes(payload), fmt, source)
     try:
         batch = quality.make_batch(
             batch_id=batch_id,
             source=source,
             received_at=received_at,
-            data=frame if frame is not None else raw,
+            data=frame if frame is not None else bytes(payload),
             fmt=None if frame is not None else fmt,
             metadata=metadata,
         )
-        result = quality.process_batch(services, batch)
+        result = check_and_alert(services, batch, frame=frame, reject_reason=unreadable)
     except PgwardenError as exc:
         # A malformed batch is recorded as rejected with its reason, never retried.
         return _finish(services, q, batch_id, "REJECTED", reason=str(exc), started=started)
 
     level = result.scores.level.value if result.scores else None
     overall = result.scores.overall if result.scores else None
-    reason = result.reject_reason if result.status.value == "REJECTED" else None
-    reason = reason or blocking_violation(
-        result.violations, services.config.get("pipeline.block_severity")
-    )
+    reason = rejection(result, services.config.get("pipeline.block_severity"))
     if reason is not None:
         return _finish(
-            services,
-            q,
-            batch_id,
-            "REJECTED",
-            records=result.records,
-            level=level,
-            overall=overall,
-            reason=reason,
-            started=started,
-        )
+            services, q, batch_id, "REJECTED",
+            records=result.records, level=level, overall=overall, reason=reason, started=started,
+        )  # fmt: skip
 
     cycle_id = cycle_id_for(batch_id)
     report = models.run_cycle(
-        services,
-        cycle_id,
-        received_at,
-        cycle_data(batch_id, source, received_at, frame, metadata),
+        services, cycle_id, received_at, cycle_data(batch_id, source, received_at, frame, metadata)
     )
     ok, failed = _count_runs(report)
     return _finish(
-        services,
-        q,
-        batch_id,
-        "DONE",
-        records=result.records,
-        level=level,
-        overall=overall,
-        cycle_id=cycle_id,
-        models_ok=ok,
-        models_failed=failed,
-        started=started,
-    )
+        services, q, batch_id, "DONE",
+        records=result.records, level=level, overall=overall, cycle_id=cycle_id,
+        models_ok=ok, models_failed=failed, started=started,
+    )  # fmt: skip
+
+
+def parse(services: Services, payload: bytes, fmt: str, source: str) -> tuple[Any, str | None]:
+    """The payload read once, with the value-size check: (frame, None) or (None, reason)."""
+    limit = quality.options_from_config(services.config).max_value_bytes
+    try:
+        return quality.read_batch(payload, fmt, source=source, max_value_bytes=limit), None
+    except quality.BatchInvalid as exc:
+        return None, str(exc)
+
+
+def check_and_alert(
+    services: Services,
+    batch: quality.DataBatch,
+    *,
+    frame: Any = None,
+    reject_reason: str | None = None,
+    now: datetime | None = None,
+) -> BatchResult:
+    """Quality, then anomalies and alerts: store the batch's result once, raise its alerts.
+
+    The after-batch step runs only for a batch stored now (a retried job
+    returns the stored result). If it fails, the error is logged and the
+    stored batch stays: alerts must not lose data.
+    """
+    stored = quality.store_batch(services, batch, frame=frame, reject_reason=reject_reason, now=now)
+    if stored.new:
+        _anomalies_and_alerts(services, stored.result)
+    return stored.result
+
+
+def _anomalies_and_alerts(services: Services, result: BatchResult) -> None:
+    tz = ZoneInfo(services.db.settings.timezone)
+    try:
+        with services.db.connection() as conn, conn.transaction():
+            outcome = quality.after_batch(conn, services.db.schema, result, services.config, tz)
+    except Exception as exc:
+        log.error(
+            "after-batch step failed for batch %s (%s: %s); the batch stays stored",
+            result.batch_id,
+            type(exc).__name__,
+            exc,
+            exc_info=True,
+            extra={"action": "quality_hook_failed", "batch_id": result.batch_id},
+        )
+        return
+    if outcome is not None:
+        alerts.deliver_now(services, outcome.alerts.get("deliveries", []), result.checked_at)
+
+
+def rejection(result: BatchResult, block_severity: str) -> str | None:
+    """Pure: why the batch must not feed the models, or None."""
+    reason = result.reject_reason if result.status is BatchStatus.REJECTED else None
+    return reason or blocking_violation(result.violations, block_severity)
+
+
+def blocking_violation(violations: Iterable[Violation], block_severity: str) -> str | None:
+    """Pure: the reason a batch is rejected for its violations, or None."""
+    if block_severity == "none":
+        return None
+    rank = alerts.SEVERITY_ORDER
+    worst: Violation | None = None
+    for v in violations:
+        sev = str(v.severity)
+        if rank[sev] >= rank[block_severity] and (
+            worst is None or rank[sev] > rank[str(worst.severity)]
+        ):
+            worst = v
+    if worst is None:
+        return None
+    where = f" on {worst.field}" if worst.field else ""
+    return f"{worst.severity} violation of rule {worst.rule}{where}: {worst.count} record(s)"
+
+
+def cycle_id_for(batch_id: str) -> str:
+    return f"batch:{batch_id}"
 
 
 def cycle_data(

@@ -1,4 +1,5 @@
-"""process_batch on a real PostgreSQL: store, idempotency, rejection, hook, windows."""
+"""store_batch on a real PostgreSQL: store, idempotency, rejection, windows; the pipeline's
+quality step (store, then the after-batch step once)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from pgwarden import quality
-from pgwarden.quality import hooks
 from pgwarden.quality.batch import DataBatch
+from pgwarden.service.pipeline import check_and_alert
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 RULES = """
@@ -45,7 +46,7 @@ def batch(batch_id: str, recs, at: datetime = NOW, **kw) -> DataBatch:
 
 def test_stores_metrics_and_violations_and_reads_them_back(services):
     quality.set_rules(services, "crm", RULES, who="test")
-    result = quality.process_batch(services, batch("b1", records("a", bad=True)), now=NOW)
+    result = store(services, batch("b1", records("a", bad=True)), now=NOW)
     assert result.status == quality.BatchStatus.ACCEPTED
     assert {v.rule: v.count for v in result.violations} == {
         "required:timestamp": 1,
@@ -70,11 +71,15 @@ def test_stores_metrics_and_violations_and_reads_them_back(services):
     assert quality.get_batch(services, "nope") is None
 
 
+def store(services, b: DataBatch, now: datetime) -> quality.BatchResult:
+    return quality.store_batch(services, b, now=now).result
+
+
 def test_same_batch_id_is_stored_once_and_the_hook_runs_once(services, monkeypatch):
     calls = []
-    monkeypatch.setattr(hooks, "after_batch", lambda conn, schema, r, cfg: calls.append(r))
-    first = quality.process_batch(services, batch("b2", records("x")), now=NOW)
-    again = quality.process_batch(services, batch("b2", records("y", 5)), now=NOW)
+    monkeypatch.setattr(quality, "after_batch", lambda conn, schema, r, cfg, tz: calls.append(r))
+    first = check_and_alert(services, batch("b2", records("x")), now=NOW)
+    again = check_and_alert(services, batch("b2", records("y", 5)), now=NOW)
     assert again.records == first.records == 3
     assert len(calls) == 1
     with services.db.connection() as conn:
@@ -82,12 +87,12 @@ def test_same_batch_id_is_stored_once_and_the_hook_runs_once(services, monkeypat
 
 
 def test_a_failing_hook_does_not_lose_the_batch(services, monkeypatch, caplog):
-    def boom(conn, schema, r, cfg):
+    def boom(conn, schema, r, cfg, tz):
         conn.execute("CREATE TABLE hook_trace (x int)")
         raise RuntimeError("alerting is down")
 
-    monkeypatch.setattr(hooks, "after_batch", boom)
-    result = quality.process_batch(services, batch("b3", records("h")), now=NOW)
+    monkeypatch.setattr(quality, "after_batch", boom)
+    result = check_and_alert(services, batch("b3", records("h")), now=NOW)
     assert result.status == quality.BatchStatus.ACCEPTED
     assert quality.get_batch(services, "b3") is not None
     assert "alerting is down" in caplog.text
@@ -107,7 +112,7 @@ def test_a_failing_hook_does_not_lose_the_batch(services, monkeypatch, caplog):
     ],
 )
 def test_bad_batches_are_stored_as_rejected_with_the_reason(services, payload, fmt, needle):
-    result = quality.process_batch(services, batch("bad", payload, fmt=fmt), now=NOW)
+    result = store(services, batch("bad", payload, fmt=fmt), now=NOW)
     assert result.status == quality.BatchStatus.REJECTED
     assert needle in result.reject_reason and "'crm'" in result.reject_reason
     stored = quality.get_batch(services, "bad")
@@ -119,16 +124,16 @@ def test_bad_batches_are_stored_as_rejected_with_the_reason(services, payload, f
 def test_a_huge_string_value_rejects_the_batch_naming_the_field(services):
     recs = records("s")
     recs[2]["note"] = "x" * (10 * 1024 * 1024)
-    result = quality.process_batch(services, batch("big", recs), now=NOW)
+    result = store(services, batch("big", recs), now=NOW)
     assert result.status == quality.BatchStatus.REJECTED
     assert "'note'" in result.reject_reason and "10,485,760-byte" in result.reject_reason
 
 
 def test_cross_batch_uniqueness_over_the_last_n_batches(services):
     quality.set_rules(services, "crm", RULES, who="test")
-    quality.process_batch(services, batch("w1", records("a")), now=NOW)
+    store(services, batch("w1", records("a")), now=NOW)
     later = NOW + timedelta(minutes=1)
-    second = quality.process_batch(
+    second = store(
         services,
         batch(
             "w2", records("a", 1) + [{"id": "new", "timestamp": "2026-11-21T12:00:00Z"}], at=later
@@ -140,19 +145,19 @@ def test_cross_batch_uniqueness_over_the_last_n_batches(services):
     # four batches later, w1 is out of the 3-batch window
     for i in range(3):
         at = later + timedelta(minutes=i + 1)
-        quality.process_batch(services, batch(f"f{i}", records(f"f{i}-"), at=at), now=at)
+        store(services, batch(f"f{i}", records(f"f{i}-"), at=at), now=at)
     at = later + timedelta(minutes=10)
-    late = quality.process_batch(services, batch("w3", records("a", 2), at=at), now=at)
+    late = store(services, batch("w3", records("a", 2), at=at), now=at)
     assert "unique:id" not in {v.rule for v in late.violations}
 
 
 def test_schema_drift_against_the_learned_schema(services):
     quality.set_rules(services, "crm", RULES, who="test")
-    quality.process_batch(services, batch("s1", records("a")), now=NOW)
+    store(services, batch("s1", records("a")), now=NOW)
     changed = [dict(r, extra="x") for r in records("b")]
     for r in changed:
         del r["value"]
-    result = quality.process_batch(services, batch("s2", changed), now=NOW)
+    result = store(services, batch("s2", changed), now=NOW)
     drift = {v.rule: v for v in result.violations}["schema"]
     assert drift.count == 2
     assert "appeared: extra" in drift.message and "vanished: value" in drift.message
@@ -161,7 +166,7 @@ def test_schema_drift_against_the_learned_schema(services):
 def test_ndjson_bytes_and_metadata_checks(services):
     data = "\n".join(json.dumps(r) for r in records("n")).encode()
     meta = {"expected_records": 0, "data_freshness": "2026-11-21T09:00:00Z"}
-    result = quality.process_batch(
+    result = store(
         services,
         DataBatch(source="crm", records=data, id="n1", received_at=NOW, metadata=meta),
         now=NOW,

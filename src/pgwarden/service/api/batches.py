@@ -77,8 +77,6 @@ async def post_batch(
         fmt = "jsonl"
     if source is None:
         raise InputInvalid("source", None, "name the source in the body or as ?source=")
-    if not payload:
-        raise InputInvalid("records", [], "the batch is empty")
     services = _services(request)
     from starlette.concurrency import run_in_threadpool
 
