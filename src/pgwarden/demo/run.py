@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from rich.columns import Columns
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from pgwarden.config.runtime import RuntimeConfig
 from pgwarden.config.settings import Settings
@@ -179,8 +181,20 @@ def _feed(services: Services, opts: DemoOptions, console: Console, started: date
         pass
     finally:
         if live is not None:
-            live.stop()
+            end_live(live)
     return sent
+
+
+def end_live(live: Live) -> None:
+    """Stop the live view with its last frame on lines of its own.
+
+    On a terminal rich ends the frame with a newline; elsewhere (a pipe, a
+    file, `2>&1 | tee`) it prints the last frame without one, and whatever
+    comes next would continue its last line.
+    """
+    live.stop()
+    if not live.console.is_terminal:
+        live.console.line()
 
 
 def _drain(services: Services, console: Console) -> None:
@@ -214,17 +228,31 @@ def _view(services: Services, started: datetime, sent: int, deadline: float) -> 
             f"{float(r['avg_quality']):.3f}" if r["avg_quality"] is not None else "–",
             f"{float(r['avg_seconds']) * 1000:.0f} ms" if r["avg_seconds"] is not None else "–",
         )
-    extra = Table.grid(padding=(0, 3))
     alerts = _safe(lambda: sum(data.alert_counts(services).values()))
     cycle = _safe(lambda: data.model_stats(services).get("cycle", {}).get("p50"))
-    extra.add_row(
-        f"sent {sent} batches",
-        f"{total_records / elapsed:.0f} records/s",
-        f"open alerts {alerts if alerts is not None else '–'}",
-        f"model cycle p50 {cycle * 1000:.0f} ms" if cycle else "model cycle p50 –",
-        f"{max(0, deadline - time.monotonic()):.0f} s left",
+    extra = stats_line(
+        sent, total_records / elapsed, alerts, cycle, max(0.0, deadline - time.monotonic())
     )
     return Group(table, extra)
+
+
+def stats_line(
+    sent: int, records_per_second: float, alerts: int | None, cycle_p50: float | None, left: float
+) -> Columns:
+    """The live view's counters; each stays whole, and they flow onto a second line if narrow."""
+    return Columns(
+        [
+            Text(f"sent {sent} batches", no_wrap=True),
+            Text(f"{records_per_second:.0f} records/s", no_wrap=True),
+            Text(f"open alerts {alerts if alerts is not None else '–'}", no_wrap=True),
+            Text(
+                f"model cycle p50 {cycle_p50 * 1000:.0f} ms" if cycle_p50 else "model cycle p50 –",
+                no_wrap=True,
+            ),
+            Text(f"{left:.0f} s left", no_wrap=True),
+        ],
+        padding=(0, 3),
+    )
 
 
 def _safe(fn: Any) -> Any:
