@@ -110,7 +110,7 @@ def persisted(cycles: int, rows: int) -> None:
     from pgwarden.db.embedded import EmbeddedServer
     from pgwarden.db.pool import connect
     from pgwarden.models import activate, add_dependency, add_model, add_version, run_cycle
-    from pgwarden.service.app import Services
+    from pgwarden.services import Services
 
     ids, edges, shadowed = dag()
     with tempfile.TemporaryDirectory(prefix="pgwarden-bench-") as tmp:

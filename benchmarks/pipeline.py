@@ -43,8 +43,8 @@ from pgwarden.db.conninfo import with_options  # noqa: E402
 from pgwarden.db.embedded import EmbeddedServer  # noqa: E402
 from pgwarden.db.pool import connect  # noqa: E402
 from pgwarden.demo import simulator  # noqa: E402
-from pgwarden.service.app import Services  # noqa: E402
 from pgwarden.service.runner import HttpServer  # noqa: E402
+from pgwarden.services import Services  # noqa: E402
 
 TOKEN = "bench-token"
 

@@ -25,7 +25,7 @@ from pgwarden.db import migrate
 from pgwarden.db.conninfo import with_options
 from pgwarden.db.embedded import EmbeddedServer
 from pgwarden.db.pool import Database, connect
-from pgwarden.service.app import Services
+from pgwarden.services import Services
 
 TEMPLATE = "pgwarden_template"
 SCHEMA = "pgwarden"

@@ -27,7 +27,7 @@ def test_a_worker_runs_a_deferred_heartbeat_and_records_itself(services, conn):
 
 
 def test_a_failing_job_is_counted_with_its_error(services, conn):
-    from pgwarden.service.app import build_app
+    from pgwarden.service.job_queue import build_app
 
     def add_failing(app):
         @app.task(name="test.boom", queue="test")

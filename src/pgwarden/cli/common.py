@@ -18,7 +18,7 @@ from rich.logging import RichHandler
 from pgwarden.config.runtime import RuntimeConfig
 from pgwarden.config.settings import Settings, load_settings
 from pgwarden.db.pool import Database, connect
-from pgwarden.service.app import Services
+from pgwarden.services import Services
 
 out = Console()  # results
 err = Console(stderr=True, soft_wrap=True)  # progress, logs, errors

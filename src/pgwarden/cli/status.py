@@ -10,7 +10,7 @@ from pgwarden.config.settings import Settings
 from pgwarden.db import migrate
 from pgwarden.db.conninfo import describe_target
 from pgwarden.db.pool import connect
-from pgwarden.service.app import Services
+from pgwarden.services import Services
 
 
 def collect_status(s: Settings) -> dict[str, Any]:

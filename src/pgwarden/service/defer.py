@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pgwarden.service.app import Services, build_app
+from pgwarden.service.job_queue import build_app
+from pgwarden.services import Services
 
 
 def defer(services: Services, task_name: str, **kwargs: Any) -> int:

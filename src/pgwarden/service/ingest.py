@@ -21,7 +21,7 @@ from psycopg.types.json import Jsonb
 
 from pgwarden.db.queries import Queries
 from pgwarden.errors import InputInvalid
-from pgwarden.service.app import Services
+from pgwarden.services import Services
 
 SOURCE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 BATCH_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")

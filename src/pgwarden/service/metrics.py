@@ -19,7 +19,7 @@ from prometheus_client.core import (
 )
 
 from pgwarden.db.queries import Queries
-from pgwarden.service.app import Services
+from pgwarden.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from typing import Any
 import uvicorn
 
 from pgwarden.service.api import create_app
-from pgwarden.service.app import Services
 from pgwarden.service.worker import run_worker_async
+from pgwarden.services import Services
 
 log = logging.getLogger(__name__)
 

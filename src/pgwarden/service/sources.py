@@ -19,8 +19,8 @@ from pathlib import Path
 
 from pgwarden.db.queries import Queries
 from pgwarden.errors import PgwardenError
-from pgwarden.service.app import Services
 from pgwarden.service.ingest import SOURCE_NAME, encode_records, ingest
+from pgwarden.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ import procrastinate
 from procrastinate import JobContext
 
 from pgwarden.db.queries import Queries
-from pgwarden.service.app import Services
 from pgwarden.service.ingest import PROCESS_TASK as PROCESS_BATCH
 from pgwarden.service.ingest import QUEUE_PIPELINE
+from pgwarden.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,8 @@ from datetime import datetime
 from typing import Any
 
 from pgwarden.db.queries import Queries
-from pgwarden.service.app import Services, build_app
+from pgwarden.service.job_queue import build_app
+from pgwarden.services import Services
 
 log = logging.getLogger(__name__)
 

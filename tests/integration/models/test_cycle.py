@@ -11,7 +11,7 @@ from pgwarden.db.pool import connect
 from pgwarden.demo.models import register_demo_models
 from pgwarden.models import get_cycle, get_registry, promote, run_cycle, run_stats
 from pgwarden.models.errors import CycleInProgress, GraphCycle, ModelFieldInvalid
-from pgwarden.service.app import Services
+from pgwarden.services import Services
 from tests.conftest import make_settings
 from tests.integration.models.conftest import T0, cycle_time, register
 

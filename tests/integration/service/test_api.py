@@ -4,7 +4,7 @@ from fastapi.testclient import TestClient
 from pgwarden.config.runtime import RuntimeConfig
 from pgwarden.service.api import create_app
 from pgwarden.service.api.auth import new_token
-from pgwarden.service.app import Services
+from pgwarden.services import Services
 from tests.conftest import make_settings
 
 TOKEN = "t0ps3cret-token"

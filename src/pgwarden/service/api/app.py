@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from pgwarden import __version__
 from pgwarden.service.api import batches, errors, features, system
-from pgwarden.service.app import Services
+from pgwarden.services import Services
 
 
 def create_app(services: Services, *, dashboard: bool = True) -> FastAPI:

@@ -14,7 +14,7 @@ import secrets
 from fastapi import HTTPException, Request
 
 from pgwarden.db.queries import Queries
-from pgwarden.service.app import Services
+from pgwarden.services import Services
 
 
 def token_hash(token: str) -> str:

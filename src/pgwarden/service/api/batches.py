@@ -13,7 +13,6 @@ from fastapi.responses import JSONResponse
 from pgwarden.db.queries import Queries
 from pgwarden.errors import InputInvalid, NotFound
 from pgwarden.service.api.auth import require_read, require_write
-from pgwarden.service.app import Services
 from pgwarden.service.ingest import (
     METADATA_FIELDS,
     batch_record,
@@ -21,6 +20,7 @@ from pgwarden.service.ingest import (
     encode_records,
     ingest,
 )
+from pgwarden.services import Services
 
 router = APIRouter(prefix="/api/batches", tags=["batches"])
 

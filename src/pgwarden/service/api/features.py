@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from pgwarden.errors import InputInvalid
 from pgwarden.service.api.auth import require_read, require_write
-from pgwarden.service.app import Services
+from pgwarden.services import Services
 
 router = APIRouter(prefix="/api")
 

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from pgwarden.service.api.auth import require_read, require_write
-from pgwarden.service.app import Services
+from pgwarden.services import Services
 
 router = APIRouter(tags=["system"])
 

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pgwarden.db.queries import Queries
-from pgwarden.service.app import Services
+from pgwarden.services import Services
 
 log = logging.getLogger(__name__)
 

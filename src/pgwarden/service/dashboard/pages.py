@@ -13,8 +13,8 @@ from markupsafe import Markup
 
 from pgwarden import __version__
 from pgwarden.service.api.auth import require_read
-from pgwarden.service.app import Services
 from pgwarden.service.dashboard import data, svg
+from pgwarden.services import Services
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(require_read)])
 

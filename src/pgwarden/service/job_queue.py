@@ -1,4 +1,4 @@
-"""The procrastinate App on pgwarden's database.
+"""The job queue: the procrastinate App on pgwarden's database, with every task registered.
 
 The App is built at run time from a Database and the runtime config, never at
 import: periodic schedules come from config keys, and tests build one App per
@@ -7,21 +7,15 @@ database.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import procrastinate
 
+from pgwarden.service.tasks import register_tasks
 from pgwarden.services import Services
 
-if TYPE_CHECKING:
-    import procrastinate
-
-__all__ = ["Services", "build_app"]
+__all__ = ["build_app"]
 
 
 def build_app(services: Services, *, pool_size: int = 4) -> procrastinate.App:
-    import procrastinate
-
-    from pgwarden.service.tasks import register_tasks
-
     connector = procrastinate.PsycopgConnector(
         conninfo=services.db.session_conninfo("pgwarden-jobs"),
         min_size=1,
