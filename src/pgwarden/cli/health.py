@@ -280,18 +280,14 @@ def serve(
     interval: float = typer.Option(15.0, min=1.0, help="seconds between collection rounds"),
 ) -> None:
     """A standalone exporter: collect every INTERVAL seconds, serve /metrics from the cache."""
-    from prometheus_client import start_http_server
-    from prometheus_client.core import CollectorRegistry
-
-    from pgwarden.health import register_metrics, runtime_for
+    from pgwarden.health import runtime_for
+    from pgwarden.health.exporter import serve_http
 
     stop = threading.Event()
     with open_services("pgwarden-health") as svc:
-        registry = CollectorRegistry(auto_describe=False)
-        register_metrics(registry, svc)
         rt = runtime_for(svc)
         rt.collect(force=True)
-        server, thread = start_http_server(port, addr=host, registry=registry)
+        server, thread = serve_http(rt, host, port)
         err.print(f"serving health metrics on http://{host}:{port}/metrics", highlight=False)
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())

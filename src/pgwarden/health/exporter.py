@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Iterator
 from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import (
     CollectorRegistry,
     CounterMetricFamily,
@@ -20,6 +23,7 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.utils import floatToGoString
 
 from pgwarden.health import families
 from pgwarden.health.runtime import HealthRuntime
@@ -78,6 +82,82 @@ class HealthCollector:
         self.runtime.scrapes += 1
         for f in self.families():
             yield to_metric(f)
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def render_text(fams: list[families.Family]) -> str:
+    """Prometheus text format 0.0.4 for our families, as generate_latest writes it but
+    faster: label names are ours and valid already, so only values are escaped."""
+    out: list[str] = []
+    for f in fams:
+        if f.kind == "counter" and f.name.endswith("_total"):
+            kind = "counter"
+        else:
+            kind = "gauge" if f.kind == "gauge" else "untyped"
+        help_ = f.help.replace("\\", "\\\\").replace("\n", "\\n")
+        out.append(f"# HELP {f.name} {help_}\n# TYPE {f.name} {kind}\n")
+        for values, value in f.samples:
+            labels = ",".join(f'{k}="{_escape(v)}"' for k, v in zip(f.labels, values, strict=True))
+            out.append(f"{f.name}{{{labels}}} {floatToGoString(value)}\n")
+    return "".join(out)
+
+
+class TextCache:
+    """The rendered text of the newest snapshots, rebuilt only when a snapshot changes."""
+
+    def __init__(self, collector: HealthCollector) -> None:
+        self.collector = collector
+        self._key: tuple[tuple[str, datetime], ...] | None = None
+        self._text = b""
+        self._lock = threading.Lock()
+
+    def text(self) -> bytes:
+        snaps = self.collector.runtime.cached()
+        key = tuple((s.target, s.taken_at) for s in snaps)
+        with self._lock:
+            if key != self._key:
+                self._text = render_text(self.collector.families()).encode("utf-8")
+                self._key = key
+            return self._text
+
+
+def serve_http(
+    runtime: HealthRuntime, host: str, port: int
+) -> tuple[ThreadingHTTPServer, threading.Thread]:
+    """`/metrics` from the cached text plus this process's own metrics; anything else 404.
+
+    Scrapes cost a dictionary lookup and a socket write: rendering happens once
+    per new snapshot, not once per scrape.
+    """
+    cache = TextCache(HealthCollector(runtime))
+    own = CollectorRegistry(auto_describe=False)
+    ProcessCollector(registry=own)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path.split("?")[0] != "/metrics":
+                self.send_error(404, "only /metrics is served here")
+                return
+            runtime.scrapes += 1
+            body = cache.text() + generate_latest(own)
+            self.send_response(200)
+            self.send_header("Content-Type", CONTENT_TYPE_LATEST)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            return  # scrapes are not logged one by one
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, name="pgwarden-health-http",
+                              daemon=True)  # fmt: skip
+    thread.start()
+    return server, thread
 
 
 def register(registry: CollectorRegistry, runtime: HealthRuntime) -> HealthCollector:

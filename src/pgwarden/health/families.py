@@ -105,6 +105,8 @@ class Limits:
     budget: int = SERIES_BUDGET
     top_k_per_parent: int = 3
     statements_top: int = 20
+    max_tables: int = 100  # table entities (parents, top leaves, tables) before __other__
+    max_indexes: int = 100  # index entities before __other__
 
 
 class Builder:
@@ -163,12 +165,13 @@ def build(snap: Snapshot, limits: Limits = Limits()) -> list[Family]:
     tables = rollup.condense_tables(
         snap.rows("tables"),
         top_k=limits.top_k_per_parent,
-        max_entities=max(0, (room * 4 // 5) // SERIES_PER_TABLE - 1),
+        max_entities=min(limits.max_tables, max(0, (room * 4 // 5) // SERIES_PER_TABLE - 1)),
     )
     _tables(b, tables, str(snap.one("server").get("datname") or ""))
     room = max(0, limits.budget - b.series())
     indexes = rollup.condense_indexes(
-        snap.rows("indexes"), max_entities=max(0, room // SERIES_PER_INDEX - 1)
+        snap.rows("indexes"),
+        max_entities=min(limits.max_indexes, max(0, room // SERIES_PER_INDEX - 1)),
     )
     _indexes(b, indexes)
     b.put("pgwarden_db_series", "gauge", "series this target emits (within the budget)", {},
