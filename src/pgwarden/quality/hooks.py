@@ -6,8 +6,9 @@ stored batch, after the batch row is committed. Here, in one transaction:
 1. claim the batch in `quality_evaluations` (a second call for the same batch
    id does nothing and returns None: the hook is idempotent);
 2. read the source's history and run the detectors (accepted batches only);
-3. store the anomalies, open / update / resolve alerts and queue their
-   deliveries in the outbox;
+3. store the anomalies, open / update / resolve alerts (rule violations,
+   low score, anomalies, and seed 004's performance thresholds) and queue
+   their deliveries in the outbox;
 4. merge the batch into the source's daily state.
 
 The deliveries are only queued here; the caller sends them after the commit
@@ -24,7 +25,7 @@ from typing import Any
 import psycopg
 
 from pgwarden import alerts
-from pgwarden.quality import daily
+from pgwarden.quality import daily, performance
 from pgwarden.quality.anomaly import BatchPoint, Evaluation, evaluate
 from pgwarden.quality.anomaly import settings_from as detector_settings
 from pgwarden.quality.anomaly import store as anomaly_store
@@ -89,6 +90,7 @@ def after_batch(
             min_issue_severity=alert_settings.min_issue_severity,
             min_quality_score=alert_settings.min_quality_score,
         )
+        conditions += performance.batch_conditions(conn, schema, result, config)
         raised = alerts.raise_alerts(
             conn, schema, result.source, result.batch_id, conditions, now, alert_settings
         )
