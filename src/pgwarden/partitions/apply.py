@@ -8,17 +8,44 @@ Why it is shaped this way:
   is retried with growing, jittered pauses and otherwise reported and skipped.
   Application queries queue behind a waiting DDL statement for at most the
   timeout, never longer.
-- New partitions are created as plain tables and then ATTACHed: ATTACH takes
-  SHARE UPDATE EXCLUSIVE on the parent, so readers and writers go on, where
-  CREATE TABLE ... PARTITION OF takes ACCESS EXCLUSIVE. A table that gets
-  rows before ATTACH (default rescue, restore) first gets a CHECK matching
-  its bounds, so ATTACH need not scan it; the CHECK is dropped afterwards.
-- Removing a partition detaches it CONCURRENTLY when PostgreSQL allows it
-  (no default partition); an interrupted detach is finalized next run.
+- A table's statements go to the server in pipeline mode: its whole
+  transaction (BEGIN, SET LOCAL, every CREATE and ATTACH, COMMIT) is one
+  round trip, not one per statement.
+- New partitions are created as plain tables and then ATTACHed. The locks,
+  PostgreSQL 15-18, for a parent with no rows in its default partition:
+    CREATE TABLE c (LIKE parent ...)   ACCESS SHARE on the parent (read its shape)
+    ALTER TABLE parent ATTACH c        SHARE UPDATE EXCLUSIVE on the parent
+                                       (readers and writers go on), ACCESS
+                                       EXCLUSIVE on c (new, nobody waits on it)
+                                       and on the default partition, which it
+                                       scans (empty: no time)
+    CREATE TABLE c PARTITION OF parent ACCESS EXCLUSIVE on the parent (every
+                                       reader and writer queues behind it until
+                                       the table's transaction commits) and on
+                                       the default partition, which it scans
+  Measured on PostgreSQL 15 (115 parents shaped like benchmarks/partitions.py,
+  7 partitions per parent in one pipelined transaction, the two ways
+  alternating parent by parent): per partition 4.49 ms PARTITION OF against
+  4.64 ms create-then-ATTACH without a default partition, 12.83 ms against
+  12.94 ms with an empty one; per-parent ratio 1.02-1.03. Same speed, so
+  the way that never blocks the parent's readers is the one used.
+  A table that gets rows before ATTACH (default rescue, restore) first gets a
+  CHECK matching its bounds, so ATTACH need not scan it; the CHECK is dropped
+  afterwards.
+- Removal tries the short path first, per table and per run: one
+  transaction under a short lock_timeout (`partitions.short_lock_timeout`)
+  that locks the parent, detaches or drops all the table's expired
+  partitions, and commits. Only when that lock is not granted (the table is
+  busy) does it fall back to DETACH ... CONCURRENTLY, partition by
+  partition, where PostgreSQL allows it (no default partition), else to the
+  same transaction under the full lock_timeout with retries. Each table's
+  result says which path it took; an interrupted detach is finalized next
+  run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import random
@@ -56,6 +83,7 @@ class ApplySettings:
     retries: int = 3
     backoff: float = 0.2  # seconds, doubled per attempt, with jitter
     detach_concurrently: bool = True
+    short_lock_timeout: float = 0.1  # seconds, the short removal path's one try
 
 
 @dataclass
@@ -66,6 +94,7 @@ class ActionResult:
     rows_moved: int = 0
     archive_file: str | None = None
     error: str | None = None
+    path: str | None = None  # removals: short, concurrent or plain (see TableApplier)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -75,6 +104,7 @@ class ActionResult:
             "rows_moved": self.rows_moved,
             "archive_file": self.archive_file,
             "error": self.error,
+            "path": self.path,
         }
 
 
@@ -87,6 +117,7 @@ class TableResult:
     actions: list[ActionResult] = field(default_factory=list)
     error: str | None = None
     attempts: int = 1
+    removal_path: str | None = None  # short, concurrent or plain; None: nothing removed
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -95,6 +126,7 @@ class TableResult:
             "started_at": self.started_at.isoformat(),
             "duration_ms": round(self.duration_ms, 2),
             "attempts": self.attempts,
+            "removal_path": self.removal_path,
             "error": self.error,
             "actions": [a.to_dict() for a in self.actions],
         }
@@ -147,6 +179,7 @@ class TableApplier:
         self.key_type = state.key_type or ""
         self.key_column = state.key_column or ""
         self.attempts = 1
+        self.removal_path: str | None = None
 
     def run(self, actions: list[Action]) -> list[ActionResult]:
         results: list[ActionResult] = []
@@ -168,9 +201,15 @@ class TableApplier:
         moved: dict[int, int] = {}
         started = time.perf_counter()
 
+        # Without a rescue nothing needs a result back before COMMIT: the whole
+        # transaction goes out in one round trip (pipeline mode). A rescue reads
+        # the parent's columns and the moved row counts, so it runs statement
+        # by statement.
+        pipelined = not any(a.rescue for a in creates)
+
         def once() -> None:
             moved.clear()
-            with self.conn.transaction():
+            with self._pipeline(pipelined), self.conn.transaction():
                 self.conn.execute(ddl.set_lock_timeout(self.s.lock_timeout))
                 columns: list[str] | None = None
                 for i, a in enumerate(creates):
@@ -237,14 +276,27 @@ class TableApplier:
     # -- removal ----------------------------------------------------------
 
     def _remove_all(self, removals: list[Action]) -> list[ActionResult]:
+        """Detach or drop the expired partitions: short path first, else the careful one.
+
+        Plain drops and detaches (not archives, not detaches left pending) go
+        together: with `detach_concurrently` on, one try under the short
+        lock_timeout and no retry; if the lock is not granted, DETACH
+        CONCURRENTLY partition by partition (PostgreSQL forbids it with a
+        default partition: then the same one transaction, under the full
+        lock_timeout with retries). With `detach_concurrently` off the batch
+        goes straight to that last way. Archives and pending detaches follow,
+        one partition at a time, as before.
+        """
         concurrent = self.s.detach_concurrently and self.state.default is None
-        plain_drops = [a for a in removals if a.kind == DROP and not a.pending and not concurrent]
+        batch = [a for a in removals if a.kind in (DROP, DETACH) and not a.pending]
         results: list[ActionResult] = []
-        if plain_drops:
-            results.extend(self._drop_batch(plain_drops))
         failed = False
+        if batch:
+            batch_results = self._remove_batch(batch, concurrent)
+            failed = any(r.status != "ok" for r in batch_results)
+            results.extend(batch_results)
         for a in removals:
-            if a in plain_drops:
+            if a in batch:
                 continue
             if failed:
                 # after a failure (a lock, a detach left pending) the rest waits for the next run
@@ -255,27 +307,74 @@ class TableApplier:
             results.append(result)
         return results
 
-    def _drop_batch(self, drops: list[Action]) -> list[ActionResult]:
-        """Drop a table's expired partitions in one short transaction (parent locked first)."""
+    def _remove_batch(self, batch: list[Action], concurrent: bool) -> list[ActionResult]:
+        if self.s.detach_concurrently:
+            started = time.perf_counter()
+            try:
+                self._batch_once(batch, self.s.short_lock_timeout)
+            except RETRYABLE as exc:
+                log.info(
+                    "%s: short removal path not granted (%s); falling back to %s",
+                    self.state.policy.table,
+                    type(exc).__name__,
+                    "DETACH CONCURRENTLY" if concurrent else "retries",
+                    extra={"action": "partition_short_path_fallback"},
+                )
+            except psycopg.Error as exc:
+                return self._batch_results(batch, started, "short", exc)
+            else:
+                return self._batch_results(batch, started, "short")
+            if concurrent:
+                self.removal_path = "concurrent"
+                results: list[ActionResult] = []
+                for a in batch:
+                    if results and results[-1].status != "ok":
+                        results.append(
+                            ActionResult(a, "skipped", error="an earlier removal failed")
+                        )
+                        continue
+                    r = self._timed(a, functools.partial(self._remove_one, a, True))
+                    r.path = "concurrent"
+                    results.append(r)
+                return results
         started = time.perf_counter()
-
-        def once() -> None:
-            with self.conn.transaction():
-                self.conn.execute(ddl.set_lock_timeout(self.s.lock_timeout))
-                self.conn.execute(
-                    sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(self.parent)
-                )
-                self.conn.execute(
-                    ddl.drop_tables([ddl.ident(a.schema, a.partition) for a in drops])
-                )
-
         try:
-            _, self.attempts = with_retries(once, self.s, self.rng, str(self.state.policy.table))
+            _, attempts = with_retries(
+                functools.partial(self._batch_once, batch, self.s.lock_timeout),
+                self.s,
+                self.rng,
+                str(self.state.policy.table),
+            )
+            self.attempts = max(self.attempts, attempts)
         except psycopg.Error as exc:
-            ms = (time.perf_counter() - started) * 1000
-            return [ActionResult(a, "failed", ms, error=_err(exc)) for a in drops]
-        ms = (time.perf_counter() - started) * 1000 / len(drops)
-        return [ActionResult(a, "ok", ms) for a in drops]
+            return self._batch_results(batch, started, "plain", exc)
+        return self._batch_results(batch, started, "plain")
+
+    def _batch_once(self, batch: list[Action], timeout: float) -> None:
+        """One transaction, one round trip: lock the parent, detach, drop, commit.
+
+        The parent is locked first (ACCESS EXCLUSIVE, which plain DETACH and
+        DROP of a partition take anyway) so that the one lock wait, bounded by
+        `timeout`, comes before any work.
+        """
+        drops = [ddl.ident(a.schema, a.partition) for a in batch if a.kind == DROP]
+        with self._pipeline(True), self.conn.transaction():
+            self.conn.execute(ddl.set_lock_timeout(timeout))
+            self.conn.execute(ddl.lock_exclusive(self.parent))
+            for a in batch:
+                if a.kind == DETACH:
+                    self.conn.execute(ddl.detach(self.parent, ddl.ident(a.schema, a.partition)))
+            if drops:
+                self.conn.execute(ddl.drop_tables(drops))
+
+    def _batch_results(
+        self, batch: list[Action], started: float, path: str, exc: psycopg.Error | None = None
+    ) -> list[ActionResult]:
+        self.removal_path = path
+        ms = (time.perf_counter() - started) * 1000
+        if exc is not None:
+            return [ActionResult(a, "failed", ms, error=_err(exc), path=path) for a in batch]
+        return [ActionResult(a, "ok", ms / len(batch), path=path) for a in batch]
 
     def _detach(self, a: Action, concurrent: bool) -> None:
         child = ddl.ident(a.schema, a.partition)
@@ -331,6 +430,9 @@ class TableApplier:
         return ActionResult(a, "ok")
 
     # -- helpers ----------------------------------------------------------
+
+    def _pipeline(self, on: bool) -> contextlib.AbstractContextManager[Any]:
+        return self.conn.pipeline() if on else contextlib.nullcontext()
 
     def _in_tx(self, stmt: sql.Composed, what: str) -> None:
         def once() -> None:

@@ -108,6 +108,7 @@ def _settings(services: Services) -> ApplySettings:
         retries=cfg.get("partitions.lock_retries"),
         backoff=cfg.get("partitions.retry_backoff"),
         detach_concurrently=cfg.get("partitions.detach_concurrently"),
+        short_lock_timeout=cfg.get("partitions.short_lock_timeout"),
     )
 
 
@@ -235,6 +236,7 @@ def _run_locked(
         )
         if not dry_run:
             result.attempts = applier.attempts
+            result.removal_path = applier.removal_path
             _record_table(conn, q, run_id, t.key, result, len(actions))
         report.tables.append(result)
         if status == "failed":

@@ -3,6 +3,7 @@
 from pgwarden.config.declare import Key, check_cron
 
 LOCK_TIMEOUT = 2.0  # seconds
+SHORT_LOCK_TIMEOUT = 0.1  # seconds
 LOCK_RETRIES = 3
 RETRY_BACKOFF = 0.2  # seconds
 MAX_CREATE_PERIODS = 120
@@ -50,6 +51,16 @@ KEYS = [
         "bool",
         True,
         "detach with DETACH PARTITION ... CONCURRENTLY before dropping, where PostgreSQL allows it",
+    ),
+    Key(
+        "partitions.short_lock_timeout",
+        "float",
+        SHORT_LOCK_TIMEOUT,
+        "lock_timeout of the one try to drop or detach a table's expired partitions in one "
+        "transaction; not granted: DETACH CONCURRENTLY (or retries under lock_timeout)",
+        min=0.01,
+        max=60,
+        unit="seconds",
     ),
     Key(
         "partitions.maintenance_cron",

@@ -1,0 +1,115 @@
+"""Retention's two paths: the short one (one transaction, short lock_timeout) and the fallback."""
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+
+from pgwarden.partitions import run_maintenance, store
+from tests.integration.partitions.conftest import bounds_of
+
+START = datetime(2024, 1, 1, 12, tzinfo=UTC)
+
+
+def _daily(services, conn, name, *, default=False):
+    conn.execute(
+        f"CREATE TABLE public.{name} (ts timestamptz NOT NULL, v int) PARTITION BY RANGE (ts)"
+    )
+    if default:
+        conn.execute(f"CREATE TABLE public.{name}_default PARTITION OF public.{name} DEFAULT")
+    conn.commit()
+    store.add_policy(services.db, f"public.{name}", interval="daily", premake=0, keep_at_least=1)
+
+
+def _history(services, names, days=6):
+    # partitions up to `days`, so that the timed run at `days` only removes
+    for day in range(days + 1):
+        assert run_maintenance(services, now=START + timedelta(days=day)).status == "ok"
+    for name in names:
+        store.set_policy(services.db, f"public.{name}", retention="2 days")
+
+
+def _reader_for(conninfo, table, seconds):
+    """Another session reads `table` and keeps its transaction open for `seconds`."""
+    ready = threading.Event()
+
+    def hold() -> None:
+        with psycopg.connect(conninfo) as other:
+            other.execute(f"SELECT count(*) FROM public.{table}")
+            ready.set()
+            time.sleep(seconds)
+            other.rollback()
+
+    t = threading.Thread(target=hold)
+    t.start()
+    assert ready.wait(5)
+    return t
+
+
+def _recorded_paths(conn, run_id):
+    rows = conn.execute(
+        "SELECT a->>'table', a->>'path' FROM partition_runs r, jsonb_array_elements(r.actions) a "
+        "WHERE r.id = %s AND a->>'action' = 'drop'",
+        [run_id],
+    ).fetchall()
+    conn.commit()
+    return dict(rows)
+
+
+def test_a_free_table_takes_the_short_path_and_a_held_one_falls_back_to_concurrently(
+    services, conn
+):
+    _daily(services, conn, "free")
+    _daily(services, conn, "held")
+    _history(services, ["free", "held"])
+    # the reader outlasts the short path's 0.1 s but not the fallback's 2 s lock_timeout
+    reader = _reader_for(services.db.conninfo, "held", 0.6)
+    report = run_maintenance(services, now=START + timedelta(days=6))
+    reader.join()
+    assert report.status == "ok", report.message
+    by = {t.table: t for t in report.tables}
+    assert by["public.free"].removal_path == "short"
+    assert by["public.held"].removal_path == "concurrent"
+    assert {a.path for a in by["public.held"].actions if a.action.kind == "drop"} == {"concurrent"}
+    assert _recorded_paths(conn, report.run_id) == {
+        "public.free": "short",
+        "public.held": "concurrent",
+    }
+    for name in ("free", "held"):
+        # cut-off Jan 5 12:00: Jan 1 .. Jan 4 dropped; nothing left pending
+        assert sorted(bounds_of(conn, "public", name)) == [
+            f"{name}_p20240105",
+            f"{name}_p20240106",
+            f"{name}_p20240107",
+        ]
+    pending = conn.execute("SELECT count(*) FROM pg_inherits WHERE inhdetachpending").fetchone()
+    conn.commit()
+    assert pending == (0,)
+
+
+def test_with_a_default_partition_a_held_table_falls_back_to_retries(services, conn):
+    # PostgreSQL forbids DETACH CONCURRENTLY next to a default partition: the fallback
+    # is the same one transaction under the full lock_timeout, retried
+    _daily(services, conn, "held", default=True)
+    _history(services, ["held"])
+    reader = _reader_for(services.db.conninfo, "held", 0.6)
+    report = run_maintenance(services, now=START + timedelta(days=6))
+    reader.join()
+    assert report.status == "ok", report.message
+    assert report.tables[0].removal_path == "plain"
+    assert sorted(bounds_of(conn, "public", "held")) == [
+        "held_default",
+        "held_p20240105",
+        "held_p20240106",
+        "held_p20240107",
+    ]
+
+
+def test_with_detach_concurrently_off_the_batch_runs_under_the_full_timeout(services, conn):
+    services.config.set("partitions.detach_concurrently", False)
+    _daily(services, conn, "t")
+    _history(services, ["t"])
+    report = run_maintenance(services, now=START + timedelta(days=6))
+    assert report.status == "ok" and report.tables[0].removal_path == "plain"
+    assert report.count("drop") == 4
