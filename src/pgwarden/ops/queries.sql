@@ -146,3 +146,54 @@ FROM {schema}.ops_backups
 WHERE (%(target)s::text IS NULL OR target = %(target)s)
   AND (%(all)s OR status <> 'DELETED')
 ORDER BY started_at DESC, id DESC
+
+-- name: table_column
+-- A table's kind and a column's type, nullability and declared length, or no row.
+SELECT c.relkind::text, format_type(a.atttypid, NULL), a.attnotnull, a.atttypmod, c.oid::bigint
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = %(column)s AND a.attnum > 0
+     AND NOT a.attisdropped
+WHERE n.nspname = %(schema_name)s AND c.relname = %(table_name)s
+
+-- name: parse_interval
+-- A span of time as PostgreSQL reads it, in seconds.
+SELECT %(text)s::interval::text, extract(epoch FROM %(text)s::interval)::float8
+
+-- name: upsert_policy
+-- A retention or masking policy, replacing one on the same table and column.
+INSERT INTO {schema}.ops_policies (kind, table_schema, table_name, column_name, older_than,
+                                   expires, age_column, method, source, created_by)
+VALUES (%(kind)s, %(table_schema)s, %(table_name)s, %(column_name)s, %(older_than)s::interval,
+        %(expires)s, %(age_column)s, %(method)s, %(source)s, %(who)s)
+ON CONFLICT (kind, table_schema, table_name, column_name) DO UPDATE
+SET older_than = EXCLUDED.older_than, expires = EXCLUDED.expires,
+    age_column = EXCLUDED.age_column, method = EXCLUDED.method, source = EXCLUDED.source,
+    enabled = true, state = NULL
+RETURNING id
+
+-- name: list_policies
+-- Lifecycle policies of one kind (or all).
+SELECT id, kind, table_schema, table_name, column_name, older_than::text, expires, age_column,
+       method, enabled, source, created_at, state, last_run_id
+FROM {schema}.ops_policies
+WHERE (%(kind)s::text IS NULL OR kind = %(kind)s)
+ORDER BY kind, table_schema, table_name, column_name
+
+-- name: delete_policy
+-- Remove a policy by id.
+DELETE FROM {schema}.ops_policies WHERE id = %(id)s AND kind = %(kind)s RETURNING id
+
+-- name: save_policy_state
+-- The progress of an unfinished policy run (committed with the batch it describes).
+UPDATE {schema}.ops_policies SET state = %(state)s, last_run_id = %(run_id)s WHERE id = %(id)s
+
+-- name: relation_pages
+-- Pages of a table now, and its rows per page by the planner's statistics.
+SELECT (pg_relation_size(%(oid)s::oid) / current_setting('block_size')::int)::bigint,
+       CASE WHEN relpages > 0 THEN reltuples / relpages ELSE 0 END
+FROM pg_class WHERE oid = %(oid)s::oid
+
+-- name: cutoff
+-- A fixed cutoff: now minus a span.
+SELECT now() - %(span)s::interval, now()
