@@ -21,6 +21,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import tzinfo
+from typing import Any
 
 from pgwarden.quality.anomaly import histo, seasonal
 from pgwarden.quality.anomaly.model import (
@@ -93,14 +94,55 @@ def _window(points: Sequence[BatchPoint]) -> Window:
     return Window(points[0].received_at, points[-1].received_at, len(points))
 
 
-def _usable(history: Sequence[BatchPoint], key: str) -> list[BatchPoint]:
-    return [p for p in history if p.accepted and key not in p.flagged]
+@dataclass(frozen=True)
+class Columns:
+    """The history as numpy columns, built once per history (one-slot cache by identity)."""
+
+    times: Any
+    records: Any
+    accepted: Any
+    missing: Any
+    mismatches: Any
+    cells: Any  # records x fields: the trials of the missing and format rates
+    flags: dict[str, Any]
+
+    def usable(self, key: str) -> Any:
+        return self.accepted & ~self.flags[key]
+
+    def window(self, history: Sequence[BatchPoint], mask: Any) -> Window:
+        idx = seasonal.np().flatnonzero(mask)
+        if len(idx) == 0:
+            return Window(None, None, 0)
+        return Window(history[idx[0]].received_at, history[idx[-1]].received_at, len(idx))
+
+
+_LAST: tuple[object, Columns | None] = (None, None)
+
+
+def columns(history: Sequence[BatchPoint]) -> Columns:
+    global _LAST
+    held, cols = _LAST
+    if held is history and cols is not None and len(cols.times) == len(history):
+        return cols
+    n = seasonal.np()
+    rows = [
+        (p.received_at.timestamp(), p.records, p.accepted, p.missing_values, p.type_mismatches,
+         p.records * p.fields, VOLUME in p.flagged, MISSING in p.flagged, FORMAT in p.flagged,
+         TIMING in p.flagged)
+        for p in history
+    ]  # fmt: skip
+    a = n.array(rows, dtype=float).reshape(len(rows), 10)
+    cols = Columns(
+        a[:, 0], a[:, 1], a[:, 2] > 0, a[:, 3], a[:, 4], a[:, 5],
+        {VOLUME: a[:, 6] > 0, MISSING: a[:, 7] > 0, FORMAT: a[:, 8] > 0, TIMING: a[:, 9] > 0},
+    )  # fmt: skip
+    _LAST = (history, cols)
+    return cols
 
 
 def batch_level(history: Sequence[BatchPoint], s: DetectorSettings) -> float:
     """This batch's share of the hourly budget: fdr x cadence in hours (1 minute .. 1 day)."""
-    n = seasonal.np()
-    times = n.array([p.received_at.timestamp() for p in history[-500:]])
+    times = columns(history).times[-500:]
     cadence = seasonal.cadence_of(times) if len(times) >= 2 else 3600.0
     return s.fdr * min(max(cadence, 60.0), 86400.0) / 3600.0
 
@@ -116,17 +158,14 @@ def volume(
     level: float | None = None,
 ) -> TestResult:
     """Record count against the seasonal negative-binomial baseline (spike or drop)."""
-    n = seasonal.np()
-    pts = _usable(history, VOLUME)
-    window = _window(pts)
+    cols = columns(history)
+    usable = cols.usable(VOLUME)
+    window = cols.window(history, usable)
     method = "negative binomial around a slot-of-week baseline in the source's local time"
     fit = None
-    if len(pts) >= s.min_history and history:
-        times = n.array([p.received_at.timestamp() for p in history])
-        counts = n.array([float(p.records) for p in history])
-        usable = n.array([p.accepted and VOLUME not in p.flagged for p in history])
+    if usable.sum() >= s.min_history and history:
         fit = seasonal.fit_volume(
-            times, counts, usable, current.received_at.timestamp(), tz,
+            cols.times, cols.records, usable, current.received_at.timestamp(), tz,
             min_points=s.min_history, learn=s.learn_zone,
         )  # fmt: skip
     if fit is None:
@@ -176,38 +215,38 @@ def _rate(
     s: DetectorSettings,
 ) -> TestResult:
     method = "quasi-binomial on the batch and on the last hour (dispersion from the history)"
-    pts = _usable(history, metric)
-    window = _window(pts)
-
-    def xn(p: BatchPoint) -> tuple[float, float]:
-        return float(getattr(p, count)), float(p.records * p.fields)
-
-    counts = [xn(p) for p in pts if p.records]
-    x, n = xn(current)
-    if len(counts) < s.min_history:
+    cols = columns(history)
+    mask = cols.usable(metric) & (cols.records > 0)
+    window = cols.window(history, mask)
+    xs = (cols.missing if count == "missing_values" else cols.mismatches)[mask]
+    ns = cols.cells[mask]
+    x, n = float(getattr(current, count)), float(current.records * current.fields)
+    if len(xs) < s.min_history:
         return TestResult(
             metric, None, Status.INSUFFICIENT_HISTORY, method, window,
             observed=x / n if n else None, weight=s.weight(metric),
         )  # fmt: skip
     if n <= 0:
         return TestResult(metric, None, Status.INSUFFICIENT_SAMPLE, method, window)
-    total_x = sum(c for c, _ in counts)
-    total_n = sum(t for _, t in counts)
+    npx = seasonal.np()
+    total_x, total_n = float(xs.sum()), float(ns.sum())
     # Jeffreys-style smoothing: a history of zero defects still has a rate above zero.
     p0 = (total_x + 0.5) / (total_n + 1.0)
-    resid = [min(25.0, (c - t * p0) ** 2 / (t * p0 * (1 - p0))) for c, t in counts if t > 0]
-    phi = max(1.0, sum(resid) / len(resid))
+    resid = npx.minimum(25.0, (xs - ns * p0) ** 2 / (ns * p0 * (1 - p0)))
+    phi = max(1.0, float(resid.mean()))
     u = unit_uniform(current.batch_id, metric)
     p_batch = _quasi_upper(x, n, p0, phi * (1.0 + n / max(total_n, 1.0)), u)
     since = current.received_at.timestamp() - s.rate_window
-    recent = [p for p in history if p.accepted and p.received_at.timestamp() > since]
-    wx = x + sum(xn(p)[0] for p in recent)
-    wn = n + sum(xn(p)[1] for p in recent)
+    recent = cols.accepted & (cols.times > since)
+    all_x = cols.missing if count == "missing_values" else cols.mismatches
+    wx = x + float(all_x[recent].sum())
+    wn = n + float(cols.cells[recent].sum())
     p_win, p = 1.0, p_batch
-    if recent:
+    batches = int(recent.sum())
+    if batches:
         p_win = _quasi_upper(wx, wn, p0, phi * (1.0 + wn / max(total_n, 1.0)), u)
         p = cauchy_combine([p_batch, p_win])
-    use_win = bool(recent) and p_win < p_batch
+    use_win = batches > 0 and p_win < p_batch
     ox, on = (wx, wn) if use_win else (x, n)
     rate = ox / on
     ratio = rate / p0
@@ -219,8 +258,8 @@ def _rate(
         observed=x / n, expected=p0, low=0.0, high=min(1.0, high), direction="high",
         p_value=p, effect=rate - p0, gated=gated, weight=s.weight(metric), strength=ratio,
         details={"count": x, "trials": n, "dispersion": phi, "ratio": ratio,
-                 "window": {"count": wx, "trials": wn, "batches": len(recent) + 1,
-                            "p_value": p_win} if recent else None,
+                 "window": {"count": wx, "trials": wn, "batches": batches + 1,
+                            "p_value": p_win} if batches else None,
                  "evidence": "last hour" if use_win else "batch"},
     )  # fmt: skip
 
@@ -254,15 +293,19 @@ def arrival_gap(
     least) may alert.
     """
     method = "empirical gap distribution with an exponential tail over its 95th percentile"
-    times = sorted(p.received_at for p in history if p.received_at < current.received_at)
-    window = _window([p for p in history if p.received_at < current.received_at])
+    npx = seasonal.np()
+    cols = columns(history)
+    now = current.received_at.timestamp()
+    before = cols.times < now
+    window = cols.window(history, before)
+    order = npx.argsort(cols.times[before], kind="stable")
+    times = cols.times[before][order]
     if len(times) < s.min_history + 1:
         return TestResult(TIMING, None, Status.INSUFFICIENT_HISTORY, method, window)
-    flagged = {p.received_at for p in history if TIMING in p.flagged}
-    gaps = sorted(
-        (b - a).total_seconds() for a, b in zip(times, times[1:], strict=False) if b not in flagged
-    )
-    gap = (current.received_at - times[-1]).total_seconds()
+    flagged = cols.flags[TIMING][before][order]
+    gaps = npx.sort(npx.diff(times)[~flagged[1:]]).tolist()
+    last = history[int(npx.flatnonzero(before)[order[-1]])].received_at
+    gap = (current.received_at - last).total_seconds()
     if len(gaps) < s.min_history:
         return TestResult(TIMING, None, Status.INSUFFICIENT_HISTORY, method, window, observed=gap)
     import bisect
@@ -287,7 +330,7 @@ def arrival_gap(
         observed=gap, expected=center, low=0.0, high=high, direction="high",
         p_value=min(1.0, p), effect=extra, gated=extra < max(240.0, 0.5 * center),
         weight=s.weight(TIMING), strength=gap / max(center, 1.0),
-        details={"previous": times[-1].isoformat(), "tail_scale": scale, "threshold": thr},
+        details={"previous": last.isoformat(), "tail_scale": scale, "threshold": thr},
     )  # fmt: skip
 
 

@@ -333,7 +333,9 @@ def learn_zone(x: Any, mids: Any, secs: Any, t_ref: float, span: float, given: t
     """
     n = np()
     best_off = _weekly_offset(x, mids)
-    zones = tuple(z for z in zones if round(_offset(ZoneInfo(z), t_ref) / 3600) == best_off)
+    # a zone qualifies if its offset over most of the history is the one the week shows
+    middle = float(n.median(mids))
+    zones = tuple(z for z in zones if round(_offset(ZoneInfo(z), middle) / 3600) == best_off)
     if not zones:
         return given
     base, k = _zone_deviance(x, mids, secs, t_ref, span, given, slot_sec)
@@ -420,8 +422,9 @@ def fit_volume(
         var = mu + alpha * mu * mu
     e = (x - mu) / n.sqrt(n.maximum(var, 1e-12))
     idx = n.flatnonzero(usable)
-    pos = {int(i): j for j, i in enumerate(idx)}
-    pairs = [(pos[int(i) - 1], j) for j, i in enumerate(idx) if int(i) - 1 in pos]
+    pos = {int(idx[-1]): len(idx) - 1} if len(idx) else {}
+    js = n.flatnonzero(n.diff(idx) == 1) + 1  # j whose predecessor is the batch just before
+    pairs = list(zip((js - 1).tolist(), js.tolist(), strict=True))
     phi = 0.0
     if len(pairs) > 50:
         a_, b_ = n.array(pairs).T

@@ -1,0 +1,154 @@
+"""Issue 17's causes, one test each: budget per hour, slots, zones, windows, grading."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pytest
+
+from pgwarden.quality.anomaly import (
+    BatchPoint,
+    DetectorSettings,
+    detectors,
+    evaluate,
+    histo,
+    model,
+    seasonal,
+    stats,
+)
+from pgwarden.quality.anomaly.engine import grade
+
+MONDAY = datetime(2026, 1, 5, tzinfo=UTC)
+
+
+def regular(count: int, minutes: int, make=lambda i, t: 100, start=MONDAY) -> list[BatchPoint]:
+    step = timedelta(minutes=minutes)
+    return [
+        BatchPoint(f"b{i}", start + step * (i + 1), make(i, start + step * (i + 1)))
+        for i in range(count)
+    ]
+
+
+def business(local: datetime) -> float:
+    h = local.hour + local.minute / 60
+    day = 0.04 + 0.96 / (1 + math.exp(-(h - 8.5) * 3)) / (1 + math.exp((h - 18) * 2))
+    return day * (0.3 if local.weekday() >= 5 else 1.0)
+
+
+def test_the_budget_is_per_hour_whatever_the_cadence():
+    s = DetectorSettings()
+    assert detectors.batch_level(regular(100, 60), s) == pytest.approx(s.fdr)
+    assert detectors.batch_level(regular(100, 15), s) == pytest.approx(s.fdr / 4)
+    assert detectors.batch_level(regular(100, 5), s) == pytest.approx(s.fdr / 12)
+
+
+def test_a_batch_counts_toward_the_interval_it_covers():
+    # 15-minute batches: the one received at Saturday 00:00 covers Friday 23:45-24:00.
+    sat = datetime(2026, 1, 10, tzinfo=UTC).timestamp()
+    mids = np.array([sat - 15 * 60 / 2, sat + 15 * 60 - 15 * 60 / 2])
+    lay = seasonal._layout(mids, np.zeros(2), 15 * 60.0)
+    assert lay.dow.tolist() == [4, 5]  # Friday, then Saturday
+    assert lay.sod.tolist() == [95, 0]  # the day's last slot, then its first
+
+
+def test_the_source_zone_is_learned_across_a_dst_change():
+    berlin = ZoneInfo("Europe/Berlin")
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    rng = np.random.default_rng(3)
+
+    def make(i, t):
+        return int(rng.poisson(1000 * business((t - timedelta(minutes=7.5)).astimezone(berlin))))
+
+    pts = regular(40 * 96, 15, make, start)
+    times = np.array([p.received_at.timestamp() for p in pts])
+    counts = np.array([float(p.records) for p in pts])
+    usable = np.ones(len(pts), dtype=bool)
+    fit = seasonal.fit_volume(times[:-1], counts[:-1], usable[:-1], times[-1], UTC, min_points=24)
+    assert fit is not None and fit.zone == "Europe/Berlin"
+    flat = seasonal.fit_volume(
+        times[:-1], np.full(len(pts) - 1, 100.0), usable[:-1], times[-1], UTC, min_points=24
+    )
+    assert flat is not None and flat.zone == "UTC"  # nothing to learn from: the given zone
+
+
+def test_counts_flushed_on_a_timer_are_modelled_per_time_window():
+    rng = np.random.default_rng(5)
+    pts, t = [], MONDAY
+    for i in range(21 * 288):
+        gap = 300 * rng.uniform(0.6, 1.4)
+        t += timedelta(seconds=gap)
+        pts.append(BatchPoint(f"b{i}", t, int(rng.poisson(100 * gap / 300))))
+    times = np.array([p.received_at.timestamp() for p in pts])
+    counts = np.array([float(p.records) for p in pts])
+    fit = seasonal.fit_volume(
+        times[:-1], counts[:-1], np.ones(len(pts) - 1, dtype=bool), times[-1], UTC, min_points=24
+    )
+    assert fit is not None and fit.beta == pytest.approx(1.0, abs=0.15)
+    # a short interval with few records is not a drop
+    short = replace(pts[-1], received_at=pts[-2].received_at + timedelta(seconds=180), records=55)
+    assert not evaluate(pts[:-1], short, UTC).anomalies
+
+
+def test_a_tripled_rare_missing_rate_is_found_within_the_hour():
+    rng = np.random.default_rng(7)
+    pts = [
+        replace(p, records=2000, fields=5, missing_values=int(rng.binomial(10_000, 0.001)))
+        for p in regular(30 * 96, 15)
+    ]
+    i = 29 * 96
+    found = []
+    for k in range(4):
+        pts[i + k] = replace(pts[i + k], missing_values=int(rng.binomial(10_000, 0.003)))
+        ev = evaluate(pts[: i + k], pts[i + k], UTC)
+        found.append("missing_rate" in {r.key for r in ev.anomalies})
+    assert any(found)
+
+
+def test_pit_moments_are_those_of_uniform_order_statistics():
+    # rank 3 of 10: Beta(3, 8), mean 3/11, variance 3 * 8 / (11^2 * 12)
+    mean, cov = histo.pit_moments([3.0, 7.0], 10.0)
+    assert mean.tolist() == pytest.approx([3 / 11, 7 / 11])
+    assert cov[0, 0] == pytest.approx(3 * 8 / (121 * 12))
+    assert cov[0, 1] == pytest.approx(3 * 4 / (121 * 12))
+
+
+def test_cauchy_combination_reference_values():
+    assert stats.cauchy_combine([0.01]) == pytest.approx(0.01)
+    assert stats.cauchy_combine([0.2, 0.2, 0.2]) == pytest.approx(0.2)
+    # two p-values of 0.01 and 0.5: tan(0.49 pi) / 2 = 15.89, p = 0.5 - atan(15.89) / pi
+    assert stats.cauchy_combine([0.01, 0.5]) == pytest.approx(0.0200, abs=2e-4)
+    assert stats.cauchy_combine([1e-20, 0.9]) == pytest.approx(2e-20, rel=1e-3)
+
+
+def test_the_randomiser_is_reproducible_and_uniform():
+    assert stats.unit_uniform("b1", "volume") == stats.unit_uniform("b1", "volume")
+    us = [stats.unit_uniform(f"b{i}", "volume") for i in range(4000)]
+    assert 0.48 < sum(us) / len(us) < 0.52 and min(us) > 0 and max(us) < 1
+
+
+def _result(metric: str, strength: float, p: float, **kw) -> model.TestResult:
+    window = model.Window(None, None, 0)
+    return model.TestResult(
+        metric, None, model.Status.TESTED, "m", window, p_value=p, strength=strength, **kw
+    )
+
+
+def test_severity_follows_effect_and_evidence():
+    level = 1e-5
+    assert grade(_result("volume", 4.2, 1e-7), level)[0] == "medium"
+    assert grade(_result("volume", 7.0, 1e-12), level)[0] == "high"
+    assert grade(_result("volume", 12.0, 1e-20), level)[0] == "critical"
+    # an extreme effect on marginal evidence is at most high
+    assert grade(_result("volume", 12.0, 5e-6), level)[0] == "high"
+    # a volume halved is at least high, divided by five critical
+    half = _result("volume", 4.5, 1e-9, observed=50.0, expected=100.0)
+    assert grade(half, level)[0] == "high"
+    fifth = _result("volume", 4.5, 1e-9, observed=20.0, expected=100.0)
+    assert grade(fifth, level)[0] == "critical"
+    assert grade(_result("missing_rate", 3.4, 1e-9), level)[0] == "high"
+    assert grade(_result("arrival_gap", 9.0, 1e-30), level)[0] == "critical"
+    assert grade(_result("drift", 0.3, 1e-9), level)[0] == "medium"
