@@ -17,7 +17,7 @@ Public functions (the service, CLI and the quality hook call these):
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -94,12 +94,22 @@ def raise_alerts(
     conditions: Sequence[Condition],
     now: datetime,
     settings: AlertSettings,
+    *,
+    only_rules: Collection[str] | None = None,
+    resolve_after: int | None = None,
 ) -> dict[str, list[int]]:
-    """Open, update, reopen or resolve the source's alerts for one batch (caller's transaction)."""
+    """Open, update, reopen or resolve the source's alerts for one batch (caller's transaction).
+
+    A check that is not about a batch (the periodic silence check) passes
+    `only_rules`: the source's other open alerts are then left as they are,
+    not counted clean. `resolve_after` overrides the setting (1: resolve at
+    the first check without the condition).
+    """
     return store.apply(
         conn, schema, source, batch_id, conditions, now,
         channel_list=settings.channels, cooldown=settings.cooldown,
-        resolve_after=settings.resolve_after,
+        resolve_after=settings.resolve_after if resolve_after is None else resolve_after,
+        only_rules=only_rules,
     )  # fmt: skip
 
 

@@ -6,7 +6,7 @@ batch's alerts, their deliveries and the batch's daily state commit together.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -44,11 +44,17 @@ def apply(
     channel_list: Sequence[Mapping[str, Any]],
     cooldown: timedelta,
     resolve_after: int,
+    only_rules: Collection[str] | None = None,
 ) -> dict[str, list[int]]:
-    """Plan and apply the batch's alerts; returns alert ids by what happened, plus deliveries."""
+    """Plan and apply the batch's alerts; returns alert ids by what happened, plus deliveries.
+
+    With `only_rules`, the source's open alerts of other rules are left alone.
+    """
     q = queries(schema)
     open_rows = conn.execute(q["open_for_source"], {"source": source}).fetchall()
     opened = [model.OpenAlert(r[0], r[1], r[2], r[3]) for r in open_rows]
+    if only_rules is not None:
+        opened = [a for a in opened if a.rule in only_rules]
     resolved: dict[str, datetime] = dict(
         conn.execute(q["last_resolved"], {"source": source, "since": now - cooldown}).fetchall()
     )

@@ -187,7 +187,7 @@ SELECT s.source, s.last_at,
                                   WHERE b.source = s.source AND b.received_at <= %(until)s
                                   ORDER BY b.received_at DESC
                                   LIMIT %(n)s) a) g
-                  WHERE g.gap IS NOT NULL), '{}') AS gaps
+                  WHERE g.gap IS NOT NULL), ARRAY[]::numeric[]) AS gaps
   FROM (SELECT source, max(received_at) AS last_at
           FROM {schema}.quality_batches
          WHERE received_at > %(since)s AND received_at <= %(until)s
