@@ -7,12 +7,29 @@ or from `Services.clock`, never from the machine's clock directly, so tests
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+from pgwarden.errors import InputInvalid
 
 Clock = Callable[[], datetime]
+
+_SINCE = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def utcnow() -> datetime:
     """The machine's clock, timezone-aware in UTC."""
     return datetime.now(UTC)
+
+
+def parse_since(text: str, field: str = "since") -> timedelta:
+    """A look-back window: '7d', '12h', '30m', '2w', '90s' -> timedelta.
+
+    Raises InputInvalid naming `field` for anything else (the CLI and the API
+    give the same answer)."""
+    match = _SINCE.match(text.strip())
+    if not match:
+        raise InputInvalid(field, text, "use a number and s, m, h, d or w, like 7d or 12h")
+    return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -14,6 +13,7 @@ from rich.table import Table
 
 from pgwarden.cli import tables
 from pgwarden.cli.common import err, open_services, out, print_json
+from pgwarden.clock import parse_since
 from pgwarden.errors import PgwardenError
 
 app = typer.Typer(
@@ -25,16 +25,6 @@ app.add_typer(version_app, name="version")
 WHO = typer.Option(None, "--who", help="recorded in registry_events (default user@host)")
 REASON = typer.Option(None, "--reason", help="why; recorded in registry_events")
 JSON = typer.Option(False, "--json", help="print JSON")
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_since(text: str) -> timedelta:
-    """'7d', '12h', '30m', '2w', '90s' -> timedelta."""
-    match = _DURATION.match(text.strip())
-    if not match:
-        raise PgwardenError(f"--since {text!r} is not a duration; use e.g. 7d, 12h, 30m, 2w")
-    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
 
 
 def _done(result: Any, as_json: bool) -> None:
@@ -394,7 +384,7 @@ def compare(
     from pgwarden import models
 
     with open_services() as svc:
-        result = models.compare(svc, model_id, parse_since(since))
+        result = models.compare(svc, model_id, parse_since(since, "--since"))
     if as_json:
         print_json(result.to_dict())
         return

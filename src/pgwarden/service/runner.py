@@ -17,7 +17,7 @@ from typing import Any
 
 import uvicorn
 
-from pgwarden.service.api import create_app
+from pgwarden.service.web import create_app
 from pgwarden.service.worker import run_worker_async
 from pgwarden.services import Services
 

@@ -2,8 +2,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pgwarden.config.runtime import RuntimeConfig
-from pgwarden.service.api import create_app
 from pgwarden.service.api.auth import new_token
+from pgwarden.service.web import create_app
 from pgwarden.services import Services
 from tests.conftest import make_settings
 

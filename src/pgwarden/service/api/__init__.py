@@ -1,5 +1,1 @@
-"""The HTTP API (FastAPI): batches, quality, alerts, models, partitions, config, health."""
-
-from pgwarden.service.api.app import create_app
-
-__all__ = ["create_app"]
+"""The HTTP API (FastAPI): one router module per feature; `service/web.py` assembles them."""

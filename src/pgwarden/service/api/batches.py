@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
-from pgwarden.db.queries import Queries
+from pgwarden import models, quality
 from pgwarden.errors import InputInvalid, NotFound
 from pgwarden.service.api.auth import require_read, require_write
+from pgwarden.service.http import plain, require_known_source, services_of
 from pgwarden.service.ingest import (
     METADATA_FIELDS,
     batch_record,
@@ -25,21 +26,6 @@ from pgwarden.services import Services
 router = APIRouter(prefix="/api/batches", tags=["batches"])
 
 JSONL_TYPES = ("application/x-ndjson", "application/jsonl", "application/x-jsonlines")
-
-
-def _services(request: Request) -> Services:
-    return request.app.state.services
-
-
-def require_known_source(services: Services, source: str | None) -> None:
-    """A filter on a source nobody has heard of is a typo: 404, not an empty list."""
-    if source is None:
-        return
-    q = Queries("pgwarden.service", services.db.schema)
-    with services.db.connection() as conn:
-        row = conn.execute(q["source_known"], {"source": source}).fetchone()
-    if not (row and row[0]):
-        raise NotFound("source", source)
 
 
 @router.post("", status_code=202, dependencies=[Depends(require_write)])
@@ -77,9 +63,7 @@ async def post_batch(
         fmt = "jsonl"
     if source is None:
         raise InputInvalid("source", None, "name the source in the body or as ?source=")
-    services = _services(request)
-    from starlette.concurrency import run_in_threadpool
-
+    services = services_of(request)
     done = await run_in_threadpool(
         ingest,
         services,
@@ -150,7 +134,7 @@ def list_batches(
     since: datetime | None = None,
     limit: int = Query(100, ge=1, le=1000),
 ) -> list[dict[str, Any]]:
-    services = _services(request)
+    services = services_of(request)
     require_known_source(services, source)
     return batch_records(services, source=source, status=status, since=since, limit=limit)
 
@@ -158,7 +142,7 @@ def list_batches(
 @router.get("/{batch_id}", dependencies=[Depends(require_read)])
 def get_batch(request: Request, batch_id: str) -> dict[str, Any]:
     """The batch's processing record, its quality result and its model runs."""
-    services = _services(request)
+    services = services_of(request)
     out = batch_record(services, batch_id)
     if out is None:
         raise NotFound("batch", batch_id)
@@ -168,26 +152,14 @@ def get_batch(request: Request, batch_id: str) -> dict[str, Any]:
 
 
 def _quality_of(services: Services, batch_id: str) -> Any:
-    from pgwarden import quality
-
     result = quality.get_batch(services, batch_id)
     if result is None:
         return None
-    return _plain(result)
+    return plain(result)
 
 
 def _model_runs_of(services: Services, cycle_id: str | None) -> Any:
     if cycle_id is None:
         return None
-    from pgwarden import models
-
     report = models.get_cycle(services, cycle_id)
-    return _plain(report) if report is not None else None
-
-
-def _plain(value: Any) -> Any:
-    if hasattr(value, "to_dict"):
-        return value.to_dict()
-    if hasattr(value, "__dataclass_fields__"):
-        return asdict(value)
-    return value
+    return plain(report) if report is not None else None

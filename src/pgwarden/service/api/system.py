@@ -7,16 +7,17 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
+from pgwarden.db import migrate
+from pgwarden.errors import ConfigKeyLocalOnly
 from pgwarden.service.api.auth import require_read, require_write
-from pgwarden.services import Services
+from pgwarden.service.http import services_of
+from pgwarden.service.metrics import registry_for
+from pgwarden.service.worker import list_workers
 
 router = APIRouter(tags=["system"])
-
-
-def _services(request: Request) -> Services:
-    return request.app.state.services
 
 
 @router.get("/healthz")
@@ -28,9 +29,7 @@ def healthz() -> dict[str, str]:
 @router.get("/readyz")
 def readyz(request: Request) -> JSONResponse:
     """The database answers and the schema is at the revision this code needs (readiness)."""
-    from pgwarden.db import migrate
-
-    services = _services(request)
+    services = services_of(request)
     try:
         with services.db.connection() as conn:
             revision = migrate.stored_revision(conn, services.db.schema)
@@ -49,26 +48,20 @@ def readyz(request: Request) -> JSONResponse:
 
 @router.get("/metrics", include_in_schema=False)
 def metrics(request: Request) -> Response:
-    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-    from pgwarden.service.metrics import registry_for
-
     return Response(
-        generate_latest(registry_for(_services(request))), media_type=CONTENT_TYPE_LATEST
+        generate_latest(registry_for(services_of(request))), media_type=CONTENT_TYPE_LATEST
     )
 
 
 @router.get("/api/workers", dependencies=[Depends(require_read)])
 def workers(request: Request) -> list[dict[str, Any]]:
     """Every worker: alive, jobs done, failures, last error."""
-    from pgwarden.service.worker import list_workers
-
-    return [asdict(w) for w in list_workers(_services(request))]
+    return [asdict(w) for w in list_workers(services_of(request))]
 
 
 @router.get("/api/config", dependencies=[Depends(require_read)])
 def list_config(request: Request) -> list[dict[str, Any]]:
-    entries = _services(request).config.entries()
+    entries = services_of(request).config.entries()
     return [
         {
             "key": e.key,
@@ -90,6 +83,13 @@ class ConfigValue(BaseModel):
 
 @router.put("/api/config/{key}", dependencies=[Depends(require_write)])
 def set_config(request: Request, key: str, body: ConfigValue) -> dict[str, Any]:
-    """Validate and store a runtime key; a bad value is 422 and nothing is written."""
-    value = _services(request).config.set(key, body.value, who=body.who or "api")
-    return {"key": key, "value": value}
+    """Validate and store a runtime key; a bad value is 422 and nothing is written.
+
+    Keys that name files or directories are refused (403): over HTTP they would
+    let a token holder point the worker (often root) at any path.
+    """
+    config = services_of(request).config
+    if config.keys[key].path:
+        raise ConfigKeyLocalOnly(key)
+    value = config.set(key, body.value, who=body.who or "api")
+    return {"key": key, "value": config.shown(key, value)}

@@ -12,7 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from pgwarden import alerts, models, partitions
 from pgwarden.db.queries import Queries
+from pgwarden.service.http import plain
+from pgwarden.service.ingest import batch_records
 from pgwarden.services import Services
 
 log = logging.getLogger(__name__)
@@ -30,12 +33,6 @@ def panel(fn: Callable[[], Any]) -> Panel:
     except Exception as exc:
         log.warning("dashboard panel failed: %s: %s", type(exc).__name__, exc)
         return Panel(error=f"{type(exc).__name__}: {exc}")
-
-
-def plain(value: Any) -> Any:
-    from pgwarden.service.api.features import plain as to_plain
-
-    return to_plain(value)
 
 
 def timeline(services: Services, window: timedelta, bucket_seconds: int) -> dict[str, Any]:
@@ -77,38 +74,26 @@ def source_summary(services: Services, window: timedelta) -> list[dict[str, Any]
 
 
 def recent_batches(services: Services, limit: int = 25) -> list[dict[str, Any]]:
-    from pgwarden.service.ingest import batch_records
-
     return batch_records(services, limit=limit)
 
 
 def open_alerts(services: Services, limit: int = 50) -> list[dict[str, Any]]:
-    from pgwarden import alerts
-
     return plain(alerts.list_alerts(services, status="open", limit=limit))
 
 
 def alert_counts(services: Services) -> dict[str, int]:
-    from pgwarden import alerts
-
     return dict(alerts.open_alert_counts(services))
 
 
 def model_list(services: Services) -> Any:
-    from pgwarden import models
-
     return plain(models.list_models(services))
 
 
 def model_stats(services: Services) -> Any:
-    from pgwarden import models
-
     return models.run_stats(services)
 
 
 def comparisons(services: Services) -> list[Any]:
-    from pgwarden import models
-
     out = []
     for m in plain(models.list_models(services)):
         roles = {str(v.get("role")) for v in m.get("versions", []) if v.get("status") == "ACTIVE"}
@@ -118,12 +103,8 @@ def comparisons(services: Services) -> list[Any]:
 
 
 def partition_status(services: Services) -> Any:
-    from pgwarden import partitions
-
     return plain(partitions.status(services))
 
 
 def partition_plan(services: Services) -> Any:
-    from pgwarden import partitions
-
     return plain(partitions.plan_all(services))

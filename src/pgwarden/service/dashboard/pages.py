@@ -14,7 +14,7 @@ from markupsafe import Markup
 from pgwarden import __version__
 from pgwarden.service.api.auth import require_read
 from pgwarden.service.dashboard import data, svg
-from pgwarden.services import Services
+from pgwarden.service.http import services_of
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(require_read)])
 
@@ -102,13 +102,13 @@ def _render(request: Request, template: str, page: str, **context: Any) -> HTMLR
     return HTMLResponse(html)
 
 
-def _services(request: Request) -> Services:
-    return request.app.state.services
+# The name other dashboard pages import (one definition: service/http.py).
+_services = services_of
 
 
 @router.get("/", response_class=HTMLResponse)
 def overview(request: Request) -> HTMLResponse:
-    s = _services(request)
+    s = services_of(request)
     tl = data.panel(lambda: data.timeline(s, OVERVIEW_WINDOW, OVERVIEW_BUCKET))
     charts: dict[str, Markup] = {}
     if tl.data:
@@ -158,7 +158,7 @@ def overview(request: Request) -> HTMLResponse:
 
 @router.get("/sources", response_class=HTMLResponse)
 def sources(request: Request) -> HTMLResponse:
-    s = _services(request)
+    s = services_of(request)
     tl = data.panel(lambda: data.timeline(s, timedelta(hours=24), 300))
     sparks: dict[str, Markup] = {}
     if tl.data:
@@ -193,7 +193,7 @@ def sources(request: Request) -> HTMLResponse:
 
 @router.get("/alerts", response_class=HTMLResponse)
 def alerts_page(request: Request) -> HTMLResponse:
-    s = _services(request)
+    s = services_of(request)
     counts = data.panel(lambda: data.alert_counts(s))
     chart = _alerts_chart(counts.data) if counts.data is not None else None
     return _render(
@@ -208,7 +208,7 @@ def alerts_page(request: Request) -> HTMLResponse:
 
 @router.get("/models", response_class=HTMLResponse)
 def models_page(request: Request) -> HTMLResponse:
-    s = _services(request)
+    s = services_of(request)
     stats = data.panel(lambda: data.model_stats(s))
     chart = _models_chart(stats.data) if stats.data else None
     return _render(
@@ -224,7 +224,7 @@ def models_page(request: Request) -> HTMLResponse:
 
 @router.get("/partitions", response_class=HTMLResponse)
 def partitions_page(request: Request) -> HTMLResponse:
-    s = _services(request)
+    s = services_of(request)
     status = data.panel(lambda: data.partition_status(s))
     chart = None
     if status.data:
