@@ -307,8 +307,8 @@ def _print_imports(found: list[importers.Imported]) -> None:
     if not found:
         out.print("nothing to import")
     for item in found:
-        mark = "[green]✓[/]" if item.policy else "[yellow]–[/]"
-        out.print(f"{mark} {escape(item.table)} {escape(item.problem or '')}")
+        mark = "[green]✓[/]" if item.policy or item.note else "[yellow]–[/]"
+        out.print(f"{mark} {escape(item.table)} {escape(item.problem or item.note or '')}")
 
 
 @app.command()
@@ -319,7 +319,7 @@ def retention(
     batch_size: int | None = typer.Option(None, help="rows per batch (default from config)"),
     dry_run: bool = typer.Option(False, "--dry-run", help="count, delete nothing"),
 ) -> None:
-    """Delete old rows of an unpartitioned table in batches (the seed's stale-score clean-up)."""
+    """Delete old rows in batches: stores an ops retention policy and runs it (`ops retention`)."""
     with open_services() as svc, _progress() as bar:
         task = bar.add_task("deleting", total=None)
         r = delete_old_rows(
@@ -333,7 +333,8 @@ def retention(
         )
     verb = "would delete" if dry_run else "deleted"
     out.print(
-        f"{verb} {r.deleted} rows older than {r.cutoff.isoformat()} from {escape(r.table)} "
-        f"in {r.batches} batch(es)",
+        f"{verb} {r.deleted} rows older than {r.cutoff.isoformat() if r.cutoff else '?'} from "
+        f"{escape(r.table)} in {r.batches} batch(es) [{r.status}]; stored as retention policy "
+        f"{r.policy_id} (`pgwarden ops retention list`)",
         highlight=False,
     )

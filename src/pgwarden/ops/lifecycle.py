@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -142,8 +142,12 @@ def add_policy(
     method: str | None = None,
     age_column: str | None = None,
     source: str = "cli",
+    save: bool = True,
 ) -> LifecyclePolicy:
-    """Store (or replace) a retention or masking policy after checking table, columns and values."""
+    """Store (or replace) a retention or masking policy after checking table, columns and values.
+
+    With `save=False` nothing is written: the checked policy comes back with id 0.
+    """
     if kind not in KINDS:
         raise InputInvalid("kind", kind, "must be retention or mask")
     schema, name = _split(table)
@@ -174,6 +178,23 @@ def add_policy(
                     "age_column", age_column, f"must be a timestamp or date column, not {age_type}"
                 )
             _check_method(method, column, col_type, notnull, typmod)
+        if not save:
+            return LifecyclePolicy(
+                0,
+                kind,
+                schema,
+                name,
+                column,
+                span,
+                expires,
+                age_column,
+                method,
+                True,
+                source,
+                datetime.now(UTC),
+                None,
+                None,
+            )
         row = conn.execute(
             queries(services)["upsert_policy"],
             {
@@ -300,8 +321,13 @@ def run_policies(
     policy_id: int | None = None,
     dry_run: bool = False,
     on_batch: Callable[[int, int], None] | None = None,
+    batch_size: int | None = None,
+    pause: float | None = None,
 ) -> list[RunRecord]:
-    """Run every enabled policy of `kind` (or one by id); one run record each."""
+    """Run every enabled policy of `kind` (or one by id); one run record each.
+
+    `batch_size` and `pause` override ops.batch_size and ops.batch_pause for this call.
+    """
     if kind not in KINDS:
         raise InputInvalid("kind", kind, "must be retention or mask")
     chosen = [
@@ -318,7 +344,7 @@ def run_policies(
                 services,
                 kind,
                 p.target,
-                lambda ctx, p=p: _run_one(ctx, p, on_batch),
+                lambda ctx, p=p: _run_one(ctx, p, on_batch, batch_size, pause),
                 dry_run=dry_run,
                 params={"policy_id": p.id, "policy": p.describe()},
             )
@@ -327,7 +353,11 @@ def run_policies(
 
 
 def _run_one(
-    ctx: RunContext, p: LifecyclePolicy, on_batch: Callable[[int, int], None] | None
+    ctx: RunContext,
+    p: LifecyclePolicy,
+    on_batch: Callable[[int, int], None] | None,
+    batch_size: int | None = None,
+    pause: float | None = None,
 ) -> dict[str, Any]:
     lock_ms = int(float(ctx.services.config.get("ops.lock_timeout")) * 1000)
     with ctx.services.db.connection() as conn:
@@ -335,7 +365,7 @@ def _run_one(
         conn.execute(sql.SQL("SET lock_timeout = {}").format(sql.Literal(lock_ms)))
         conn.commit()
         try:
-            return _walk(ctx, p, on_batch, conn, lock_ms)
+            return _walk(ctx, p, on_batch, conn, lock_ms, batch_size, pause)
         except psycopg.errors.LockNotAvailable:
             raise OpSkipped(
                 f"{p.table}: a lock was not granted within {lock_ms} ms (another session "
@@ -353,12 +383,14 @@ def _walk(
     on_batch: Callable[[int, int], None] | None,
     conn: psycopg.Connection,
     lock_ms: int,
+    batch_size: int | None,
+    pause_override: float | None,
 ) -> dict[str, Any]:
     services = ctx.services
     cfg = services.config
     q = queries(services)
-    batch_rows = int(cfg.get("ops.batch_size"))
-    pause = float(cfg.get("ops.batch_pause"))
+    batch_rows = batch_size or int(cfg.get("ops.batch_size"))
+    pause = float(cfg.get("ops.batch_pause") if pause_override is None else pause_override)
     batch, where, params = _statements(p, str(cfg.get("ops.mask_salt")))
     t = sql.Identifier(p.table_schema, p.table_name)
     verb = "deleted" if p.kind == "retention" else "masked"
@@ -507,3 +539,16 @@ def _walk(
         "seconds": round(seconds, 3),
         "rows_per_s": round(done / seconds, 1) if seconds > 0 else None,
     }
+
+
+def preview(services: Services, policy: LifecyclePolicy) -> RunRecord:
+    """A dry run of a policy that may not be stored: counts the eligible rows, changes nothing."""
+    verb = "would_delete" if policy.kind == "retention" else "would_mask"
+    return run_op(
+        services,
+        policy.kind,
+        policy.target,
+        lambda ctx: {verb: eligible_rows(services, policy)},
+        dry_run=True,
+        params={"policy": policy.describe()},
+    )

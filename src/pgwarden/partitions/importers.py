@@ -51,12 +51,15 @@ class Imported:
     table: str
     policy: Policy | None
     problem: str | None = None
+    #: what was registered elsewhere instead of a partition policy (an ops retention policy)
+    note: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "table": self.table,
             "policy": self.policy.to_dict() if self.policy else None,
             "problem": self.problem,
+            "note": self.note,
         }
 
 
@@ -140,13 +143,30 @@ def import_seed_config(
         except PartitionPolicyInvalid as exc:
             out.append(Imported(str(name), None, str(exc)))
     if "partition.scores.cleanup_days" in values:
-        out.append(
-            Imported(
-                f"{schema}.gear_correlation_scores",
-                None,
-                "row retention, not a policy: run `pgwarden partitions retention "
-                f"{schema}.gear_correlation_scores --column last_observed_at --older-than "
-                f"'{values['partition.scores.cleanup_days']} days'`",
-            )
-        )
+        out.append(_import_cleanup(services, schema, values, dry_run))
     return out
+
+
+def _import_cleanup(
+    services: Services, schema: str, values: dict[str, Any], dry_run: bool
+) -> Imported:
+    """The seed's stale-score clean-up becomes a stored ops retention policy."""
+    from pgwarden.errors import PgwardenError
+    from pgwarden.ops.lifecycle import add_policy
+
+    table = f"{schema}.gear_correlation_scores"
+    days = values["partition.scores.cleanup_days"]
+    try:
+        policy = add_policy(
+            services,
+            "retention",
+            table,
+            "last_observed_at",
+            older_than=f"{days} days",
+            source="import-seed-config",
+            save=not dry_run,
+        )
+    except PgwardenError as exc:
+        return Imported(table, None, f"cleanup_days={days} not registered: {exc}")
+    what = "would register" if dry_run else f"registered ops retention policy {policy.id}:"
+    return Imported(table, None, None, f"{what} {policy.describe()}")

@@ -118,7 +118,23 @@ def test_import_seed_config_keys(services, conn):
     raw = found["public.gear_correlation_raw_metrics"].policy
     assert raw is not None and raw.premake == 5 and raw.retention.days == 14
     assert found["public.detection_model_run_outputs"].policy is None  # no such table here
-    assert "retention" in found["public.gear_correlation_scores"].problem
+    # no scores table yet: the clean-up cannot be registered, and says why
+    assert "cleanup_days=30 not registered" in found["public.gear_correlation_scores"].problem
+    conn.execute(
+        "CREATE TABLE public.gear_correlation_scores (id int, last_observed_at timestamptz)"
+    )
+    conn.commit()
+    found = {i.table: i for i in importers.import_seed_config(services, "public")}
+    scores = found["public.gear_correlation_scores"]
+    assert scores.problem is None and "registered ops retention policy" in scores.note
+    from pgwarden.ops.lifecycle import list_policies
+
+    [policy] = list_policies(services, "retention")
+    assert (policy.table, policy.column, policy.older_than) == (
+        "public.gear_correlation_scores",
+        "last_observed_at",
+        "30 days",
+    )
     assert importers.import_partman(services) == []  # no pg_partman in this database
 
 
