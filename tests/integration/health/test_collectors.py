@@ -167,9 +167,11 @@ def test_a_role_without_pg_monitor_gets_the_view_named_and_the_rest_runs(
     db_conninfo, autocommit, snap
 ):
     role = f"plain_{int(time.time() * 1000) % 10**9}"
-    autocommit.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+    autocommit.execute(
+        sql.SQL("CREATE ROLE {} LOGIN PASSWORD 'only-a-test'").format(sql.Identifier(role))
+    )
     try:
-        s = snap(with_options(db_conninfo, user=role))
+        s = snap(with_options(db_conninfo, user=role, password="only-a-test"))
         assert s.up
         wal = s.results["wal"]
         assert wal.error and "pg_ls_waldir()" in wal.error and "GRANT pg_monitor" in wal.error
