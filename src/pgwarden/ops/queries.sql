@@ -197,3 +197,69 @@ FROM pg_class WHERE oid = %(oid)s::oid
 -- name: cutoff
 -- A fixed cutoff: now minus a span.
 SELECT now() - %(span)s::interval, now()
+
+-- name: analyze_candidates
+-- Partitioned parents (autovacuum never analyzes them) and tables whose statistics are stale.
+SELECT n.nspname, c.relname, c.relkind::text, r.reason
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
+CROSS JOIN LATERAL (
+    SELECT CASE
+        WHEN c.relkind = 'p' THEN 'partitioned parent: autovacuum never analyzes it'
+        WHEN greatest(s.last_analyze, s.last_autoanalyze) IS NULL THEN 'never analyzed'
+        WHEN greatest(s.last_analyze, s.last_autoanalyze) < now() - %(max_age)s::interval
+          THEN 'last analyzed more than ' || %(max_age)s || ' ago'
+        WHEN s.n_mod_since_analyze > %(mod_fraction)s * greatest(c.reltuples, 1) + 50
+          THEN s.n_mod_since_analyze || ' rows changed since the last analyze'
+    END AS reason
+) r
+WHERE c.relkind IN ('r', 'p') AND c.relpersistence = 'p'
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_%%'
+  AND r.reason IS NOT NULL
+ORDER BY (c.relkind = 'p') DESC, 1, 2
+
+-- name: invalid_indexes
+-- Indexes left INVALID (a failed CREATE/REINDEX CONCURRENTLY) outside the system schemas.
+SELECT n.nspname, ic.relname, t.relname,
+       pg_relation_size(ic.oid)::bigint
+FROM pg_index i
+JOIN pg_class ic ON ic.oid = i.indexrelid
+JOIN pg_class t ON t.oid = i.indrelid
+JOIN pg_namespace n ON n.oid = ic.relnamespace
+WHERE NOT i.indisvalid AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg\_%%'
+ORDER BY 1, 2
+
+-- name: index_bloat
+-- Btree indexes with their size and an estimated bloat (ideal size from row count and widths).
+SELECT n.nspname, ic.relname, t.relname, pg_relation_size(ic.oid)::bigint AS bytes,
+       ic.reltuples::bigint,
+       (ic.reltuples * (12 + coalesce(w.width, 8)) / (current_setting('block_size')::int * 0.9)
+        * current_setting('block_size')::int)::bigint AS ideal,
+       EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = ic.oid AND k.contype = 'x')
+         AS exclusion
+FROM pg_index i
+JOIN pg_class ic ON ic.oid = i.indexrelid
+JOIN pg_class t ON t.oid = i.indrelid
+JOIN pg_namespace n ON n.oid = ic.relnamespace
+JOIN pg_am am ON am.oid = ic.relam AND am.amname = 'btree'
+LEFT JOIN LATERAL (
+    SELECT sum(coalesce(s.avg_width, 8)) AS width
+    FROM unnest(i.indkey) AS k(attnum)
+    JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum
+    LEFT JOIN pg_stats s ON s.schemaname = n.nspname AND s.tablename = t.relname
+                        AND s.attname = a.attname
+) w ON true
+WHERE i.indisvalid AND ic.relkind = 'i'
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_%%'
+  AND pg_relation_size(ic.oid) >= %(min_bytes)s
+ORDER BY bytes DESC
+
+-- name: reloptions
+-- A table's storage options and, for a partitioned one, its leaves.
+SELECT n.nspname, c.relname, c.relkind::text, coalesce(c.reloptions, '{{}}')
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.oid = %(oid)s::oid
+   OR c.oid IN (SELECT relid FROM pg_partition_tree(%(oid)s::oid) WHERE isleaf)
+ORDER BY c.relkind DESC, 1, 2
