@@ -105,12 +105,12 @@ def overhead(cycles: int, rows: int) -> None:
 
 def persisted(cycles: int, rows: int) -> None:
     from pgwarden.config.runtime import RuntimeConfig
-    from pgwarden.config.settings import Settings
     from pgwarden.db import migrate
     from pgwarden.db.embedded import EmbeddedServer
     from pgwarden.db.pool import connect
     from pgwarden.models import activate, add_dependency, add_model, add_version, run_cycle
     from pgwarden.services import Services
+    from pgwarden.settings import Settings
 
     ids, edges, shadowed = dag()
     with tempfile.TemporaryDirectory(prefix="pgwarden-bench-") as tmp:

@@ -37,7 +37,6 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from pgwarden.config.runtime import RuntimeConfig  # noqa: E402
-from pgwarden.config.settings import Settings  # noqa: E402
 from pgwarden.db import migrate  # noqa: E402
 from pgwarden.db.conninfo import with_options  # noqa: E402
 from pgwarden.db.embedded import EmbeddedServer  # noqa: E402
@@ -45,6 +44,7 @@ from pgwarden.db.pool import connect  # noqa: E402
 from pgwarden.demo import simulator  # noqa: E402
 from pgwarden.service.runner import HttpServer  # noqa: E402
 from pgwarden.services import Services  # noqa: E402
+from pgwarden.settings import Settings  # noqa: E402
 
 TOKEN = "bench-token"
 

@@ -20,12 +20,12 @@ import pytest
 from psycopg import sql
 
 from pgwarden.config.runtime import RuntimeConfig
-from pgwarden.config.settings import Settings
 from pgwarden.db import migrate
 from pgwarden.db.conninfo import with_options
 from pgwarden.db.embedded import EmbeddedServer
 from pgwarden.db.pool import Database, connect
 from pgwarden.services import Services
+from pgwarden.settings import Settings
 
 TEMPLATE = "pgwarden_template"
 SCHEMA = "pgwarden"

@@ -1,8 +1,8 @@
 import pytest
 
-from pgwarden.config.settings import load_settings
 from pgwarden.db.conninfo import describe_target, mask_conninfo, session_options
 from pgwarden.errors import SettingsInvalid
+from pgwarden.settings import load_settings
 
 
 def test_environment_names_are_kept(monkeypatch, tmp_path):

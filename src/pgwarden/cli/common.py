@@ -16,9 +16,9 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from pgwarden.config.runtime import RuntimeConfig
-from pgwarden.config.settings import Settings, load_settings
 from pgwarden.db.pool import Database, connect
 from pgwarden.services import Services
+from pgwarden.settings import Settings, load_settings
 
 out = Console()  # results
 err = Console(stderr=True, soft_wrap=True)  # progress, logs, errors

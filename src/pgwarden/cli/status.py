@@ -6,11 +6,11 @@ from dataclasses import asdict
 from typing import Any
 
 from pgwarden.config.runtime import RuntimeConfig
-from pgwarden.config.settings import Settings
 from pgwarden.db import migrate
 from pgwarden.db.conninfo import describe_target
 from pgwarden.db.pool import connect
 from pgwarden.services import Services
+from pgwarden.settings import Settings
 
 
 def collect_status(s: Settings) -> dict[str, Any]:

@@ -1,5 +1,4 @@
-"""Settings (start-up, environment) and runtime config (system_config, hot reload)."""
+"""Runtime config: typed keys (`keys/`), stored in system_config, hot-reloaded (`runtime`).
 
-from pgwarden.config.settings import Settings, load_settings
-
-__all__ = ["Settings", "load_settings"]
+The start-up settings (environment, pgwarden.toml) are `pgwarden.settings`.
+"""

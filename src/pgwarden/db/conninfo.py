@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 import psycopg.conninfo
 
+# Defined with the start-up settings (which mask their DSN and sit below db);
+# offered here with the other conninfo helpers.
+from pgwarden.settings import mask_conninfo
 
-def mask_conninfo(conninfo: str) -> str:
-    """The same conninfo with any password replaced by ********."""
-    try:
-        parts = psycopg.conninfo.conninfo_to_dict(conninfo)
-    except psycopg.ProgrammingError:
-        return "<unparsable DSN>"
-    if "password" in parts:
-        parts["password"] = "********"
-    return psycopg.conninfo.make_conninfo(**{k: str(v) for k, v in parts.items()})
+__all__ = ["describe_target", "mask_conninfo", "session_options", "with_options"]
 
 
 def describe_target(conninfo: str) -> str:
@@ -22,8 +19,6 @@ def describe_target(conninfo: str) -> str:
         parts = psycopg.conninfo.conninfo_to_dict(conninfo)
     except psycopg.ProgrammingError:
         return "<unparsable DSN>"
-    import os
-
     host = parts.get("host") or os.environ.get("PGHOST") or "localhost"
     port = parts.get("port") or os.environ.get("PGPORT") or "5432"
     db = parts.get("dbname") or os.environ.get("PGDATABASE") or ""

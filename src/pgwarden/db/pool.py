@@ -15,9 +15,9 @@ from pathlib import Path
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from pgwarden.config.settings import Settings
 from pgwarden.db.conninfo import describe_target, session_options, with_options
 from pgwarden.errors import DatabaseUnavailable
+from pgwarden.settings import Settings
 
 log = logging.getLogger(__name__)
 
