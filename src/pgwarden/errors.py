@@ -23,6 +23,19 @@ class ConfigValueInvalid(PgwardenError):
         super().__init__(f"config key {key!r}: value {value!r} is invalid; expected {expected}")
 
 
+class ConfigKeyLocalOnly(PgwardenError):
+    """A key naming a file or directory, which may not be set over HTTP."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.field = "key"
+        self.value = key
+        super().__init__(
+            f"config key {key!r} names a file or directory: set it on the server with "
+            f"`pgwarden config set {key} ...` or the environment, not over HTTP"
+        )
+
+
 class UnknownConfigKey(PgwardenError):
     def __init__(self, key: str) -> None:
         self.key = key
@@ -52,6 +65,10 @@ class DatabaseUnavailable(PgwardenError):
 
 class EmbeddedServerError(PgwardenError):
     """The embedded PostgreSQL could not be initialised or started."""
+
+
+class WorkerStopped(PgwardenError):
+    """The worker stopped without being asked to (a failed side task, a lost database)."""
 
 
 class IdentifierInvalid(PgwardenError):

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pgwarden.alerts.model import at_least
+from pgwarden.config.declare import mask_url
 from pgwarden.errors import PgwardenError
 
 log = logging.getLogger(__name__)
@@ -103,12 +104,12 @@ def _post(
             status = response.status
     except urllib.error.HTTPError as exc:
         exc.close()
-        raise DeliveryFailed(name, f"HTTP {exc.code} from {url}") from exc
+        raise DeliveryFailed(name, f"HTTP {exc.code} from {mask_url(url)}") from exc
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise DeliveryFailed(name, f"{url}: {reason}") from exc
+        raise DeliveryFailed(name, f"{mask_url(url)}: {reason}") from exc
     if not 200 <= status < 300:
-        raise DeliveryFailed(name, f"HTTP {status} from {url}")
+        raise DeliveryFailed(name, f"HTTP {status} from {mask_url(url)}")
 
 
 def _email(name: str, ch: Mapping[str, Any], payload: Mapping[str, Any], timeout: float) -> None:

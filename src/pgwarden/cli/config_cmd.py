@@ -60,7 +60,7 @@ def list_keys(as_json: bool = typer.Option(False, "--json")) -> None:
 def get(key: str) -> None:
     """Print one key's effective value as JSON."""
     with open_services() as svc:
-        out.print(json.dumps(svc.config.get(key)), highlight=False)
+        out.print(json.dumps(svc.config.shown(key, svc.config.get(key))), highlight=False)
 
 
 @app.command("set")
@@ -72,7 +72,7 @@ def set_key(
     """Validate and store a value; a bad value exits 1 and writes nothing."""
     with open_services() as svc:
         typed = svc.config.set_text(key, value, who)
-    out.print(f"{key} = {json.dumps(typed)}", highlight=False)
+    out.print(f"{key} = {json.dumps(ALL_KEYS[key].shown(typed))}", highlight=False)
 
 
 @app.command()
@@ -80,7 +80,8 @@ def reset(key: str, who: str | None = typer.Option(None)) -> None:
     """Forget the stored value so the default applies again."""
     with open_services() as svc:
         svc.config.reset(key, who)
-    out.print(f"{key} reset to default {json.dumps(ALL_KEYS[key].default)}", highlight=False)
+    default = ALL_KEYS[key].shown(ALL_KEYS[key].default)
+    out.print(f"{key} reset to default {json.dumps(default)}", highlight=False)
 
 
 @app.command()

@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -73,7 +73,29 @@ def resolve(
             entries.append(_entry(key, fallback, "invalid", row=row, problem=f"expected {problem}"))
             continue
         entries.append(_entry(key, value, "database", row=row))
-    return entries
+    return _enforce_relations(keys, entries, last_good)
+
+
+def _enforce_relations(
+    keys: KeyRegistry, entries: list[ConfigEntry], last_good: dict[str, Any]
+) -> list[ConfigEntry]:
+    """Stored values that together break a relation fall back like an invalid value:
+    first to the last good values, then (if those break it too) to the defaults."""
+    by_key = {e.key: e for e in entries}
+    for relation in keys.relations:
+        problem = relation.check({n: by_key[n].value for n in relation.keys})
+        if problem is None:
+            continue
+        for fallback in (lambda n: last_good.get(n, keys[n].default), lambda n: keys[n].default):
+            for name in relation.keys:
+                entry = by_key[name]
+                if entry.source in ("database", "invalid") and entry.stored is not None:
+                    by_key[name] = replace(
+                        entry, value=fallback(name), source="invalid", problem=problem
+                    )
+            if relation.check({n: by_key[n].value for n in relation.keys}) is None:
+                break
+    return [by_key[e.key] for e in entries]
 
 
 def _entry(
@@ -133,25 +155,34 @@ class RuntimeConfig:
         entry = self._entries.get(key.name)
         return key.default if entry is None else entry.value
 
-    def entries(self) -> list[ConfigEntry]:
+    def entries(self, *, reveal: bool = False) -> list[ConfigEntry]:
+        """Every key's effective entry; secrets masked unless `reveal`."""
         self._refresh_if_stale(force=True)
-        return [self._entries[k.name] for k in self._keys]
+        entries = [self._entries[k.name] for k in self._keys]
+        return entries if reveal else [self._masked(e) for e in entries]
+
+    def shown(self, name: str, value: Any) -> Any:
+        """A value of key `name` as it may be shown (a secret masked)."""
+        return self._keys[name].shown(value)
 
     def set(self, name: str, value: Any, who: str | None = None) -> Any:
         """Validate and store; raises ConfigValueInvalid and writes nothing when bad."""
         key = self._keys[name]
         typed = key.coerce(value)
+        self._check_relations(key, typed)
         self._write(key.name, typed, who)
         return typed
 
     def set_text(self, name: str, text: str, who: str | None = None) -> Any:
         key = self._keys[name]
         typed = key.parse_text(text)
+        self._check_relations(key, typed)
         self._write(key.name, typed, who)
         return typed
 
     def reset(self, name: str, who: str | None = None) -> None:
         key = self._keys[name]
+        self._check_relations(key, key.default)
         with self._db.connection() as conn, conn.transaction():
             old = conn.execute(self._q["lock_value"], {"key": key.name}).fetchone()
             if old is None:
@@ -164,16 +195,45 @@ class RuntimeConfig:
         self.invalidate()
 
     def history(self, key: str | None = None, limit: int = 50) -> list[tuple[Any, ...]]:
+        """(key, old, new, who, when) rows, newest first; secrets masked."""
         if key is not None:
             key = self._keys[key].name
         with self._db.connection() as conn:
-            return conn.execute(self._q["history"], {"key": key, "limit": limit}).fetchall()
+            rows = conn.execute(self._q["history"], {"key": key, "limit": limit}).fetchall()
+        out = []
+        for k, old, new, *rest in rows:
+            if k in self._keys:
+                old, new = self._keys[k].shown(old), self._keys[k].shown(new)
+            out.append((k, old, new, *rest))
+        return out
 
     def invalidate(self) -> None:
         with self._lock:
             self._loaded_at = None
 
     # -- internals --------------------------------------------------------
+
+    def _masked(self, entry: ConfigEntry) -> ConfigEntry:
+        key = self._keys[entry.key]
+        if not key.secret:
+            return entry
+        return replace(
+            entry,
+            value=key.shown(entry.value),
+            default=key.shown(entry.default),
+            stored=key.shown_text(entry.stored),
+        )
+
+    def _check_relations(self, key: Key, typed: Any) -> None:
+        relations = self._keys.relations_of(key.name)
+        if not relations:
+            return
+        self._refresh_if_stale(force=True)
+        for relation in relations:
+            values = {n: typed if n == key.name else self._entries[n].value for n in relation.keys}
+            problem = relation.check(values)
+            if problem:
+                raise ConfigValueInvalid(key.name, key.shown(typed), f"{key.expected()}; {problem}")
 
     def _write(self, name: str, typed: Any, who: str | None) -> None:
         with self._db.connection() as conn, conn.transaction():
@@ -191,6 +251,8 @@ class RuntimeConfig:
                     "who": who or default_actor(),
                 },
             )
+        with self._lock:
+            self._last_good[name] = typed  # validated here: good until a better one is read
         self.invalidate()
 
     def _refresh_if_stale(self, force: bool = False) -> None:
@@ -208,12 +270,13 @@ class RuntimeConfig:
                     marker = (entry.key, entry.stored or "")
                     if marker not in self._warned:
                         self._warned.add(marker)
+                        shown = self._masked(entry)
                         log.warning(
                             "config key %s: stored value %s is invalid (%s); keeping %r",
                             entry.key,
-                            entry.stored,
+                            shown.stored,
                             entry.problem,
-                            entry.value,
+                            shown.value,
                             extra={"action": "config_invalid", "key": entry.key},
                         )
                 elif entry.source == "database":

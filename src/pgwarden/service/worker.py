@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import socket
 import threading
 import uuid
@@ -20,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from pgwarden.db.queries import Queries
+from pgwarden.errors import WorkerStopped
 from pgwarden.service.job_queue import build_app
 from pgwarden.services import Services
 
@@ -76,6 +78,19 @@ async def run_worker_async(
     on_app: Callable[[Any], None] | None = None,
 ) -> None:
     name = name or default_worker_name()
+    own_signals = (
+        stop is None
+        and install_signal_handlers
+        and wait
+        and threading.current_thread() is threading.main_thread()
+    )
+    if own_signals:
+        # Our own stop event (not procrastinate's handlers), so that a worker
+        # that stops while nobody asked it to is told apart and exits non-zero.
+        stop = threading.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
     q = Queries("pgwarden.service", services.db.schema)
     app = build_app(services, pool_size=concurrency + 2)
     if on_app is not None:
@@ -158,7 +173,17 @@ async def run_worker_async(
                     stop.set()
                     await watcher
                     work.result()
+                    if wait:
+                        # procrastinate stops quietly when a side task (the
+                        # periodic deferrer, the listener) fails
+                        raise WorkerStopped(
+                            f"worker {name} stopped without being asked to; the log above "
+                            "names the failed part"
+                        )
     finally:
+        if own_signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                asyncio.get_running_loop().remove_signal_handler(sig)
         registry.close()
         beat_stop.set()
         beater.join(timeout=BEAT_INTERVAL)

@@ -17,7 +17,8 @@ ALL_KEYS = KeyRegistry(
         *service.KEYS,
         *ops.KEYS,
         *health.KEYS,
-    ]
+    ],
+    relations=[*quality.RELATIONS],
 )
 
 __all__ = ["ALL_KEYS"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pgwarden.config.declare import Key, check_cron
+from pgwarden.config.declare import MASK, Key, check_cron, mask_url
 
 CHANNEL_TYPES = ("log", "webhook", "slack", "email")
 SEVERITIES = ("medium", "high", "critical")
@@ -41,6 +41,24 @@ def check_channels(value: list[Any]) -> str | None:
             if not isinstance(ch.get("from"), str):
                 return f"channel {name!r}: email needs 'from'"
     return None
+
+
+def mask_channels(value: list[Any]) -> list[Any]:
+    """A webhook's URL path and query, its headers' values and any password are secret."""
+    shown = []
+    for ch in value:
+        ch = dict(ch)
+        if "url" in ch:
+            ch["url"] = mask_url(ch["url"])
+        if isinstance(ch.get("headers"), dict):
+            ch["headers"] = dict.fromkeys(ch["headers"], MASK)
+        elif "headers" in ch:
+            ch["headers"] = MASK
+        for name in ("password", "token", "secret"):
+            if name in ch:
+                ch[name] = MASK
+        shown.append(ch)
+    return shown
 
 
 def check_weights(value: dict[str, Any]) -> str | None:
@@ -156,6 +174,8 @@ KEYS = [
         "alert channels: objects with name, type (log, webhook, slack, email), min_severity, "
         "url (webhook, slack), host/port/from/to/username/password_env/starttls (email)",
         check=check_channels,
+        secret=True,
+        masker=mask_channels,
     ),
     Key(
         "alerts.cooldown_minutes",
@@ -243,6 +263,7 @@ KEYS = [
         "str",
         "",
         "if set, the daily-report task also writes quality-report-DATE.html here",
+        path=True,
     ),
     Key(
         "report.trend_days",

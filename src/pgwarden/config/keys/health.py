@@ -107,6 +107,7 @@ KEYS = [
         "str",
         "",
         "YAML file of alert rules replacing the shipped ones (empty: the shipped rules)",
+        path=True,
     ),
     Key(
         "health.alerts",

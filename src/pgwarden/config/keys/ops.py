@@ -39,12 +39,14 @@ KEYS = [
         "str",
         "",
         "where backups are written; empty: 'backups' next to the embedded data directory",
+        path=True,
     ),
     Key(
         "ops.bin_dir",
         "str",
         "",
         "directory of pg_dump / pg_restore; empty: the embedded wheel's, then PATH",
+        path=True,
     ),
     Key(
         "ops.command_timeout",
@@ -137,6 +139,7 @@ KEYS = [
         "str",
         "",
         "secret mixed into the 'hash' masking method (stable pseudonyms; set it once)",
+        secret=True,
     ),
     Key(
         "ops.reindex_bloat_pct",
@@ -198,5 +201,6 @@ KEYS = [
         "str",
         "",
         "path of the pgBackRest configuration written by `ops pitr config`",
+        path=True,
     ),
 ]

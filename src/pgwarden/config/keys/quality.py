@@ -1,6 +1,6 @@
 """Runtime keys of the quality feature."""
 
-from pgwarden.config.declare import Key
+from pgwarden.config.declare import Key, Relation, descending
 
 KEYS: list[Key] = [
     Key(
@@ -152,5 +152,14 @@ KEYS: list[Key] = [
         min=0.01,
         max=366,
         unit="days",
+    ),
+]
+
+RELATIONS: list[Relation] = [
+    descending(
+        "quality.level_excellent",
+        "quality.level_good",
+        "quality.level_acceptable",
+        "quality.level_poor",
     ),
 ]

@@ -40,6 +40,7 @@ KEYS = [
         "str",
         "",
         "folder watched for batch files (<dir>/<source>/*.jsonl|json|csv|parquet); empty = off",
+        path=True,
     ),
     Key(
         "jobs.stalled_after",

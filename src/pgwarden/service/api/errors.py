@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pgwarden.errors import (
+    ConfigKeyLocalOnly,
     ConfigValueInvalid,
     InputInvalid,
     NotFound,
@@ -52,6 +53,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ConfigValueInvalid)
     async def _config(_: Request, exc: ConfigValueInvalid) -> JSONResponse:
         return JSONResponse(error_body(str(exc), exc.key, exc.value), status_code=422)
+
+    @app.exception_handler(ConfigKeyLocalOnly)
+    async def _local_only(_: Request, exc: ConfigKeyLocalOnly) -> JSONResponse:
+        return JSONResponse(error_body(str(exc), "key", exc.key), status_code=403)
 
     @app.exception_handler(NotFound)
     async def _missing(_: Request, exc: NotFound) -> JSONResponse:
