@@ -5,7 +5,8 @@ Public entry points, all synchronous and taking the foundation's `Services`:
 `restore_archive`, `delete_old_rows`.
 """
 
-from pgwarden.partitions.demo import register_demo_policies, register_internal_policies
+from pgwarden.partitions.demo import register_demo_policies
+from pgwarden.partitions.internal import register_internal_policies
 from pgwarden.partitions.maintain import (
     RunReport,
     TableStatus,
