@@ -20,7 +20,7 @@ from psycopg.types.json import Jsonb
 
 from pgwarden.db.queries import Queries
 from pgwarden.quality.errors import RulesInvalid, RulesNotFound
-from pgwarden.quality.rules import RuleSet, default_rules, parse_rules, parse_yaml
+from pgwarden.quality.rules import RuleSet, default_rules, parse_yaml
 
 log = logging.getLogger(__name__)
 
@@ -182,8 +182,3 @@ def list_rules(services: Any) -> list[dict[str, Any]]:
         {"source": r[0], "version": r[1], "created_at": r[2], "created_by": r[3], "rules": r[4]}
         for r in rows
     ]
-
-
-def rules_from_dict(source: str, doc: Any) -> RuleSet:
-    """For Python callers holding a loaded document rather than YAML text."""
-    return parse_rules(source, doc)
