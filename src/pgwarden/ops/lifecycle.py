@@ -371,6 +371,12 @@ def _run_one(
                 f"{p.table}: a lock was not granted within {lock_ms} ms (another session "
                 "holds one); nothing changed, the next run retries"
             ) from None
+        except psycopg.errors.ForeignKeyViolation as exc:
+            detail = (exc.diag.message_primary or str(exc)).strip()
+            raise OpsError(
+                f"{p.kind} policy {p.id} on {p.table}: rows are still referenced ({detail}); "
+                "purge the referencing table first (give it a retention policy of its own)"
+            ) from None
         finally:
             conn.rollback()
             conn.execute("RESET lock_timeout")

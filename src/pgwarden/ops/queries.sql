@@ -263,3 +263,65 @@ FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.oid = %(oid)s::oid
    OR c.oid IN (SELECT relid FROM pg_partition_tree(%(oid)s::oid) WHERE isleaf)
 ORDER BY c.relkind DESC, 1, 2
+
+-- name: current_sizes
+-- The database, every top-level table (a partitioned one summed over its tree), every partition.
+SELECT 'database' AS kind, current_database() AS object,
+       pg_database_size(current_database())::bigint AS bytes, NULL::bigint AS est_rows
+UNION ALL
+SELECT CASE WHEN c.relispartition THEN 'partition' ELSE 'table' END,
+       n.nspname || '.' || c.relname,
+       CASE WHEN c.relkind = 'p'
+            THEN (SELECT coalesce(sum(pg_total_relation_size(relid)), 0)
+                  FROM pg_partition_tree(c.oid))::bigint
+            ELSE pg_total_relation_size(c.oid)::bigint END,
+       CASE WHEN c.relkind = 'p'
+            THEN (SELECT coalesce(sum(greatest(k.reltuples, 0)), 0)
+                  FROM pg_partition_tree(c.oid) t JOIN pg_class k ON k.oid = t.relid)::bigint
+            ELSE greatest(c.reltuples, 0)::bigint END
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg\_%%'
+
+-- name: record_size
+-- Today's size of one object (the last sample of the day wins).
+INSERT INTO {schema}.ops_size_history (day, object, kind, bytes, est_rows)
+VALUES (%(day)s, %(object)s, %(kind)s, %(bytes)s, %(est_rows)s)
+ON CONFLICT (day, kind, object) DO UPDATE SET bytes = EXCLUDED.bytes, est_rows = EXCLUDED.est_rows
+
+-- name: size_history
+-- Daily sizes of objects of one kind since a day.
+SELECT object, day, bytes FROM {schema}.ops_size_history
+WHERE kind = %(kind)s AND day >= %(since)s ORDER BY object, day
+
+-- name: data_directory
+-- Where the server keeps its data (readable by superusers and pg_read_all_settings).
+SELECT current_setting('data_directory', true)
+
+-- name: long_transactions
+-- Open transactions older than an hour, and sessions idle in a transaction over ten minutes.
+SELECT count(*) FILTER (WHERE xact_start < now() - interval '1 hour'),
+       count(*) FILTER (WHERE state LIKE 'idle in transaction%%'
+                          AND state_change < now() - interval '10 minutes'),
+       max(now() - xact_start)::text
+FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
+
+-- name: archiver
+-- WAL archiving: mode, and pg_stat_archiver's counters and times.
+SELECT current_setting('archive_mode'), archived_count, failed_count, last_archived_time,
+       last_failed_time, last_failed_wal
+FROM pg_stat_archiver
+
+-- name: wraparound
+-- The oldest unfrozen transaction age as a share of the 2^31 limit.
+SELECT max(age(datfrozenxid))::float8 / 2147483648 FROM pg_database
+
+-- name: dead_tuples
+-- Tables where dead rows are a fifth of the live ones or more (over 10,000 dead).
+SELECT schemaname || '.' || relname, n_dead_tup, n_live_tup FROM pg_stat_user_tables
+WHERE n_dead_tup > 10000 AND n_dead_tup > 0.2 * greatest(n_live_tup, 1)
+ORDER BY n_dead_tup DESC LIMIT 10
+
+-- name: index_builds
+-- CREATE INDEX / REINDEX in progress.
+SELECT count(*) FROM pg_stat_progress_create_index
