@@ -15,6 +15,7 @@ from pgwarden.cli import (
     demo_cmd,
     health,
     models,
+    ops,
     partitions,
     quality,
     quality_report,  # noqa: F401  (adds commands to the quality group)
@@ -39,6 +40,7 @@ app.add_typer(quality.app, name="quality")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(batches_cmd.app, name="batches")
 app.add_typer(health.app, name="health")
+app.add_typer(ops.app, name="ops")
 worker_cmd.register(app)
 run_cmd.register(app)
 demo_cmd.register(app)

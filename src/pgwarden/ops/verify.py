@@ -255,3 +255,19 @@ def restore_backup(
         dry_run=dry_run,
         params={"backup_id": backup.id, "into": into, "replace": replace},
     )
+
+
+def backup_then_verify(services: Services, **options: Any) -> list[RunRecord]:
+    """A backup, then its restore test when ops.verify_after_backup is on."""
+    from pgwarden.ops.backup import take_backup
+
+    runs = [take_backup(services, **options)]
+    done = runs[0]
+    if (
+        services.config.get("ops.verify_after_backup")
+        and not done.dry_run
+        and done.status.value == "OK"
+        and done.result.get("backup_id")
+    ):
+        runs.append(verify_backup(services, int(done.result["backup_id"])))
+    return runs
