@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from datetime import datetime
 
 import psycopg
 from psycopg import sql
@@ -52,6 +53,14 @@ def _state(policy: Policy, rows: list[tuple]) -> TableState:
     ranged = strategy == "r" and key_count == 1 and key_column is not None
     tz = policy.tz
     parts: list[Partition] = []
+    # one partition's upper bound is the next one's lower: parse each text once
+    parsed: dict[str, datetime | None] = {}
+
+    def parse(text: str) -> datetime | None:
+        if text not in parsed:
+            parsed[text] = bounds.parse_bound(text, key_type, tz)
+        return parsed[text]
+
     for row in rows:
         child_schema, child_name, kind, bound, pending = row[7], row[8], row[9], row[10], row[11]
         if child_name is None:
@@ -62,8 +71,8 @@ def _state(policy: Policy, rows: list[tuple]) -> TableState:
         lower = upper = None
         m = _RANGE.match(bound or "")
         if m and key_type in bounds.KEY_TYPES:
-            lower = bounds.parse_bound(m.group(1), key_type, tz)
-            upper = bounds.parse_bound(m.group(2), key_type, tz)
+            lower = parse(m.group(1))
+            upper = parse(m.group(2))
         parts.append(
             Partition(
                 child_schema, child_name, lower, upper, detach_pending=bool(pending), relkind=kind

@@ -22,8 +22,8 @@ from psycopg.types.json import Jsonb
 from pgwarden.config.runtime import default_actor
 from pgwarden.partitions import catalog, store
 from pgwarden.partitions.apply import ApplySettings, TableApplier, TableResult
-from pgwarden.partitions.planner import Plan, TableState, plan
-from pgwarden.partitions.policy import Policy, parse_table_name
+from pgwarden.partitions.planner import Action, Plan, TableState, plan
+from pgwarden.partitions.policy import Policy, TableName, parse_table_name
 
 if TYPE_CHECKING:
     from pgwarden.services import Services
@@ -112,8 +112,11 @@ def _settings(services: Services) -> ApplySettings:
     )
 
 
-def _policies(services: Services, table: str | None) -> list[Policy]:
-    policies = store.list_policies(services.db)
+def _policies(
+    services: Services, table: str | None, found: list[Policy] | None = None
+) -> list[Policy]:
+    """The policies to run (all, or `table`'s); `found` when they are already read."""
+    policies = store.list_policies(services.db) if found is None else found
     if table is not None:
         wanted = parse_table_name(table)
         policies = [p for p in policies if p.table == wanted]
@@ -181,7 +184,15 @@ def _run_leader(
     started: datetime,
 ) -> RunReport:
     db = services.db
-    got = conn.execute(q["try_leader_lock"], {"key": leader_key(db.schema)}).fetchone()
+    key = leader_key(db.schema)
+    # Round trips are what a run with little to do is made of: the lock and the
+    # policies go together (pipeline mode), the catalog with the run's start
+    # record, the finish record with the unlock. Reading policies before knowing
+    # the lock is ours costs nothing when it is not.
+    with conn.pipeline():
+        lock = conn.execute(q["try_leader_lock"], {"key": key})
+        found = conn.execute(q["list_policies"])
+    got = lock.fetchone()
     if not got or not got[0]:
         msg = "another partition maintenance run holds the lock; this one exits"
         log.info(msg, extra={"action": "partition_run_skipped"})
@@ -191,10 +202,24 @@ def _run_leader(
         )
         _record_finish(conn, q, report)
         return report
+    unlocked = False
     try:
-        return _run_locked(conn, services, q, s, rng, now, table, dry_run, progress, started)
+        policies = _policies(services, table, [store.row_to_policy(r) for r in found.fetchall()])
+        report = _run_locked(conn, services, q, s, rng, now, policies, dry_run, progress, started)
+        with conn.pipeline():
+            _record_finish(conn, q, report)
+            conn.execute(q["leader_unlock"], {"key": key})
+        unlocked = True
     finally:
-        conn.execute(q["leader_unlock"], {"key": leader_key(db.schema)})
+        if not unlocked:
+            conn.execute(q["leader_unlock"], {"key": key})
+    log.info(
+        "partition maintenance %s: %s",
+        report.status,
+        report.message,
+        extra={"action": "partition_run"},
+    )
+    return report
 
 
 def _run_locked(
@@ -204,22 +229,29 @@ def _run_locked(
     s: ApplySettings,
     rng: random.Random,
     now: datetime,
-    table: str | None,
+    policies: list[Policy],
     dry_run: bool,
     progress: Progress | None,
     started: datetime,
 ) -> RunReport:
-    policies = _policies(services, table)
-    states = _read(conn, services, policies)
+    """Apply the plan table by table; the caller records the finish and unlocks."""
+    with conn.pipeline():
+        start = conn.execute(q["start_run"], _start_params(dry_run, "running"))
+        states = _read(conn, services, policies)
+    row = start.fetchone()
+    assert row is not None
+    run_id = int(row[0])
     the_plan = plan(states, now, services.config.get("partitions.max_create_periods"))
-    run_id = _record_start(conn, q, dry_run, "running")
     report = RunReport(run_id, "ok", started, started, dry_run, the_plan)
     by_table = {s.policy.table: s for s in states}
-    todo = [t for t in the_plan.tables if the_plan.for_table(t)]
+    planned: dict[TableName, list[Action]] = {}
+    for a in the_plan.actions:
+        planned.setdefault(a.table, []).append(a)
+    todo = [t for t in the_plan.tables if planned.get(t)]
     for i, t in enumerate(todo):
         if progress:
             progress(str(t), i, len(todo))
-        actions = the_plan.for_table(t)
+        actions = planned[t]
         t_started = datetime.now(UTC)
         t0 = time.perf_counter()
         if dry_run:
@@ -257,21 +289,15 @@ def _run_locked(
         f"{len(the_plan.actions)} action(s) on {len(todo)} table(s), {n_failed} table(s) failed, "
         f"{len(the_plan.warnings)} warning(s)"
     )
-    _record_finish(conn, q, report)
-    log.info(
-        "partition maintenance %s: %s",
-        report.status,
-        report.message,
-        extra={"action": "partition_run"},
-    )
     return report
 
 
+def _start_params(dry_run: bool, status: str) -> dict[str, Any]:
+    return {"kind": "maintenance", "dry_run": dry_run, "who": default_actor(), "status": status}
+
+
 def _record_start(conn: psycopg.Connection, q: Any, dry_run: bool, status: str) -> int:
-    row = conn.execute(
-        q["start_run"],
-        {"kind": "maintenance", "dry_run": dry_run, "who": default_actor(), "status": status},
-    ).fetchone()
+    row = conn.execute(q["start_run"], _start_params(dry_run, status)).fetchone()
     assert row is not None
     return int(row[0])
 

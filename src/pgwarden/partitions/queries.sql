@@ -1,5 +1,7 @@
 -- name: catalog
 -- Every managed parent with its key column and every child with its bound, in one pass.
+-- pg_get_expr without a relation (0): a bound holds constants only, and naming the
+-- child would open every partition (a relcache build per child on a fresh connection).
 WITH wanted AS (
     SELECT w.schema_name, w.table_name
     FROM unnest(%(schemas)s::text[], %(names)s::text[]) AS w(schema_name, table_name)
@@ -14,7 +16,7 @@ SELECT w.schema_name,
        cn.nspname AS child_schema,
        c.relname AS child_name,
        c.relkind::text AS child_kind,
-       pg_get_expr(c.relpartbound, c.oid) AS child_bound,
+       pg_get_expr(c.relpartbound, 0) AS child_bound,
        i.inhdetachpending AS detach_pending
 FROM wanted w
 LEFT JOIN pg_namespace pn ON pn.nspname = w.schema_name

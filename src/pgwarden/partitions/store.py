@@ -81,8 +81,14 @@ def row_to_policy(row: tuple[Any, ...]) -> Policy:
     )
 
 
-def list_policies(db: Database, *, enabled_only: bool = False) -> list[Policy]:
-    with db.connection() as conn:
+def list_policies(
+    db: Database, *, enabled_only: bool = False, conn: psycopg.Connection | None = None
+) -> list[Policy]:
+    """Every stored policy; on `conn` when given (a run reads them on its own connection)."""
+    if conn is None:
+        with db.connection() as own:
+            rows = own.execute(queries(db)["list_policies"]).fetchall()
+    else:
         rows = conn.execute(queries(db)["list_policies"]).fetchall()
     found = [row_to_policy(r) for r in rows]
     return [p for p in found if p.enabled] if enabled_only else found
