@@ -16,6 +16,7 @@ from pgwarden.errors import InputInvalid
 Clock = Callable[[], datetime]
 
 _SINCE = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
+MAX_SINCE_DAYS = 36500  # a century: more overflows date arithmetic
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -32,4 +33,7 @@ def parse_since(text: str, field: str = "since") -> timedelta:
     match = _SINCE.match(text.strip())
     if not match:
         raise InputInvalid(field, text, "use a number and s, m, h, d or w, like 7d or 12h")
-    return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+    seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds > MAX_SINCE_DAYS * 86400:
+        raise InputInvalid(field, text, f"a look-back of at most {MAX_SINCE_DAYS}d")
+    return timedelta(seconds=seconds)

@@ -10,6 +10,7 @@ while different sources run in parallel on every worker.
 from __future__ import annotations
 
 import json
+import math
 import re
 import uuid
 from dataclasses import dataclass
@@ -29,6 +30,9 @@ FORMATS = ("json", "jsonl", "csv", "parquet", "arrow")
 QUEUE_PIPELINE = "pipeline"
 PROCESS_TASK = "pgwarden.pipeline.process_batch"
 METADATA_FIELDS = ("source_system", "pipeline_stage", "expected_records", "data_freshness")
+# Deeper records are refused at the door: PostgreSQL's jsonb and the quality
+# engine were seen to fail on them after the batch had been accepted.
+MAX_DEPTH = 32  # levels of objects and lists inside one record
 
 
 BATCH_COLUMNS = (
@@ -88,6 +92,78 @@ def check_metadata(metadata: object) -> dict[str, Any]:
     return metadata
 
 
+def loads(text: str, field: str = "body") -> Any:
+    """json.loads that turns the parser's limits into InputInvalid naming `field`.
+
+    json.JSONDecodeError (broken JSON) is left to the caller, which knows the line.
+    """
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except RecursionError as exc:
+        raise InputInvalid(
+            field, "nesting deeper than the parser allows", f"too deep: at most {MAX_DEPTH} levels"
+        ) from exc
+    except ValueError as exc:  # Python refuses integers of more than 4300 digits
+        raise InputInvalid(
+            field, "an integer of more than 4300 digits", f"a number too long to store: {exc}"
+        ) from exc
+
+
+def check_values(record: Any, field: str) -> None:
+    """What PostgreSQL and the quality engine cannot take, refused before a batch is queued:
+    nesting deeper than MAX_DEPTH, the NUL character in a key or a string, and
+    NaN / Infinity (not JSON numbers; jsonb refuses them)."""
+    stack: list[tuple[str, Any, int]] = [(field, record, 0)]
+    while stack:
+        path, value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth >= MAX_DEPTH:
+                raise InputInvalid(
+                    field, f"nesting depth {depth + 1}", f"too deep: at most {MAX_DEPTH} levels"
+                )
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for k, v in items:
+                if isinstance(k, str) and "\x00" in k:
+                    raise InputInvalid(
+                        field,
+                        k.replace("\x00", "\\u0000"),
+                        "a key holds the NUL character \\u0000, which PostgreSQL cannot store",
+                    )
+                sub = f"{path}[{k}]" if isinstance(value, list) else f"{path}.{k}"
+                stack.append((sub, v, depth + 1))
+        elif isinstance(value, str) and "\x00" in value:
+            raise InputInvalid(
+                path,
+                value.replace("\x00", "\\u0000")[:80],
+                "the NUL character \\u0000 cannot be stored",
+            )
+        elif isinstance(value, float) and not math.isfinite(value):
+            shown = "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+            raise InputInvalid(path, shown, "NaN and Infinity are not JSON numbers")
+
+
+def check_jsonl(body: bytes) -> bytes:
+    """JSON lines, each an object that passes check_values; returns the stripped body."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputInvalid("body", f"byte {exc.start}", "is not UTF-8") from exc
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        field = f"line {number}"
+        try:
+            value = loads(line, field)
+        except json.JSONDecodeError as exc:
+            raise InputInvalid(field, line[:80], f"broken JSON: {exc.msg}") from exc
+        if not isinstance(value, dict):
+            raise InputInvalid(field, value, "each line must be a JSON object")
+        check_values(value, field)
+    return body.strip()
+
+
 def encode_records(records: list[Any]) -> bytes:
     """A list of records as JSON lines (the stored form of JSON input)."""
     if not isinstance(records, list):
@@ -95,6 +171,7 @@ def encode_records(records: list[Any]) -> bytes:
     for i, rec in enumerate(records):
         if not isinstance(rec, dict):
             raise InputInvalid(f"records[{i}]", rec, "must be a JSON object")
+        check_values(rec, f"records[{i}]")
     return "\n".join(json.dumps(r, separators=(",", ":")) for r in records).encode()
 
 
@@ -115,7 +192,7 @@ def ingest(
     meta = check_metadata(metadata)
     if fmt not in FORMATS:
         raise InputInvalid("format", fmt, f"must be one of {', '.join(FORMATS)}")
-    if batch_id is not None and not BATCH_ID.match(batch_id):
+    if batch_id is not None and (not isinstance(batch_id, str) or not BATCH_ID.match(batch_id)):
         raise InputInvalid("batch_id", batch_id, "must be 1-128 of A-Z a-z 0-9 _ . : -")
     if not payload:
         raise InputInvalid("records", "", "the batch is empty")

@@ -18,8 +18,11 @@ from pgwarden.service.ingest import (
     METADATA_FIELDS,
     batch_record,
     batch_records,
+    check_jsonl,
+    check_metadata,
     encode_records,
     ingest,
+    loads,
 )
 from pgwarden.services import Services
 
@@ -48,14 +51,14 @@ async def post_batch(
     if "expected_records" in metadata:
         metadata["expected_records"] = _as_int("expected_records", metadata["expected_records"])
     if ctype in JSONL_TYPES:
-        payload = _check_jsonl(body)
+        payload = check_jsonl(body)
         fmt = "jsonl"
     else:
         doc = _parse_json(body)
         if isinstance(doc, dict):
             source = doc.get("source", source)
             batch_id = doc.get("batch_id", batch_id)
-            metadata = {**metadata, **(doc.get("metadata") or {})}
+            metadata = {**metadata, **check_metadata(doc.get("metadata"))}
             if "records" not in doc:
                 raise InputInvalid("records", None, "the body has no 'records' list")
             doc = doc["records"]
@@ -93,30 +96,13 @@ def _parse_json(body: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise InputInvalid("body", f"byte {exc.start}", "is not UTF-8") from exc
     try:
-        return json.loads(text)
+        return loads(text)
     except json.JSONDecodeError as exc:
         raise InputInvalid(
             "body",
             text[max(0, exc.pos - 20) : exc.pos + 20],
             f"broken JSON: {exc.msg} at {exc.pos}",
         ) from exc
-
-
-def _check_jsonl(body: bytes) -> bytes:
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputInvalid("body", f"byte {exc.start}", "is not UTF-8") from exc
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputInvalid(f"line {number}", line[:80], f"broken JSON: {exc.msg}") from exc
-        if not isinstance(value, dict):
-            raise InputInvalid(f"line {number}", value, "each line must be a JSON object")
-    return body.strip()
 
 
 def _as_int(field: str, value: str) -> int:

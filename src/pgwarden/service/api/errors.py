@@ -31,7 +31,7 @@ def error_body(message: str, field: str | None = None, value: Any = None) -> dic
 
 def _jsonable(value: Any) -> bool:
     try:
-        json.dumps(value)
+        json.dumps(value, allow_nan=False)  # as the response will be rendered
     except (TypeError, ValueError):
         return False
     return True
