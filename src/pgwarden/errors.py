@@ -71,13 +71,6 @@ class WorkerStopped(PgwardenError):
     """The worker stopped without being asked to (a failed side task, a lost database)."""
 
 
-class IdentifierInvalid(PgwardenError):
-    def __init__(self, field: str, value: str, reason: str) -> None:
-        self.field = field
-        self.value = value
-        super().__init__(f"{field} {value!r} is not a valid identifier: {reason}")
-
-
 class LockNotAvailable(PgwardenError):
     """Another session holds a lock we will not wait for."""
 
@@ -94,12 +87,15 @@ class InputInvalid(PgwardenError):
 
 
 class NotFound(PgwardenError):
-    """An unknown batch, source, model, table or alert."""
+    """An unknown batch, source, model, table or alert (the API answers 404).
 
-    def __init__(self, kind: str, name: object) -> None:
+    The features' own "no such thing" errors derive from it, with a message
+    of their own that says where to look."""
+
+    def __init__(self, kind: str, name: object, message: str | None = None) -> None:
         self.kind = kind
         self.name = name
-        super().__init__(f"unknown {kind} {name!r}")
+        super().__init__(message or f"unknown {kind} {name!r}")
 
 
 class PartitionPolicyInvalid(PgwardenError):

@@ -1,6 +1,7 @@
 """The models feature's errors: each names the model, the version and the field.
 
-They all derive from `PgwardenError` (the CLI prints them and exits 1), and
+They all derive from `PgwardenError` (the CLI prints them and exits 1), the
+"no such" ones from `NotFound` (the API answers 404), and
 the ones about bad values also derive from `ValueError`, since a bad model_id
 is a value error before it is anything else.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pgwarden.errors import PgwardenError
+from pgwarden.errors import NotFound, PgwardenError
 
 
 class ModelsError(PgwardenError):
@@ -28,22 +29,26 @@ class ModelFieldInvalid(ModelsError, ValueError):
         super().__init__(f"{where}{field} {shown!r} is invalid: {reason}")
 
 
-class ModelNotFound(ModelsError):
+class ModelNotFound(ModelsError, NotFound):
     def __init__(self, model_id: str, field: str = "model_id") -> None:
         self.model_id = model_id
         self.field = field
         super().__init__(
+            field,
+            model_id,
             f"{field} {model_id!r}: no such model; see `pgwarden models list` "
-            "or add it with `pgwarden models add`"
+            "or add it with `pgwarden models add`",
         )
 
 
-class VersionNotFound(ModelsError):
+class VersionNotFound(ModelsError, NotFound):
     def __init__(self, model_id: str, version: str) -> None:
         self.model_id = model_id
         self.version = version
         super().__init__(
-            f"model {model_id!r} has no version {version!r}; see `pgwarden models list`"
+            "version",
+            version,
+            f"model {model_id!r} has no version {version!r}; see `pgwarden models list`",
         )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pgwarden.errors import PgwardenError
+from pgwarden.errors import NotFound, PgwardenError
 
 _MAX_SHOWN = 80  # characters of a value quoted in a message
 
@@ -56,17 +56,19 @@ class BatchInvalid(PgwardenError):
         super().__init__(f"{where}{shown}: {reason}")
 
 
-class BatchNotFound(PgwardenError):
+class BatchNotFound(NotFound):
     def __init__(self, batch_id: str) -> None:
         self.batch_id = batch_id
-        super().__init__(f"no stored quality batch with id {batch_id!r}")
+        super().__init__("batch", batch_id, f"no stored quality batch with id {batch_id!r}")
 
 
-class RulesNotFound(PgwardenError):
+class RulesNotFound(NotFound):
     def __init__(self, source: str, version: int | None = None) -> None:
         self.source = source
         self.version = version
         what = f"version {version} of the rules" if version else "rules"
         super().__init__(
-            f"no {what} stored for source {source!r}; see `pgwarden quality rules set SOURCE FILE`"
+            "source",
+            source,
+            f"no {what} stored for source {source!r}; see `pgwarden quality rules set SOURCE FILE`",
         )
