@@ -230,11 +230,10 @@ SELECT s.indexrelid::bigint AS indexrelid, s.relid::bigint AS relid, s.schemanam
        coalesce(io.idx_blks_read, 0) AS idx_blks_read, coalesce(io.idx_blks_hit, 0) AS idx_blks_hit,
        i.indisprimary AS is_primary, i.indisunique AS is_unique, i.indisvalid AS is_valid,
        i.indisready AS is_ready, i.indisreplident AS is_replica_identity,
-       EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid) AS backs_constraint,
+       k.conindid IS NOT NULL AS backs_constraint,
        i.indrelid::bigint::text || ':' || i.indkey::text || ':' || i.indclass::text || ':'
            || coalesce(pg_get_expr(i.indexprs, i.indrelid), '') || ':'
            || coalesce(pg_get_expr(i.indpred, i.indrelid), '') AS signature,
-       left(pg_get_indexdef(i.indexrelid), 300) AS definition,
        ic.relpages::float8 * current_setting('block_size')::int AS est_bytes,
        tc.relpages::float8 * current_setting('block_size')::int AS table_est_bytes,
        0::float8 AS last_idx_scan
@@ -243,6 +242,9 @@ JOIN pg_index i ON i.indexrelid = s.indexrelid
 JOIN pg_class ic ON ic.oid = s.indexrelid
 JOIN pg_class tc ON tc.oid = s.relid
 LEFT JOIN pg_statio_user_indexes io ON io.indexrelid = s.indexrelid
+-- pg_constraint has no index on conindid: one pass, not one scan per index
+LEFT JOIN (SELECT DISTINCT conindid FROM pg_constraint WHERE conindid <> 0) k
+       ON k.conindid = s.indexrelid
 
 -- name: indexes__16
 -- Index use with last_idx_scan (PostgreSQL 16+).
@@ -251,11 +253,10 @@ SELECT s.indexrelid::bigint AS indexrelid, s.relid::bigint AS relid, s.schemanam
        coalesce(io.idx_blks_read, 0) AS idx_blks_read, coalesce(io.idx_blks_hit, 0) AS idx_blks_hit,
        i.indisprimary AS is_primary, i.indisunique AS is_unique, i.indisvalid AS is_valid,
        i.indisready AS is_ready, i.indisreplident AS is_replica_identity,
-       EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid) AS backs_constraint,
+       k.conindid IS NOT NULL AS backs_constraint,
        i.indrelid::bigint::text || ':' || i.indkey::text || ':' || i.indclass::text || ':'
            || coalesce(pg_get_expr(i.indexprs, i.indrelid), '') || ':'
            || coalesce(pg_get_expr(i.indpred, i.indrelid), '') AS signature,
-       left(pg_get_indexdef(i.indexrelid), 300) AS definition,
        ic.relpages::float8 * current_setting('block_size')::int AS est_bytes,
        tc.relpages::float8 * current_setting('block_size')::int AS table_est_bytes,
        coalesce(extract(epoch FROM s.last_idx_scan), 0)::float8 AS last_idx_scan
@@ -264,6 +265,9 @@ JOIN pg_index i ON i.indexrelid = s.indexrelid
 JOIN pg_class ic ON ic.oid = s.indexrelid
 JOIN pg_class tc ON tc.oid = s.relid
 LEFT JOIN pg_statio_user_indexes io ON io.indexrelid = s.indexrelid
+-- pg_constraint has no index on conindid: one pass, not one scan per index
+LEFT JOIN (SELECT DISTINCT conindid FROM pg_constraint WHERE conindid <> 0) k
+       ON k.conindid = s.indexrelid
 
 -- name: sizes__15
 -- Exact sizes of user tables and indexes, skipping any relation with an ACCESS EXCLUSIVE

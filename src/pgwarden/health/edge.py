@@ -21,6 +21,7 @@ from typing import Any
 
 import psycopg
 from psycopg import errors as pgerr
+from psycopg.types.numeric import FloatLoader
 
 from pgwarden.db.conninfo import describe_target, with_options
 from pgwarden.health import catalog, derive
@@ -79,6 +80,8 @@ def open_target(dsn: str, cfg: RoundConfig) -> psycopg.Connection:
         dsn, application_name=APPLICATION_NAME, connect_timeout=max(1, int(cfg.connect_timeout))
     )
     conn = psycopg.connect(conninfo, autocommit=True)
+    # sums and sizes come back as numeric; JSON and the core want floats
+    conn.adapters.register_loader("numeric", FloatLoader)
     try:
         conn.execute(
             "SELECT set_config('statement_timeout', %s, false),"
@@ -101,9 +104,12 @@ def run_collector(
     try:
         cur = conn.execute(query)  # catalogue text: fixed, no parameters
         cols = [d.name for d in cur.description or ()]
-        rows: list[Row] = [
-            {c: _plain(v) for c, v in zip(cols, rec, strict=True)} for rec in cur.fetchall()
-        ]
+        # numeric arrives as float (see open_target); only other odd types need converting
+        rows: list[Row] = [dict(zip(cols, rec, strict=True)) for rec in cur.fetchall()]
+        odd = {c for r in rows[:1] for c, v in r.items() if isinstance(v, Decimal | date)}
+        for r in rows if odd else ():
+            for c in odd:
+                r[c] = _plain(r[c])
         return Result(rows, now, time.perf_counter() - started)
     except (pgerr.QueryCanceled, pgerr.LockNotAvailable) as exc:
         msg = f"{spec.name}: skipped after a timeout reading {spec.reads} ({_reason(exc)})"

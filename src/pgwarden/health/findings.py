@@ -123,7 +123,6 @@ def _facts(r: Mapping[str, Any], stats_reset: float) -> dict[str, Any]:
         "last_idx_scan": float(r.get("last_idx_scan") or 0),
         "safe_to_drop": not keeps,
         "keep_because": keeps,
-        "definition": r.get("definition"),
     }
 
 
