@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
@@ -30,16 +31,37 @@ def _env() -> Environment:
         autoescape=select_autoescape(["html"]),
     )
     env.filters["num"] = _num
-    env.filters["pct"] = lambda v: "–" if v is None else f"{float(v) * 100:.1f}%"
+    env.filters["pct"] = _pct
     env.filters["ts"] = lambda v: "–" if v is None else str(v)[:19].replace("T", " ")
     env.filters["secs"] = _secs
     return env
 
 
+def _number(v: Any) -> float | None:
+    """A value the number filters can format; None for text (an alert's observed
+    value may be 'REJECTED' or a date)."""
+    if isinstance(v, bool) or v is None or v == "":
+        return None
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def _pct(v: Any) -> str:
+    x = _number(v)
+    if x is None:
+        return "–" if v is None or v == "" else str(v)
+    return f"{x * 100:.1f}%"
+
+
 def _num(v: Any) -> str:
-    if v is None:
-        return "–"
-    v = float(v)
+    x = _number(v)
+    if x is None:
+        return "–" if v is None or v == "" else str(v)
+    v = x
+    if not math.isfinite(v):
+        return str(v)
     if abs(v) >= 1_000_000:
         return f"{v / 1_000_000:.1f}M"
     if abs(v) >= 10_000:
@@ -48,9 +70,10 @@ def _num(v: Any) -> str:
 
 
 def _secs(v: Any) -> str:
-    if v is None:
-        return "–"
-    v = float(v)
+    x = _number(v)
+    if x is None:
+        return "–" if v is None or v == "" else str(v)
+    v = x
     if abs(v) >= 86400:
         return f"{v / 86400:.1f} d"
     if abs(v) >= 3600:
