@@ -23,3 +23,26 @@ def test_pool_sessions_have_our_schema_and_utc(database):
 def test_server_preloads_pg_stat_statements(database):
     with database.connection() as conn:
         assert "pg_stat_statements" in conn.execute("SHOW shared_preload_libraries").fetchone()[0]
+
+
+def test_opening_a_database_connects_to_the_server_once(db_conninfo, monkeypatch):
+    # the connection that proves the DSN good becomes the pool's first (a cron-started
+    # `pgwarden partitions run` pays for one connect, not two)
+    import psycopg
+
+    calls = []
+    real = psycopg.Connection.connect.__func__
+
+    def counting(cls, *args, **kwargs):
+        calls.append(cls)
+        return real(cls, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Connection, "connect", classmethod(counting))
+    monkeypatch.setattr(psycopg, "connect", lambda *a, **k: counting(psycopg.Connection, *a, **k))
+    db = connect(make_settings(db_conninfo))
+    try:
+        with db.connection() as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+        assert len(calls) == 1
+    finally:
+        db.close()

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
@@ -22,15 +23,39 @@ from pgwarden.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def check_reachable(conninfo: str, timeout: float) -> None:
-    """Connect once to turn a bad DSN into a readable error before any pool exists."""
+def first_connection(conninfo: str, timeout: float) -> psycopg.Connection:
+    """Connect once, turning a bad DSN into a readable error before any pool exists."""
     try:
-        with psycopg.connect(conninfo, connect_timeout=max(1, int(timeout))):
-            pass
+        return psycopg.Connection.connect(conninfo, connect_timeout=max(1, int(timeout)))
     except psycopg.OperationalError as exc:
         lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
         reason = "; ".join(lines) or type(exc).__name__
         raise DatabaseUnavailable(describe_target(conninfo), reason) from exc
+
+
+def check_reachable(conninfo: str, timeout: float) -> None:
+    """Connect once to turn a bad DSN into a readable error; nothing is kept."""
+    first_connection(conninfo, timeout).close()
+
+
+def _reusing(first: psycopg.Connection) -> type[psycopg.Connection]:
+    """A connection class whose first `connect` hands over `first`.
+
+    The connection that proved the DSN good becomes the pool's first one, so
+    a short-lived process (a cron-started `pgwarden partitions run`) connects
+    to the server once, not twice. Later connects are ordinary.
+    """
+    spare = [first]
+
+    class Reusing(psycopg.Connection):
+        @classmethod
+        def connect(cls, conninfo: str = "", **kwargs: Any) -> Reusing:
+            try:
+                return spare.pop()  # type: ignore[return-value]
+            except IndexError:
+                return super().connect(conninfo, **kwargs)
+
+    return Reusing
 
 
 def open_pool(
@@ -44,9 +69,12 @@ def open_pool(
 ) -> ConnectionPool:
     """Open a pool whose connections have our schema first on the search_path."""
     full = with_options(conninfo, options=session_options(schema), application_name=name)
-    check_reachable(full, timeout)
+    first = first_connection(full, timeout)
+    if min_size < 1:
+        first.close()  # a pool that opens empty would never take it
     pool = ConnectionPool(
         full,
+        connection_class=_reusing(first) if min_size >= 1 else psycopg.Connection,
         min_size=min_size,
         max_size=max(max_size, min_size, 1),
         timeout=timeout,
