@@ -417,9 +417,9 @@ def drift(
             details={"batch_values": size},
         )  # fmt: skip
     ref = histo.Reference(sums)
-    # dispersion: the same scores of the reference batches against the reference
+    # dispersion: the same scores of the latest reference batches against the reference
     chis, locs = [], []
-    for sm in sums:
+    for sm in sums[-s.reference_min_batches :]:
         if sm.total >= 5 and len(sm.points()[0]) >= 2:
             c, df, lz = _pit(ref, sm, own=sm.total / ref.total)
             chis.append(c / float(sp.chdtri(df, 0.5)))

@@ -133,10 +133,6 @@ def summary_of(stats: Mapping[str, Any] | None) -> Summary | None:
     return Summary(edges, counts, levels, quantiles)
 
 
-# kept under its old name for callers that only ask "is this field numeric"
-histogram_of = summary_of
-
-
 class Reference:
     """The count-weighted mixture of many batches' piecewise-linear CDFs (numpy).
 
