@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from pgwarden.health import checklist as checks
-from pgwarden.health import edge, store
+from pgwarden.health import checks, edge, store
 from pgwarden.health import statement_stats as stmts
 from pgwarden.health.findings import lock_chains
 from pgwarden.health.runtime import runtime_for
