@@ -56,7 +56,7 @@ _LAZY = {
     "build": "pgwarden.quality.rules",
     "list_batches": "pgwarden.quality.store",
     "get_batch": "pgwarden.quality.store",
-    "CheckContext": "pgwarden.quality.engine",
+    "CheckContext": "pgwarden.quality.evaluator",
     "BatchInvalid": "pgwarden.quality.errors",
     "RulesInvalid": "pgwarden.quality.errors",
 }

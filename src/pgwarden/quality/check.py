@@ -72,7 +72,9 @@ def check_batch(
     except BatchInvalid as exc:
         return rejected(batch, str(exc), now, meta=meta, rules=rules)
 
-    from pgwarden.quality.engine import CheckContext, evaluate
+    # Lazy for start-up time: the evaluator imports polars (about 0.5 s), which
+    # `pgwarden quality` commands that never check a batch should not pay.
+    from pgwarden.quality.evaluator import CheckContext, evaluate
 
     ctx = context or CheckContext()
     ev = evaluate(frame, rules, batch.received_at, ctx, sample_size=options.sample_size)

@@ -28,8 +28,9 @@ import polars as pl
 
 from pgwarden.quality.batch import DataBatch, read_batch
 from pgwarden.quality.check import CheckOptions, check_batch, rejected
-from pgwarden.quality.engine import CheckContext, resolve
 from pgwarden.quality.errors import BatchInvalid
+from pgwarden.quality.evaluator import CheckContext
+from pgwarden.quality.fields import resolve
 from pgwarden.quality.model import BatchResult, BatchStatus
 from pgwarden.quality.rules import RuleSet
 from pgwarden.quality.rulestore import get_rules

@@ -10,8 +10,8 @@ import pytest
 
 from pgwarden.quality.batch import DataBatch, read_batch
 from pgwarden.quality.check import CheckOptions, check_batch
-from pgwarden.quality.engine import CheckContext
 from pgwarden.quality.errors import BatchInvalid
+from pgwarden.quality.evaluator import CheckContext
 from pgwarden.quality.model import BatchStatus, QualityLevel
 from pgwarden.quality.rules import Rule, build, parse_yaml
 
