@@ -14,6 +14,7 @@ import procrastinate
 from procrastinate import JobContext
 
 from pgwarden.db.queries import Queries
+from pgwarden.ops.tasks import register_ops_tasks
 from pgwarden.service.ingest import PROCESS_TASK as PROCESS_BATCH
 from pgwarden.service.ingest import QUEUE_PIPELINE
 from pgwarden.services import Services
@@ -109,6 +110,8 @@ def register_tasks(app: procrastinate.App, services: Services) -> None:
         day = write_due_report(services)
         if day is not None:
             log.info("quality report for %s written", day, extra={"action": "quality_report"})
+
+    register_ops_tasks(app, services)  # backups, lifecycle, maintenance (pgwarden.ops)
 
     @app.periodic(cron=cfg.get("jobs.cleanup_cron"), periodic_id="cleanup")
     @app.task(name=CLEANUP, queue=QUEUE_MAINTENANCE, pass_context=True)

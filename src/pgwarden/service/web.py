@@ -10,7 +10,16 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 
 from pgwarden import __version__
-from pgwarden.service.api import alerts, batches, errors, models, partitions, quality, system
+from pgwarden.service.api import (
+    alerts,
+    batches,
+    errors,
+    models,
+    ops_routes,
+    partitions,
+    quality,
+    system,
+)
 from pgwarden.service.dashboard import router as dashboard_router
 from pgwarden.services import Services
 
@@ -22,6 +31,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     alerts.router,
     models.router,
     partitions.router,
+    ops_routes.router,
 )
 
 
