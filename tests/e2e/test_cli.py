@@ -12,7 +12,15 @@ def test_demo_runs_end_to_end_on_a_fresh_embedded_server(cli_embedded):
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "PostgreSQL 18" in out and "heartbeat:  ran on demo-worker" in out
-    assert "registered: 3 models, 4 rule sets, 12 partition policies" in out
+    # seed 003's 15 tables, seed 000's raw metrics, pgwarden's own three
+    assert "registered: 3 models, 4 rule sets, 19 partition policies" in out
+    # past days first, then the injected anomalies found and explained
+    assert "backfill:   240 past batches" in out and "without model cycles" in out
+    assert "spike    user_events" in out
+    story = out.split("anomalies:  ")[1]
+    assert int(story.split(" alert")[0]) >= 1
+    assert "user_events: volume spike" in story
+    assert "observed 6,000, expected" in story and "      → " in story
     sent = int(out.split("stream:")[1].split("batches sent")[0])
     assert sent >= 15  # 2 batches/s for 10 s
     assert "daily report" in out and "dashboard:  http://" in out

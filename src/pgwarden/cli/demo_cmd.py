@@ -17,6 +17,12 @@ def register(app: typer.Typer) -> None:
         port: int | None = typer.Option(None, help="HTTP port (default PGWARDEN_HTTP_PORT)"),
         seed: int = typer.Option(7, help="random seed of the simulated stream"),
         live: bool = typer.Option(True, help="live view while streaming"),
+        backfill: bool = typer.Option(
+            True,
+            help="first load five past days of batches (so the anomaly detectors have "
+            "history) and inject a spike, a missing-data burst and a drift into the live stream; "
+            "--no-backfill streams live data only",
+        ),
         setup_only: bool = typer.Option(
             False, "--setup-only", help="only migrate and register the demo policies, models, rules"
         ),
@@ -38,6 +44,7 @@ def register(app: typer.Typer) -> None:
             seed=seed,
             live=live,
             port=port,
+            backfill=backfill,
         )
         for line in run_demo(settings(), opts, console=err):
             out.print(line, highlight=False, markup=False, soft_wrap=True)

@@ -28,6 +28,7 @@ from pgwarden.db import migrate
 from pgwarden.db.pool import Database, connect
 from pgwarden.db.queries import Queries
 from pgwarden.demo import simulator
+from pgwarden.demo.backfill import CADENCE, DAYS, BackfillReport, Injector, backfill
 from pgwarden.service.defer import defer
 from pgwarden.service.ingest import batch_records, ingest
 from pgwarden.service.tasks import HEARTBEAT
@@ -47,6 +48,8 @@ class DemoOptions:
     seed: int = 7
     live: bool = True
     port: int | None = None
+    #: load past days first and inject anomalies into the live stream
+    backfill: bool = True
 
 
 def setup_demo(services: Services) -> dict[str, list[str]]:
@@ -88,6 +91,8 @@ def run_demo(settings: Settings, opts: DemoOptions, console: Console | None = No
         services = Services(db=db, config=RuntimeConfig(db))
         console.print("registering demo partition policies, models and rules …")
         registered = setup_demo(services)
+        filled = _backfill(services, opts, console) if opts.backfill else None
+        injector = Injector() if opts.backfill else None
         defer(services, HEARTBEAT)
 
         worker = threading.Thread(
@@ -112,9 +117,11 @@ def run_demo(settings: Settings, opts: DemoOptions, console: Console | None = No
             console.print(f"API token (shown once): {token}", highlight=False)
 
         started = datetime.now(UTC)
-        sent = _feed(services, opts, console, started)
+        sent = _feed(services, opts, console, started, injector)
         _drain(services, console)
         summary = _summary(services, db, revision, started, sent, registered, http.url)
+        # before the closing dashboard line
+        summary[-1:-1] = _story_lines(services, opts, filled, injector, started)
         if opts.serve:
             for line in summary:
                 console.print(line, highlight=False)
@@ -146,9 +153,116 @@ def _free_port(settings: Settings, wanted: int | None) -> int:
     return port
 
 
-def _feed(services: Services, opts: DemoOptions, console: Console, started: datetime) -> int:
+def _backfill(services: Services, opts: DemoOptions, console: Console) -> BackfillReport:
+    """Past days of the demo sources, with a progress bar (see `pgwarden.demo.backfill`)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not opts.live,
+    ) as bar:
+        task = bar.add_task(f"backfill: {DAYS:g} past days", total=None)
+        report = backfill(
+            services,
+            datetime.now(UTC),
+            seed=opts.seed,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    console.print(_backfill_line(report), highlight=False)
+    return report
+
+
+def _backfill_line(r: BackfillReport) -> str:
+    if not r.batches:
+        return f"backfill:   skipped, history already there for {', '.join(r.skipped)}"
+    assert r.first is not None and r.last is not None
+    skipped = f"; {', '.join(r.skipped)} had history already" if r.skipped else ""
+    return (
+        f"backfill:   {r.batches} past batches (every {CADENCE.total_seconds() / 3600:g} h, "
+        f"{r.first:%Y-%m-%d %H:%M} .. "
+        f"{r.last:%Y-%m-%d %H:%M} UTC) for {', '.join(r.sources)} in {r.seconds:.0f} s, "
+        f"stored like live ones, without model cycles{skipped}"
+    )
+
+
+def _story_lines(
+    services: Services,
+    opts: DemoOptions,
+    filled: BackfillReport | None,
+    injector: Injector | None,
+    started: datetime,
+) -> list[str]:
+    """The backfill, what was injected, and the anomaly alerts with their explanations."""
+    if filled is None or injector is None:
+        return []
+    lines = [_backfill_line(filled)]
+    injected = injector.lines(opts.duration)
+    lines.append(
+        f"injected:   {len(injected)} anomalies into the live stream"
+        + (":" if injected else " (the run was too short to reach them)")
+    )
+    lines.extend(injected)
+    from pgwarden import alerts
+
+    rows = _safe(lambda: alerts.list_alerts(services, limit=500)) or []
+    lines.extend(anomaly_lines(rows, started))
+    return lines
+
+
+def anomaly_lines(rows: list[dict[str, Any]], since: datetime, most: int = 6) -> list[str]:
+    """Anomaly alerts seen since `since`, each with its explanation (pure)."""
+    found = [r for r in rows if r["kind"] == "anomaly" and r["last_seen"] >= since]
+    older = sum(1 for r in rows if r["kind"] == "anomaly" and r["last_seen"] < since)
+    head = f"anomalies:  {len(found)} alert{'s' if len(found) != 1 else ''} in the live run"
+    if older:
+        head += f" ({older} more from the backfill)"
+    lines = [head + (":" if found else "")]
+    for r in found[:most]:
+        e = r.get("explanation") or {}
+        lines.append(f"  [{r['severity']}] {r['title']}")
+        rng = e.get("expected_range") or [None, None]
+        lines.append(
+            f"      observed {_num(e.get('observed'))}, expected {_num(e.get('expected'))} "
+            f"(normal range {_num(rng[0])} .. {_num(rng[1])}), {e.get('method', '')}"
+        )
+        if e.get("severity_reason"):
+            lines.append(f"      severity: {e['severity_reason']}")
+        if e.get("recommendation"):
+            lines.append(f"      → {e['recommendation']}")
+    if len(found) > most:
+        lines.append(f"  … {len(found) - most} more: `pgwarden alerts list` or the dashboard")
+    return lines
+
+
+def _num(v: Any) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, int | float):
+        return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.4g}"
+    return str(v)
+
+
+def _feed(
+    services: Services,
+    opts: DemoOptions,
+    console: Console,
+    started: datetime,
+    injector: Injector | None = None,
+) -> int:
     """Send simulated batches at `rate` per second for `duration` seconds."""
-    stream = simulator.stream(seed=opts.seed)
+    t0 = time.monotonic()
+
+    def bend(source: str) -> dict[str, Any]:
+        if injector is None:
+            return {}
+        return dict(injector.bend(source, (time.monotonic() - t0) / opts.duration))
+
+    stream = simulator.stream(seed=opts.seed, bend=bend)
     interval = 1.0 / opts.rate
     deadline = time.monotonic() + opts.duration
     sent = 0

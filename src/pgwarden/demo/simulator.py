@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -48,8 +48,14 @@ def make_batch(
     size: int | None = None,
     defect_rate: float = DEFECT_RATE,
     spike: float = 1.0,
+    missing: float = 0.0,
 ) -> SimBatch:
-    """One batch of `source` at `now`; `spike` multiplies values (for anomaly demos)."""
+    """One batch of `source` at `now`.
+
+    For the anomaly demos: `spike` multiplies values (a drift), `missing` is
+    the share of records that also lose their timestamp and value (a
+    missing-data burst), and `size` sets the record count (a volume spike).
+    """
     n = size if size is not None else rng.randint(50, 500)
     level = LEVELS.get(source, 100.0)
     stamp = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -69,6 +75,9 @@ def make_batch(
                 del record["timestamp"]
             else:
                 record["value"] = SENTINEL
+        if missing and rng.random() < missing:
+            record.pop("timestamp", None)
+            record.pop("value", None)
         records.append(record)
     metadata = {
         "source_system": source,
@@ -79,12 +88,23 @@ def make_batch(
     return SimBatch(f"sim-{source}-{number}-{rng.getrandbits(32):08x}", source, records, metadata)
 
 
-def stream(seed: int = 7, start: datetime | None = None, step: float = 1.0) -> Iterator[SimBatch]:
-    """An endless stream, one batch per `step` seconds of simulated time."""
+def stream(
+    seed: int = 7,
+    start: datetime | None = None,
+    step: float = 1.0,
+    bend: Callable[[str], dict[str, Any]] | None = None,
+) -> Iterator[SimBatch]:
+    """An endless stream, one batch per `step` seconds of simulated time.
+
+    `bend(source)` may return extra `make_batch` arguments for the next batch
+    of that source (the demo's injected anomalies).
+    """
     rng = random.Random(seed)
     now = start or datetime.now(UTC)
     number = 0
     while True:
         number += 1
-        yield make_batch(rng, rng.choice(SOURCES), number, now)
+        source = rng.choice(SOURCES)
+        extra = bend(source) if bend is not None else {}
+        yield make_batch(rng, source, number, now, **extra)
         now += timedelta(seconds=step)
