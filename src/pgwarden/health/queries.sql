@@ -67,3 +67,15 @@ SELECT queryid, userid, dbid, toplevel, usename, datname, calls, total_exec_ms, 
        shared_blks_hit, shared_blks_read, block_read_ms, block_write_ms, stats_reset, query
 FROM {schema}.health_statements
 WHERE target = %(target)s AND taken_at = %(taken_at)s
+
+-- name: snapshots_thinned
+-- One target's snapshots in a window, at most one per stride (the newest of each), oldest first.
+SELECT data
+FROM (
+    SELECT DISTINCT ON (date_bin(%(stride)s, taken_at, TIMESTAMPTZ '2000-01-01 00:00+00'))
+           taken_at, data
+    FROM {schema}.health_snapshots
+    WHERE target = %(target)s AND taken_at >= %(since)s AND taken_at < %(until)s
+    ORDER BY date_bin(%(stride)s, taken_at, TIMESTAMPTZ '2000-01-01 00:00+00'), taken_at DESC
+) t
+ORDER BY taken_at

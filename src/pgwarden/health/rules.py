@@ -354,32 +354,54 @@ def load(path: str | Path | None = None) -> list[Rule]:
 # -- evaluation --------------------------------------------------------------
 
 
+@dataclass
+class RuleState:
+    """Runs in progress per (rule, key), carried from one snapshot to the next.
+
+    Feeding snapshots one at a time (`step`) gives the same answer as
+    `evaluate` over the whole history, so a process keeps this between rounds
+    instead of re-reading hours of snapshots for a 12 h `for:` window.
+    """
+
+    runs: dict[tuple[str, str], tuple[datetime, float]] = field(default_factory=dict)
+    last: Snapshot | None = None
+
+    def step(self, rules: Sequence[Rule], snap: Snapshot) -> None:
+        prev = self.last
+        for rule in rules:
+            values = MEASURES[rule.measure](prev, snap, rule.params)
+            if values is None:
+                continue  # nothing to say at this snapshot: the runs carry on unchanged
+            compare = OPS[rule.op]
+            for key, value in values.items():
+                k = (rule.alert, key)
+                if value is not None and compare(float(value), rule.threshold):
+                    start = self.runs[k][0] if k in self.runs else snap.taken_at
+                    self.runs[k] = (start, float(value))
+                else:
+                    self.runs.pop(k, None)
+            for k in [k for k in self.runs if k[0] == rule.alert and k[1] not in values]:
+                self.runs.pop(k)
+        self.last = snap
+
+    def firing(self, rules: Sequence[Rule], now: datetime) -> list[Firing]:
+        by_name = {r.alert: r for r in rules}
+        out = []
+        for (alert, key), (start, value) in sorted(self.runs.items()):
+            rule = by_name.get(alert)
+            if rule is not None and now - start >= rule.for_:
+                out.append(Firing(rule, key, value, start))
+        return out
+
+
 def evaluate(rules: Sequence[Rule], snaps: Sequence[Snapshot], now: datetime) -> list[Firing]:
     """Rules firing at `now` for one target's snapshots (oldest first)."""
-    out: list[Firing] = []
-    for rule in rules:
-        measure = MEASURES[rule.measure]
-        compare = OPS[rule.op]
-        runs: dict[str, tuple[datetime, float]] = {}  # key -> (start of the run, last value)
-        for i, snap in enumerate(snaps):
-            if snap.taken_at > now:
-                break
-            values = measure(snaps[i - 1] if i else None, snap, rule.params)
-            if values is None:
-                continue
-            for key, value in values.items():
-                if value is not None and compare(float(value), rule.threshold):
-                    start = runs[key][0] if key in runs else snap.taken_at
-                    runs[key] = (start, float(value))
-                else:
-                    runs.pop(key, None)
-            for key in list(runs):
-                if key not in values:
-                    runs.pop(key)
-        for key, (start, value) in sorted(runs.items()):
-            if now - start >= rule.for_:
-                out.append(Firing(rule, key, value, start))
-    return out
+    state = RuleState()
+    for snap in snaps:
+        if snap.taken_at > now:
+            break
+        state.step(rules, snap)
+    return state.firing(rules, now)
 
 
 def window(rules: Sequence[Rule]) -> timedelta:

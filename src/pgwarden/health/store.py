@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -103,6 +103,16 @@ def snapshots(db: Database, target: str, since: datetime, until: datetime) -> li
     params = {"target": target, "since": since, "until": until}
     with db.connection() as conn:
         rows = conn.execute(queries(db.schema)["snapshots_between"], params).fetchall()
+    return [_load(r[0]) for r in rows]
+
+
+def snapshots_thinned(
+    db: Database, target: str, since: datetime, until: datetime, stride: timedelta
+) -> list[Snapshot]:
+    """At most one snapshot per `stride` (the newest of each), oldest first."""
+    params = {"target": target, "since": since, "until": until, "stride": stride}
+    with db.connection() as conn:
+        rows = conn.execute(queries(db.schema)["snapshots_thinned"], params).fetchall()
     return [_load(r[0]) for r in rows]
 
 
