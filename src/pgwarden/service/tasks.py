@@ -26,6 +26,7 @@ HEARTBEAT = "pgwarden.heartbeat"
 CLEANUP = "pgwarden.cleanup_jobs"
 RECOVER = "pgwarden.jobs.recover_stalled"
 POLL_SOURCES = "pgwarden.sources.poll"
+SILENCE = "pgwarden.quality.silence"
 
 
 def register_tasks(app: procrastinate.App, services: Services) -> None:
@@ -110,6 +111,14 @@ def register_tasks(app: procrastinate.App, services: Services) -> None:
         day = write_due_report(services)
         if day is not None:
             log.info("quality report for %s written", day, extra={"action": "quality_report"})
+
+    @app.periodic(cron=cfg.get("quality.silence_cron"), periodic_id="quality_silence")
+    @app.task(name=SILENCE, queue=QUEUE_MAINTENANCE, queueing_lock=SILENCE)
+    def check_silence(timestamp: int | None = None) -> None:
+        """Alert on sources silent beyond their learned cadence; resolve when they send again."""
+        from pgwarden.quality.silence import check_silence as run
+
+        run(services)
 
     register_ops_tasks(app, services)  # backups, lifecycle, maintenance (pgwarden.ops)
 

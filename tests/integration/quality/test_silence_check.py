@@ -57,3 +57,12 @@ def test_the_silence_check_leaves_other_alerts_alone(services, conn):
         check_silence(services, now=START + timedelta(minutes=12 + k * 0.1))
     row = alerts.get_alert(services, other["opened"][0])
     assert row["status"] == "open"  # not counted clean by checks that are not about it
+
+
+def test_the_check_runs_every_minute_as_a_periodic_task(services):
+    from pgwarden.service.job_queue import build_app
+    from pgwarden.service.tasks import SILENCE
+
+    app = build_app(services, pool_size=1)
+    periodic = {p.task.name: p.cron for p in app.periodic_registry.periodic_tasks.values()}
+    assert periodic[SILENCE] == services.config.get("quality.silence_cron") == "* * * * *"

@@ -1,6 +1,6 @@
 """Runtime keys of the quality feature."""
 
-from pgwarden.config.declare import Key, Relation, descending
+from pgwarden.config.declare import Key, Relation, check_cron, descending
 
 KEYS: list[Key] = [
     Key(
@@ -119,6 +119,13 @@ KEYS: list[Key] = [
         unit="batches",
     ),
     # sources that stop sending (quality.silence, a periodic check)
+    Key(
+        "quality.silence_cron",
+        "str",
+        "* * * * *",
+        "cron of the task that looks for silent sources (read at worker start)",
+        check=check_cron,
+    ),
     Key(
         "quality.silence_floor_seconds",
         "float",
