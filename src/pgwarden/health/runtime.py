@@ -52,6 +52,7 @@ class HealthRuntime:
         self.states: dict[str, edge.TargetState] = {}
         self.latest: dict[str, Snapshot] = {}
         self.rule_states: dict[str, rulebook.RuleState] = {}
+        self.stored_at: dict[str, datetime] = {}
         self._lock = threading.Lock()
         self._round_lock = threading.Lock()
         self.scrapes = 0
@@ -125,7 +126,7 @@ class HealthRuntime:
                 with self._lock:
                     self.latest[target.name] = snap
                 if save:
-                    self._save(snap, state, before)
+                    self._save(snap, state, before, force=force)
                 out.append(snap)
         if alert and self.cfg("alerts", True):
             for snap in out:
@@ -137,10 +138,21 @@ class HealthRuntime:
                                 extra={"action": "health_alerts_failed"})  # fmt: skip
         return out
 
-    def _save(self, snap: Snapshot, state: edge.TargetState, before: Any) -> None:
+    def _save(
+        self, snap: Snapshot, state: edge.TargetState, before: Any, *, force: bool = False
+    ) -> None:
+        """Store the snapshot every `health.store_interval` (fresh statement samples always).
+
+        Rounds in between serve /metrics and step the rules from memory only: a
+        minute-by-minute history of every target would cost far more than it tells.
+        """
         db = self.services.db
+        every = timedelta(seconds=float(self.cfg("store_interval", 300.0)) - 1)
+        last = self.stored_at.get(snap.target)
         try:
-            store.save_snapshot(db, snap)
+            if force or last is None or snap.taken_at - last >= every:
+                store.save_snapshot(db, snap)
+                self.stored_at[snap.target] = snap.taken_at
             fresh = state.raw.get("statements")
             if fresh is not None and fresh.ok and fresh is not before and fresh.rows:
                 store.save_statements(db, snap.target, fresh.taken_at, fresh.rows)

@@ -5,6 +5,7 @@ from pgwarden.config.declare import Key, check_cron
 COLLECT_CRON = "* * * * *"  # every minute: the fast collectors
 SLOW_INTERVAL = 900.0  # seconds: sizes (pg_relation_size on every relation)
 STATEMENTS_INTERVAL = 300.0  # seconds: pg_stat_statements samples
+STORE_INTERVAL = 300.0  # seconds between stored snapshots (rounds in between stay in memory)
 SERIES_BUDGET = 5000  # series per target on /metrics
 TOP_K_PER_PARENT = 3  # leaves of a partitioned table shown on their own
 STATEMENTS_TOP = 20  # statements on /metrics
@@ -43,6 +44,15 @@ KEYS = [
         max=86400,
         unit="seconds",
     ),  # fmt: skip
+    Key(
+        "health.store_interval",
+        "float",
+        STORE_INTERVAL,
+        "how often a target's snapshot is stored for reports and rule history",
+        min=60,
+        max=86400,
+        unit="seconds",
+    ),
     Key(
         "health.series_budget",
         "int",
