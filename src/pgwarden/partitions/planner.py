@@ -173,20 +173,54 @@ def retention_cutoff(policy: Policy, now: datetime) -> datetime | None:
 def plan_table(
     state: TableState, now: datetime, max_create: int
 ) -> tuple[list[Action], list[PlanWarning]]:
-    p = state.policy
-    t = p.table
-    warnings: list[PlanWarning] = []
-    if not state.exists:
-        return [], [PlanWarning(t, "missing", f"table {t} does not exist; nothing planned")]
-    if not state.range_partitioned or state.key_type not in bounds.KEY_TYPES:
-        return [], [
-            PlanWarning(t, "invalid", f"table {t} is not range-partitioned on a time column")
-        ]
-    tz, unit, count = p.tz, p.interval_unit, p.interval_count
-    default = state.default
-    actions: list[Action] = []
+    """What one table needs at `now`: (actions, warnings), step by step.
 
+    A table that is missing or not range-partitioned on time gets one warning.
+    Otherwise: the existing partitions (an interrupted detach is finalized,
+    an unmanaged partition reported), their gaps and overlaps, the periods
+    wanted (the premake window, and the span of the default partition's rows
+    to rescue), the missing partitions to create (at most `max_create`), the
+    default partition the policy asks for, then retention.
+    """
+    refusal = _refusal(state)
+    if refusal is not None:
+        return [], [refusal]
+    p = state.policy
+    warnings: list[PlanWarning] = []
     cutoff = retention_cutoff(p, now)
+    actions, coverage = _existing(state, cutoff, warnings)
+    _check_coverage(p.table, coverage, warnings)
+    current, win_lo, win_hi = window(p, now)
+    wanted = [(win_lo, win_hi)]
+    rescue_span = _rescue_span(state, cutoff, current, max_create, warnings)
+    if rescue_span is not None:
+        wanted.append(rescue_span)
+    pieces = _missing(p, wanted, coverage, max_create, warnings)
+    creates, taken = _creations(state, pieces, win_hi)
+    actions.extend(creates)
+    actions.extend(_default_partition(state, taken, win_lo, warnings))
+    if cutoff is not None:
+        actions.extend(_retention(state, cutoff, len(creates), warnings))
+    return actions, warnings
+
+
+def _refusal(state: TableState) -> PlanWarning | None:
+    """The one warning for a table the planner cannot work on, or None."""
+    t = state.policy.table
+    if not state.exists:
+        return PlanWarning(t, "missing", f"table {t} does not exist; nothing planned")
+    if not state.range_partitioned or state.key_type not in bounds.KEY_TYPES:
+        return PlanWarning(t, "invalid", f"table {t} is not range-partitioned on a time column")
+    return None
+
+
+def _existing(
+    state: TableState, cutoff: datetime | None, warnings: list[PlanWarning]
+) -> tuple[list[Action], list[tuple[datetime, datetime, Partition]]]:
+    """Finalize actions for interrupted detaches, and the coverage of the existing partitions
+    (sorted by bounds; unbounded ends as sentinels). Unmanaged partitions are warned about."""
+    t = state.policy.table
+    actions: list[Action] = []
     coverage: list[tuple[datetime, datetime, Partition]] = []
     for part in state.partitions:
         if part.is_default:
@@ -220,6 +254,15 @@ def plan_table(
                 )
             )
     coverage.sort(key=lambda c: (c[0], c[1]))
+    return actions, coverage
+
+
+def _check_coverage(
+    t: TableName,
+    coverage: Sequence[tuple[datetime, datetime, Partition]],
+    warnings: list[PlanWarning],
+) -> None:
+    """Warn about overlapping partitions and gaps between neighbours."""
     for (_, prev_hi, prev), (lo, _hi, part) in zip(coverage, coverage[1:], strict=False):
         if lo < prev_hi:
             warnings.append(
@@ -235,70 +278,100 @@ def plan_table(
                 )
             )
 
-    current, win_lo, win_hi = window(p, now)
-    wanted: list[tuple[datetime, datetime]] = [(win_lo, win_hi)]
-    rows = state.default_rows
-    if default is not None and rows is not None and rows.count > 0:
+
+def _rescue_span(
+    state: TableState,
+    cutoff: datetime | None,
+    current: int,
+    max_create: int,
+    warnings: list[PlanWarning],
+) -> tuple[datetime, datetime] | None:
+    """The span of periods the default partition's rows need, or None.
+
+    Rows older than the retention cut-off stay in the default; a span longer
+    than `max_create` periods is cut at the premake window (both warned)."""
+    p = state.policy
+    t, tz, unit, count = p.table, p.tz, p.interval_unit, p.interval_count
+    default, rows = state.default, state.default_rows
+    if default is None or rows is None or rows.count <= 0:
+        return None
+    warnings.append(
+        PlanWarning(
+            t,
+            "default_rows",
+            f"{rows.count} row(s) in default partition {default.name}",
+            default.name,
+        )
+    )
+    if rows.oldest is None or rows.newest is None:
+        return None
+    lo_idx = bounds.period_index(unit, count, bounds.local_date(rows.oldest, tz))
+    hi_idx = bounds.period_index(unit, count, bounds.local_date(rows.newest, tz))
+    if cutoff is not None:
+        keep_from = bounds.period_index(unit, count, bounds.local_date(cutoff, tz))
+        if lo_idx < keep_from:
+            warnings.append(
+                PlanWarning(
+                    t,
+                    "expired_default_rows",
+                    f"rows in {default.name} older than the retention cut-off stay there",
+                    default.name,
+                )
+            )
+        lo_idx = max(lo_idx, keep_from)
+    span_lo = min(lo_idx, current)
+    span_hi = max(hi_idx, current + p.premake)
+    if span_hi - span_lo + 1 > max_create:
         warnings.append(
             PlanWarning(
                 t,
-                "default_rows",
-                f"{rows.count} row(s) in default partition {default.name}",
+                "far_future",
+                f"rows in {default.name} reach {rows.newest:%Y-%m-%d}; rescuing them needs "
+                f"{span_hi - span_lo + 1} periods, over the guard of {max_create}; "
+                "they stay in the default partition",
                 default.name,
             )
         )
-        if rows.oldest is not None and rows.newest is not None:
-            lo_idx = bounds.period_index(unit, count, bounds.local_date(rows.oldest, tz))
-            hi_idx = bounds.period_index(unit, count, bounds.local_date(rows.newest, tz))
-            if cutoff is not None:
-                keep_from = bounds.period_index(unit, count, bounds.local_date(cutoff, tz))
-                if lo_idx < keep_from:
-                    warnings.append(
-                        PlanWarning(
-                            t,
-                            "expired_default_rows",
-                            f"rows in {default.name} older than the retention cut-off stay there",
-                            default.name,
-                        )
-                    )
-                lo_idx = max(lo_idx, keep_from)
-            span_lo = min(lo_idx, current)
-            span_hi = max(hi_idx, current + p.premake)
-            if span_hi - span_lo + 1 > max_create:
-                warnings.append(
-                    PlanWarning(
-                        t,
-                        "far_future",
-                        f"rows in {default.name} reach {rows.newest:%Y-%m-%d}; rescuing them needs "
-                        f"{span_hi - span_lo + 1} periods, over the guard of {max_create}; "
-                        "they stay in the default partition",
-                        default.name,
-                    )
-                )
-                hi_idx = min(hi_idx, current + p.premake)
-            if lo_idx <= hi_idx:
-                wanted.append(
-                    (
-                        bounds.boundary(unit, count, lo_idx, tz),
-                        bounds.boundary(unit, count, hi_idx + 1, tz),
-                    )
-                )
+        hi_idx = min(hi_idx, current + p.premake)
+    if lo_idx > hi_idx:
+        return None
+    return bounds.boundary(unit, count, lo_idx, tz), bounds.boundary(unit, count, hi_idx + 1, tz)
 
+
+def _missing(
+    p: Policy,
+    wanted: list[tuple[datetime, datetime]],
+    coverage: Sequence[tuple[datetime, datetime, Partition]],
+    max_create: int,
+    warnings: list[PlanWarning],
+) -> list[tuple[datetime, datetime]]:
+    """The wanted periods no partition covers, one per partition, at most `max_create`."""
     pieces = _split(p, _subtract(_union(wanted), [(lo, hi) for lo, hi, _ in coverage]))
     if len(pieces) > max_create:
         warnings.append(
             PlanWarning(
-                t,
+                p.table,
                 "guard",
                 f"{len(pieces)} partitions are missing; creating the first "
                 f"{max_create} (partitions.max_create_periods), the rest next run",
             )
         )
         pieces = pieces[:max_create]
+    return pieces
+
+
+def _creations(
+    state: TableState, pieces: Sequence[tuple[datetime, datetime]], win_hi: datetime
+) -> tuple[list[Action], set[str]]:
+    """A CREATE action per missing period, named by the policy; and every name now taken."""
+    p = state.policy
+    t, tz = p.table, p.tz
     # Rows are moved only when the default holds some; a row that arrives after
     # planning makes ATTACH fail for this table, and the next run rescues it.
-    rescue = default is not None and rows is not None and rows.count > 0
+    rows = state.default_rows
+    rescue = state.default is not None and rows is not None and rows.count > 0
     taken = {part.name for part in state.partitions}
+    actions: list[Action] = []
     for lo, hi in pieces:
         name = naming.render(p.naming, t.name, bounds.local_date(lo, tz))
         if name in taken or len(name.encode()) > naming.MAX_BYTES:
@@ -316,12 +389,21 @@ def plan_table(
                 reason="inside the premake window" if lo < win_hi else "rescue default rows",
             )
         )
+    return actions, taken
+
+
+def _default_partition(
+    state: TableState, taken: set[str], win_lo: datetime, warnings: list[PlanWarning]
+) -> list[Action]:
+    """The default partition the policy's default mode asks for (created, or warned about)."""
+    p = state.policy
+    t, default = p.table, state.default
     if p.default_mode == "keep-empty" and default is None:
         name = f"{t.name}_default"
         if name in taken or len(name.encode()) > naming.MAX_BYTES:
-            name = naming.fallback(t.name, bounds.local_date(win_lo, tz), bounds.DAY_EPOCH)
-        actions.append(Action(t, CREATE_DEFAULT, name, t.schema, reason="default mode keep-empty"))
-    elif p.default_mode == "none" and default is not None:
+            name = naming.fallback(t.name, bounds.local_date(win_lo, p.tz), bounds.DAY_EPOCH)
+        return [Action(t, CREATE_DEFAULT, name, t.schema, reason="default mode keep-empty")]
+    if p.default_mode == "none" and default is not None:
         warnings.append(
             PlanWarning(
                 t,
@@ -330,11 +412,7 @@ def plan_table(
                 default.name,
             )
         )
-
-    if cutoff is not None:
-        created = sum(1 for a in actions if a.kind == CREATE)
-        actions.extend(_retention(state, cutoff, created, warnings))
-    return actions, warnings
+    return []
 
 
 def _retention(
