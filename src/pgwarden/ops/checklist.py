@@ -231,8 +231,11 @@ def restore_verified(e: Evidence) -> Item:
     failed = [
         x
         for x in complete
-        if x.verify_ok is False and x.verified_at and x.verified_at > b.verified_at
-    ]  # type: ignore[operator]
+        if x.verify_ok is False
+        and x.verified_at
+        and b.verified_at
+        and x.verified_at > b.verified_at
+    ]
     if failed:
         return Item(
             "weekly",

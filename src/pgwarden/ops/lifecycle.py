@@ -339,12 +339,16 @@ def run_policies(
         raise NotFound(f"{kind} policy", policy_id)
     records = []
     for p in chosen:
+
+        def body(ctx: RunContext, p: LifecyclePolicy = p) -> dict[str, Any]:
+            return _run_one(ctx, p, on_batch, batch_size, pause)
+
         records.append(
             run_op(
                 services,
                 kind,
                 p.target,
-                lambda ctx, p=p: _run_one(ctx, p, on_batch, batch_size, pause),
+                body,
                 dry_run=dry_run,
                 params={"policy_id": p.id, "policy": p.describe()},
             )

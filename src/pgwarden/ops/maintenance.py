@@ -57,7 +57,7 @@ def _autocommit(services: Services) -> psycopg.Connection:
 
 def with_lock_retries(
     conn: psycopg.Connection,
-    statement: sql.Composable,
+    statement: sql.Composed,
     *,
     lock_timeout: float,
     retries: int,
