@@ -30,6 +30,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Per-table outcomes are written this many at a time (one round trip each time,
+# the rest with the run's finish): a run that dies loses at most this many rows
+# of partition_run_tables, never a partition.
+RECORD_BATCH = 16
+
 Progress = Callable[[str, int, int], None]  # (table, done, total)
 
 
@@ -203,10 +208,14 @@ def _run_leader(
         _record_finish(conn, q, report)
         return report
     unlocked = False
+    records: list[dict[str, Any]] = []  # per-table outcomes not yet written
     try:
         policies = _policies(services, table, [store.row_to_policy(r) for r in found.fetchall()])
-        report = _run_locked(conn, services, q, s, rng, now, policies, dry_run, progress, started)
+        report = _run_locked(
+            conn, services, q, s, rng, now, policies, dry_run, progress, started, records
+        )
         with conn.pipeline():
+            _write_records(conn, q, records)
             _record_finish(conn, q, report)
             conn.execute(q["leader_unlock"], {"key": key})
         unlocked = True
@@ -233,8 +242,9 @@ def _run_locked(
     dry_run: bool,
     progress: Progress | None,
     started: datetime,
+    records: list[dict[str, Any]],
 ) -> RunReport:
-    """Apply the plan table by table; the caller records the finish and unlocks."""
+    """Apply the plan table by table; the caller writes `records`, the finish, and unlocks."""
     with conn.pipeline():
         start = conn.execute(q["start_run"], _start_params(dry_run, "running"))
         states = _read(conn, services, policies)
@@ -269,7 +279,9 @@ def _run_locked(
         if not dry_run:
             result.attempts = applier.attempts
             result.removal_path = applier.removal_path
-            _record_table(conn, q, run_id, t.key, result, len(actions))
+            records.append(_table_record(run_id, t.key, result, len(actions)))
+            if len(records) >= RECORD_BATCH:
+                _write_records(conn, q, records)
         report.tables.append(result)
         if status == "failed":
             log.warning(
@@ -320,22 +332,25 @@ def _record_finish(conn: psycopg.Connection, q: Any, report: RunReport) -> None:
     )
 
 
-def _record_table(
-    conn: psycopg.Connection, q: Any, run_id: int, key: tuple[str, str], r: TableResult, n: int
-) -> None:
-    conn.execute(
-        q["record_table"],
-        {
-            "run_id": run_id,
-            "schema_name": key[0],
-            "table_name": key[1],
-            "status": r.status,
-            "started_at": r.started_at,
-            "duration_ms": r.duration_ms,
-            "actions": n,
-            "error": r.error,
-        },
-    )
+def _table_record(run_id: int, key: tuple[str, str], r: TableResult, n: int) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "schema_name": key[0],
+        "table_name": key[1],
+        "status": r.status,
+        "started_at": r.started_at,
+        "duration_ms": r.duration_ms,
+        "actions": n,
+        "error": r.error,
+    }
+
+
+def _write_records(conn: psycopg.Connection, q: Any, records: list[dict[str, Any]]) -> None:
+    """Write the waiting per-table outcomes in one round trip and forget them."""
+    if records:
+        with conn.cursor() as cur:
+            cur.executemany(q["record_table"], records)
+        records.clear()
 
 
 def status(services: Services, now: datetime | None = None) -> list[TableStatus]:
