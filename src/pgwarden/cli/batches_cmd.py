@@ -32,13 +32,24 @@ def ingest(
     fmt: str | None = typer.Option(None, "--format", help="jsonl, json, csv, parquet, arrow"),
     metadata: str | None = typer.Option(None, help="batch metadata as a JSON object"),
 ) -> None:
-    """Queue one batch for processing by the workers."""
+    """Queue one batch for processing by the workers.
+
+    The batch is read as the worker will read it first: a file that could never
+    be processed (binary, broken JSON, a ragged CSV) exits 1 and queues nothing.
+    """
+    from pgwarden.quality.batch import read_batch
+    from pgwarden.service.ingest import check_payload
     from pgwarden.service.ingest import ingest as do_ingest
     from pgwarden.service.sources import SUFFIX_FORMAT
 
     payload = _read(file)
     fmt = fmt or SUFFIX_FORMAT.get(Path(file).suffix.lower(), "jsonl")
-    meta = json.loads(metadata) if metadata else None
+    try:
+        meta = json.loads(metadata) if metadata else None
+    except json.JSONDecodeError as exc:
+        raise InputInvalid("--metadata", metadata, f"broken JSON: {exc.msg}") from exc
+    check_payload(payload, fmt)
+    read_batch(payload, fmt, source=source)
     with open_services() as svc:
         done = do_ingest(
             svc, source, payload, fmt=fmt, metadata=meta, channel="api", batch_id=batch_id
@@ -61,6 +72,8 @@ def ingest_many(
                 doc = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise InputInvalid(f"line {number}", line[:60], f"broken JSON: {exc.msg}") from exc
+            if not isinstance(doc, dict):
+                raise InputInvalid(f"line {number}", line[:60], "each line must be a JSON object")
             do_ingest(
                 svc,
                 doc.get("source"),

@@ -63,7 +63,8 @@ def get(key: str) -> None:
         out.print(json.dumps(svc.config.shown(key, svc.config.get(key))), highlight=False)
 
 
-@app.command("set")
+# "-0.5" is a value, not an option: let unknown dash-words through as arguments.
+@app.command("set", context_settings={"ignore_unknown_options": True})
 def set_key(
     key: str,
     value: str = typer.Argument(..., help="JSON, or plain text for string keys"),

@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from pgwarden.cli.common import open_services, out, print_json
+from pgwarden.errors import InputInvalid
 
 app = typer.Typer(help="Batch data quality: check files, manage rules.", no_args_is_help=True)
 rules_app = typer.Typer(help="Rules per source: YAML, versioned in the database.")
@@ -70,7 +71,12 @@ def check(
         "fmt": fmt,
         "metadata": _metadata(metadata),
     }
-    if batch_id:
+    if batch_id is not None:
+        from pgwarden.service.ingest import BATCH_ID
+
+        if not BATCH_ID.match(batch_id):
+            # the same rule as the API's: an id stored here must be one it can serve
+            raise InputInvalid("--batch-id", batch_id, "must be 1-128 of A-Z a-z 0-9 _ . : -")
         kwargs["id"] = batch_id
     batch = DataBatch(**kwargs)
     now = datetime.now(UTC)
@@ -145,16 +151,20 @@ def rules_set(
     source: str,
     file: Path,
     who: str | None = typer.Option(None, help="recorded with the version"),
+    allow_empty: bool = typer.Option(
+        False, "--allow-empty", help="store a file with no rules (the source is then unchecked)"
+    ),
 ) -> None:
     """Validate a YAML rules file and store it as the source's next version.
 
-    A bad file exits 1 and stores nothing: the last good rules stay active.
+    A bad file exits 1 and stores nothing: the last good rules stay active. A
+    file with no rules is refused unless --allow-empty.
     """
     from pgwarden.quality.rulestore import set_rules
 
     text = _read_text(file)
     with open_services() as svc:
-        stored = set_rules(svc, source, text, who)
+        stored = set_rules(svc, source, text, who, allow_empty=allow_empty)
     out.print(
         f"rules of {escape(source)}: version {stored.version}, "
         f"{len(stored.rules.rules)} rules, by {escape(stored.created_by or '?')}",

@@ -215,9 +215,9 @@ def load_entrypoint(
     module_name, _, attr = entrypoint.partition(":")
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
+    except Exception as exc:  # a module that raises on import is the model's fault, not ours
         raise EntrypointInvalid(
-            model_id, version, entrypoint, f"cannot be imported: {exc}"
+            model_id, version, entrypoint, f"cannot be imported: {type(exc).__name__}: {exc}"
         ) from exc
     cls = getattr(module, attr, None)
     if cls is None:

@@ -297,6 +297,7 @@ def _from_bytes(data: bytes, fmt: str, source: str) -> pl.DataFrame:
         if fmt == "json":
             return _read_json(data, source)
         if fmt == "csv":
+            _check_csv_rows(data, source)
             return pl.read_csv(data, infer_schema_length=10_000)
         if fmt == "parquet":
             return pl.read_parquet(data)
@@ -307,6 +308,33 @@ def _from_bytes(data: bytes, fmt: str, source: str) -> pl.DataFrame:
     except Exception as exc:
         raise _explain(data, fmt, source, exc) from exc
     raise BatchInvalid(source, "fmt", fmt, f"cannot read bytes as {fmt}")
+
+
+def _check_csv_rows(data: bytes, source: str) -> None:
+    """Every row has the header's number of fields; else name the first line that has not
+    (polars pads or fails without saying where)."""
+    import csv
+    import io
+
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return  # _explain names the byte
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader, None)
+        if header is None:
+            return
+        for row in reader:
+            if row and len(row) != len(header):
+                raise BatchInvalid(
+                    source,
+                    f"line {reader.line_num}",
+                    ",".join(row)[:80],
+                    f"{len(row)} fields where the header has {len(header)}",
+                )
+    except csv.Error as exc:
+        raise BatchInvalid(source, f"line {reader.line_num}", None, f"broken CSV: {exc}") from exc
 
 
 def _read_json(data: bytes, source: str) -> pl.DataFrame:

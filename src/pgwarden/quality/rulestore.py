@@ -87,13 +87,30 @@ def validate_rules(source: str, yaml_text: str) -> RuleSet:
     return rules
 
 
-def set_rules(services: Any, source: str, yaml_text: str, who: str | None = None) -> StoredRules:
+def set_rules(
+    services: Any,
+    source: str,
+    yaml_text: str,
+    who: str | None = None,
+    *,
+    allow_empty: bool = False,
+) -> StoredRules:
     """Validate and store a new version of a source's rules; returns it.
 
     Raises RulesInvalid (naming source, rule, field and value) and stores nothing
-    when the file is bad: the last good version stays active.
+    when the file is bad: the last good version stays active. A file with no
+    rules would silently replace the active ones: refused unless `allow_empty`.
     """
     rules = validate_rules(source, yaml_text)
+    if not rules.rules and not allow_empty:
+        raise RulesInvalid(
+            source,
+            None,
+            "rules",
+            "0 rules",
+            "the file holds no rules and would replace the active ones; "
+            "pass --allow-empty to store an empty rule set",
+        )
     from pgwarden.config.runtime import default_actor
 
     who = who or default_actor()

@@ -164,6 +164,22 @@ def check_jsonl(body: bytes) -> bytes:
     return body.strip()
 
 
+def check_payload(payload: bytes, fmt: str) -> None:
+    """JSON and JSON-lines payloads pass the same door as the API's bodies."""
+    if fmt == "jsonl":
+        check_jsonl(payload)
+    elif fmt == "json":
+        try:
+            doc = loads(payload.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise InputInvalid("body", f"byte {exc.start}", "is not UTF-8") from exc
+        except json.JSONDecodeError as exc:
+            shown = payload[exc.pos : exc.pos + 40].decode("utf-8", "replace")
+            raise InputInvalid("body", shown, f"broken JSON: {exc.msg}") from exc
+        records = doc.get("records") if isinstance(doc, dict) else doc
+        encode_records(records if isinstance(records, list) else [doc])
+
+
 def encode_records(records: list[Any]) -> bytes:
     """A list of records as JSON lines (the stored form of JSON input)."""
     if not isinstance(records, list):
