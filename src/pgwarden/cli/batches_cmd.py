@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any, cast
 
 import typer
 
@@ -76,8 +77,8 @@ def ingest_many(
                 raise InputInvalid(f"line {number}", line[:60], "each line must be a JSON object")
             do_ingest(
                 svc,
-                doc.get("source"),
-                encode_records(doc.get("records")),
+                cast(Any, doc.get("source")),
+                encode_records(cast(Any, doc.get("records"))),
                 metadata=doc.get("metadata"),
                 batch_id=doc.get("batch_id"),
                 channel="api",
