@@ -7,16 +7,9 @@ an action twice is harmless: the second call changes nothing and returns
 `changed=False`. Edge changes also take a graph-wide transaction lock, so two
 edges added at the same time cannot close a cycle together.
 
-Transitions (everything else raises InvalidTransition):
-
-    add version        -> DRAFT (any role)
-    activate           DRAFT -> ACTIVE (a PRIMARY only when the model has none)
-    promote            ACTIVE SHADOW -> ACTIVE PRIMARY, old PRIMARY -> ARCHIVED;
-                       gates must pass, or force with a reason (also for a CHALLENGER)
-    archive            DRAFT or ACTIVE SHADOW/CHALLENGER -> ARCHIVED; the ACTIVE
-                       PRIMARY only when the model is disabled, or force with a reason
-    rollback           ARCHIVED -> ACTIVE PRIMARY, old PRIMARY -> ARCHIVED; reason needed
-    rerole             DRAFT: any role; ACTIVE SHADOW <-> CHALLENGER
+Which role/status an action may take a version from and to is the table in
+`transitions.py` (pure, tested on its own); each action here asks
+`transitions.decide` and raises InvalidTransition with its reason.
 """
 
 from __future__ import annotations
@@ -56,6 +49,8 @@ from pgwarden.models.errors import (
 )
 from pgwarden.models.graph import Edge, would_close_cycle
 from pgwarden.models.registry import get_registry, notify_changed
+from pgwarden.models.transitions import Decision, decide
+from pgwarden.models.transitions import rerole as rerole_action
 
 log = logging.getLogger(__name__)
 
@@ -271,26 +266,18 @@ def activate(
     """DRAFT -> ACTIVE in the version's role; a PRIMARY only if the model has none."""
     with _model_tx(services, model_id) as tx:
         v = tx.version(version)
-        if v.status == Status.ACTIVE:
+        step = _decide(tx, v, "activate")
+        if not step.changed:
             return OperationResult("activate", model_id, version, False, None, v.role, v.status)
-        if v.status != Status.DRAFT:
-            raise InvalidTransition(
-                model_id,
-                version,
-                "activate",
-                v.role,
-                v.status,
-                "use `rollback` for an archived one",
-            )
         if v.role == Role.PRIMARY:
             current = tx.primary()
             if current is not None:
                 raise SecondPrimary(model_id, version, current[1])
         _revalidate(v)
-        tx.set_state(v, v.role, Status.ACTIVE)
-        event = tx.event("activate", who, reason, v, (v.role, Status.ACTIVE))
+        tx.set_state(v, step.role, step.status)
+        event = tx.event("activate", who, reason, v, (step.role, step.status))
     _log("activate", model_id, version, who)
-    return OperationResult("activate", model_id, version, True, event, v.role, Status.ACTIVE)
+    return OperationResult("activate", model_id, version, True, event, step.role, step.status)
 
 
 def promote(
@@ -317,7 +304,7 @@ def promote(
     gates: tuple[Gate, ...] = ()
     with _model_tx(services, model_id) as tx:
         v = tx.version(version)
-        if v.role == Role.PRIMARY and v.status == Status.ACTIVE:
+        if not _decide(tx, v, "promote", force=force).changed:
             return OperationResult("promote", model_id, version, False, None, v.role, v.status)
     try:
         gates = compare(services, model_id, window, now=now).candidate(version).gates
@@ -325,33 +312,22 @@ def promote(
         gates = ()
     with _model_tx(services, model_id) as tx:
         v = tx.version(version)
-        if v.role == Role.PRIMARY and v.status == Status.ACTIVE:
+        step = _decide(tx, v, "promote", force=force)
+        if not step.changed:
             return OperationResult("promote", model_id, version, False, None, v.role, v.status)
-        if v.status != Status.ACTIVE:
-            why = "activate it as SHADOW first" if v.status == Status.DRAFT else "use `rollback`"
-            raise InvalidTransition(model_id, version, "promote", v.role, v.status, why)
-        if v.role == Role.CHALLENGER and not force:
-            raise InvalidTransition(
-                model_id,
-                version,
-                "promote",
-                v.role,
-                v.status,
-                "a CHALLENGER is a benchmark: `rerole` it to SHADOW first, or --force --reason",
-            )
         failed = [g.describe() for g in gates if g.passed is False]
         if not gates:
             failed = [f"no SHADOW runs of {version!r} in the last {window} to compare"]
         if failed and not force:
             raise GateFailed(model_id, version, failed)
-        replaced = _archive_primary(tx)
-        tx.set_state(v, Role.PRIMARY, Status.ACTIVE)
+        replaced = _archive_primary(tx) if step.replaces_primary else None
+        tx.set_state(v, step.role, step.status)
         event = tx.event(
             "promote",
             who,
             reason,
             v,
-            (Role.PRIMARY, Status.ACTIVE),
+            (step.role, step.status),
             {
                 "replaced": replaced,
                 "forced": force,
@@ -366,12 +342,20 @@ def promote(
         version,
         True,
         event,
-        Role.PRIMARY,
-        Status.ACTIVE,
+        step.role,
+        step.status,
         replaced,
         force,
         gates,
     )
+
+
+def _decide(tx: _Tx, v: _Version, action: str, *, force: bool = False) -> Decision:
+    """The transition table's answer for `action` on `v`; InvalidTransition when refused."""
+    step = decide(action, v.role, v.status, force=force, enabled=tx.enabled)
+    if step.refused is not None:
+        raise InvalidTransition(tx.model_id, v.version, action, v.role, v.status, step.refused)
+    return step
 
 
 def _archive_primary(tx: _Tx) -> str | None:
@@ -395,26 +379,16 @@ def archive(
     force and a reason (its dependants are then blocked)."""
     with _model_tx(services, model_id) as tx:
         v = tx.version(version)
-        if v.status == Status.ARCHIVED:
+        step = _decide(tx, v, "archive", force=force)
+        if not step.changed:
             return OperationResult("archive", model_id, version, False, None, v.role, v.status)
-        if v.role == Role.PRIMARY and v.status == Status.ACTIVE and tx.enabled:
-            if not force:
-                raise InvalidTransition(
-                    model_id,
-                    version,
-                    "archive",
-                    v.role,
-                    v.status,
-                    "it is the PRIMARY of an enabled model: promote a replacement, "
-                    "disable the model, or pass --force --reason",
-                )
-            if not reason:
-                raise ReasonRequired(model_id, version, "archive --force of the PRIMARY")
-        tx.set_state(v, v.role, Status.ARCHIVED)
-        event = tx.event("archive", who, reason, v, (v.role, Status.ARCHIVED), {"forced": force})
+        if v.role == Role.PRIMARY and v.status == Status.ACTIVE and tx.enabled and not reason:
+            raise ReasonRequired(model_id, version, "archive --force of the PRIMARY")
+        tx.set_state(v, step.role, step.status)
+        event = tx.event("archive", who, reason, v, (step.role, step.status), {"forced": force})
     _log("archive", model_id, version, who)
     return OperationResult(
-        "archive", model_id, version, True, event, v.role, Status.ARCHIVED, forced=force
+        "archive", model_id, version, True, event, step.role, step.status, forced=force
     )
 
 
@@ -426,21 +400,18 @@ def rollback(
         raise ReasonRequired(model_id, version, "rollback")
     with _model_tx(services, model_id) as tx:
         v = tx.version(version)
-        if v.role == Role.PRIMARY and v.status == Status.ACTIVE:
+        step = _decide(tx, v, "rollback")
+        if not step.changed:
             return OperationResult("rollback", model_id, version, False, None, v.role, v.status)
-        if v.status != Status.ARCHIVED:
-            raise InvalidTransition(
-                model_id, version, "rollback", v.role, v.status, "only an ARCHIVED version"
-            )
         _revalidate(v)
-        replaced = _archive_primary(tx)
-        tx.set_state(v, Role.PRIMARY, Status.ACTIVE)
+        replaced = _archive_primary(tx) if step.replaces_primary else None
+        tx.set_state(v, step.role, step.status)
         event = tx.event(
-            "rollback", who, reason, v, (Role.PRIMARY, Status.ACTIVE), {"replaced": replaced}
+            "rollback", who, reason, v, (step.role, step.status), {"replaced": replaced}
         )
     _log("rollback", model_id, version, who, replaced=replaced)
     return OperationResult(
-        "rollback", model_id, version, True, event, Role.PRIMARY, Status.ACTIVE, replaced
+        "rollback", model_id, version, True, event, step.role, step.status, replaced
     )
 
 
@@ -456,22 +427,13 @@ def rerole(
     role = _check_role(role, model_id)
     with _model_tx(services, model_id) as tx:
         v = tx.version(version)
-        if v.role == role:
+        step = _decide(tx, v, rerole_action(role))
+        if not step.changed:
             return OperationResult("rerole", model_id, version, False, None, v.role, v.status)
-        allowed = v.status == Status.DRAFT or (
-            v.status == Status.ACTIVE and {v.role, role} == {Role.SHADOW, Role.CHALLENGER}
-        )
-        if not allowed:
-            why = (
-                "use `promote` to make a version PRIMARY"
-                if role == Role.PRIMARY
-                else "an ACTIVE version moves only between SHADOW and CHALLENGER"
-            )
-            raise InvalidTransition(model_id, version, f"rerole to {role}", v.role, v.status, why)
-        tx.set_state(v, role, v.status)
-        event = tx.event("rerole", who, reason, v, (role, v.status))
+        tx.set_state(v, step.role, step.status)
+        event = tx.event("rerole", who, reason, v, (step.role, step.status))
     _log("rerole", model_id, version, who)
-    return OperationResult("rerole", model_id, version, True, event, role, v.status)
+    return OperationResult("rerole", model_id, version, True, event, step.role, step.status)
 
 
 def set_enabled(
