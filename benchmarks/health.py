@@ -11,9 +11,10 @@ one inactive replication slot. Both exporters read it in the same run as a
   query file reproducing the current upstream table, index and statement
   collectors (stat_user_tables with pg_table_size / pg_indexes_size on every
   row, statio_user_tables, statio_user_indexes, the top 100 statements);
-- pgwarden's health collector in a prometheus_client HTTP server, with a
-  collection round every 5 s in the background (what `pgwarden health serve`
-  does), so scrapes run while collection runs.
+- pgwarden's health exporter (`pgwarden health serve`'s HTTP server), with a
+  collection round starting 1 s after the previous one ends in a background
+  thread, so most scrapes run while a round is in flight (the default
+  `health serve --interval` is 15 s; this is the harder case).
 
 One warm-up scrape each, then SCRAPES timed scrapes (full body read),
 nearest-rank percentiles. Prints JSON with p50/p95/max, series, bytes, both
@@ -346,7 +347,9 @@ def main() -> None:
     ap.add_argument("--partitions", type=int, default=100)
     ap.add_argument("--statements", type=int, default=300)
     ap.add_argument("--scrapes", type=int, default=20)
-    ap.add_argument("--interval", type=float, default=5.0, help="pgwarden collection interval")
+    ap.add_argument(
+        "--interval", type=float, default=1.0, help="seconds between pgwarden collection rounds"
+    )
     ap.add_argument("--pg-bin", default=str(PG15) if PG15.exists() else None)
     args = ap.parse_args()
     home = Path(tempfile.mkdtemp(prefix="pgwarden-bench-health-"))
