@@ -108,6 +108,8 @@ def run_tool(
     env: dict[str, str],
     timeout: float,
     cwd: Path | None = None,
+    user: int | None = None,
+    group: int | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run one command to completion; a non-zero status or a timeout raises ToolFailed."""
     log.debug("running %s", args[0], extra={"action": "ops_tool", "tool": what})
@@ -120,6 +122,8 @@ def run_tool(
         env=env,
         cwd=str(cwd) if cwd else None,
         start_new_session=True,  # so a timeout can stop the whole group (pg_dump -j workers)
+        user=user,
+        group=group,
     )
     try:
         out, errs = proc.communicate(timeout=timeout)
