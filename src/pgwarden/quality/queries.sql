@@ -125,19 +125,30 @@ SELECT batch_id
 
 -- name: seen_in_batches
 -- Ids of this batch (found by hash, confirmed by text) already seen in the given batches.
-SELECT DISTINCT s.id
-  FROM {schema}.quality_seen_ids s
-  JOIN unnest(%(ids)s::text[]) AS b(id)
-    ON s.id_hash = hashtextextended(b.id, 0) AND s.id = b.id
- WHERE s.source = %(source)s AND s.batch_id = ANY(%(batches)s::text[]);
+-- One index probe per id, whatever the statistics: a LATERAL subquery with LIMIT
+-- cannot be flattened into a join, so even a generic plan cached while the table
+-- was empty stays a nested loop over (source, id_hash), never a scan of the source.
+SELECT b.id
+  FROM unnest(%(ids)s::text[]) AS b(id)
+ CROSS JOIN LATERAL (
+       SELECT 1 FROM {schema}.quality_seen_ids s
+        WHERE s.source = %(source)s AND s.id_hash = hashtextextended(b.id, 0) AND s.id = b.id
+          AND s.batch_id = ANY(%(batches)s::text[])
+        LIMIT 1) AS hit;
 
 -- name: seen_since
 -- Ids of this batch (found by hash, confirmed by text) already seen since a time.
-SELECT DISTINCT s.id
-  FROM {schema}.quality_seen_ids s
-  JOIN unnest(%(ids)s::text[]) AS b(id)
-    ON s.id_hash = hashtextextended(b.id, 0) AND s.id = b.id
- WHERE s.source = %(source)s AND s.received_at >= %(since)s;
+-- One index probe per id, whatever the statistics (see seen_in_batches). The time
+-- is tested after the probe (bool_or), so (source, received_at) is no index for it:
+-- a generic plan made on an empty table chose that one and read the whole window per id.
+SELECT b.id
+  FROM unnest(%(ids)s::text[]) AS b(id)
+ CROSS JOIN LATERAL (
+       SELECT bool_or(s.received_at >= %(since)s) AS recent
+         FROM {schema}.quality_seen_ids s
+        WHERE s.source = %(source)s AND s.id_hash = hashtextextended(b.id, 0) AND s.id = b.id
+       ) AS hit
+ WHERE hit.recent;
 
 -- name: prune_seen
 -- Forget ids older than the retention (they can no longer be in any window).
