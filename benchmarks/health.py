@@ -224,11 +224,12 @@ def build_catalog(conninfo: str, parents: int, partitions: int, statements: int)
             "pg_stat_statements_entries": row[3], "server_version": row[4]}  # fmt: skip
 
 
-def scrape(url: str, n: int) -> dict[str, Any]:
+def scrape(url: str, n: int, gap: float = 0.1) -> dict[str, Any]:
     with httpx.Client(timeout=60) as client:
         client.get(url).raise_for_status()  # warm-up
         times, sizes, text = [], [], ""
         for _ in range(n):
+            time.sleep(gap)  # spread the scrapes so collection rounds overlap them
             started = time.perf_counter()
             r = client.get(url)
             body = r.content

@@ -133,6 +133,7 @@ def serve_http(
     per new snapshot, not once per scrape.
     """
     cache = TextCache(HealthCollector(runtime))
+    runtime.after_round.append(cache.text)  # render once per round, ahead of the scrapes
     own = CollectorRegistry(auto_describe=False)
     ProcessCollector(registry=own)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -53,6 +53,8 @@ class HealthRuntime:
         self.latest: dict[str, Snapshot] = {}
         self.rule_states: dict[str, rulebook.RuleState] = {}
         self.stored_at: dict[str, datetime] = {}
+        #: called after every round (the exporter re-renders its text there, not in a scrape)
+        self.after_round: list[Callable[[], object]] = []
         self._lock = threading.Lock()
         self._round_lock = threading.Lock()
         self.scrapes = 0
@@ -128,6 +130,11 @@ class HealthRuntime:
                 if save:
                     self._save(snap, state, before, force=force)
                 out.append(snap)
+        for hook in self.after_round:
+            try:
+                hook()
+            except Exception as exc:
+                log.warning("health after-round hook failed: %s: %s", type(exc).__name__, exc)
         if alert and self.cfg("alerts", True):
             for snap in out:
                 try:
