@@ -73,6 +73,9 @@ from pgwarden.partitions.planner import (
 
 log = logging.getLogger(__name__)
 
+# Session statements shared with other features (RESET lock_timeout, a row count).
+_DB = Queries("pgwarden.db")
+
 RETRYABLE = (psycopg.errors.LockNotAvailable, psycopg.errors.DeadlockDetected)
 T = TypeVar("T")
 
@@ -182,7 +185,7 @@ class TableApplier:
         self.removal_path: str | None = None
 
     def run(self, actions: list[Action]) -> list[ActionResult]:
-        results: list[ActionResult] = []
+        results: list[ActionResult] = self._resume_detaches()
         finalize = [a for a in actions if a.kind == FINALIZE]
         creates = [a for a in actions if a.kind in (CREATE, CREATE_DEFAULT)]
         removals = [a for a in actions if a.kind in (ARCHIVE, DETACH, DROP)]
@@ -388,7 +391,7 @@ class TableApplier:
                 try:
                     self.conn.execute(ddl.detach(self.parent, child, "CONCURRENTLY"))
                 finally:
-                    self.conn.execute("RESET lock_timeout")
+                    self.conn.execute(_DB["reset_lock_timeout"])
 
             with_retries(once, self.s, self.rng, f"{a.schema}.{a.partition}")
         else:
@@ -396,33 +399,125 @@ class TableApplier:
 
     def _remove_one(self, a: Action, concurrent: bool) -> ActionResult:
         child = ddl.ident(a.schema, a.partition)
+        if a.kind == ARCHIVE:
+            # Check the target first and record the step: a partition detached
+            # for an archive that then fails is finished or re-attached later,
+            # never left outside its parent unnoticed.
+            assert self.state.policy.archive_dir and a.lower and a.upper
+            archive.check_target(self.state.policy.archive_dir, self._size(a))
+            self.conn.execute(self.q["detach_step_begin"], self._step(a))
         self._detach(a, concurrent)
         if a.kind == DETACH:
             return ActionResult(a, "ok")
         archive_file = None
         if a.kind == ARCHIVE:
-            p = self.state.policy
-            assert p.archive_dir and a.lower and a.upper
-            manifest = archive.export(
-                self.conn,
-                self.q,
-                parent=p.table.key,
-                partition=(a.schema, a.partition),
-                key_column=self.key_column,
-                key_type=self.key_type,
-                tz=self.tz,
-                lower=a.lower,
-                upper=a.upper,
-                directory=p.archive_dir,
-            )
-            count = self.conn.execute(sql.SQL("SELECT count(*) FROM {}").format(child)).fetchone()
-            if count is None or count[0] != manifest.rows:
-                raise archive.ArchiveInvalid(
-                    manifest.path, f"table has {count} rows, file {manifest.rows}; not dropped"
+            try:
+                archive_file = self._archive_and_drop(a)
+            except (archive.ArchiveInvalid, OSError, psycopg.Error) as exc:
+                self.conn.execute(
+                    self.q["detach_step_failed"], {**self._step(a), "error": _err(exc)}
                 )
-            archive_file = str(manifest.path)
+                with contextlib.suppress(psycopg.Error):  # else the next run retries it
+                    self._reattach(a)
+                raise
+            return ActionResult(a, "ok", archive_file=archive_file)
         self._in_tx(ddl.drop_tables([child]), f"{a.schema}.{a.partition}")
         return ActionResult(a, "ok", archive_file=archive_file)
+
+    def _archive_and_drop(self, a: Action) -> str:
+        """Archive a detached partition, check the file, drop the table, clear the step."""
+        child = ddl.ident(a.schema, a.partition)
+        p = self.state.policy
+        assert p.archive_dir and a.lower and a.upper
+        manifest = archive.export(
+            self.conn,
+            self.q,
+            parent=p.table.key,
+            partition=(a.schema, a.partition),
+            key_column=self.key_column,
+            key_type=self.key_type,
+            tz=self.tz,
+            lower=a.lower,
+            upper=a.upper,
+            directory=p.archive_dir,
+        )
+        count = self.conn.execute(_DB.with_names("count_rows", table=child)).fetchone()
+        if count is None or count[0] != manifest.rows:
+            raise archive.ArchiveInvalid(
+                manifest.path, f"table has {count} rows, file {manifest.rows}; not dropped"
+            )
+        self._in_tx(ddl.drop_tables([child]), f"{a.schema}.{a.partition}")
+        self.conn.execute(self.q["detach_step_done"], self._step(a))
+        return str(manifest.path)
+
+    def _step(self, a: Action) -> dict[str, Any]:
+        p = self.state.policy
+        return {
+            "schema_name": a.schema,
+            "partition_name": a.partition,
+            "parent_schema": p.table.schema,
+            "parent_name": p.table.name,
+            "lower": a.lower,
+            "upper": a.upper,
+            "archive_dir": p.archive_dir,
+        }
+
+    def _size(self, a: Action) -> int:
+        row = self.conn.execute(
+            self.q["relation_size"], {"schema_name": a.schema, "table_name": a.partition}
+        ).fetchone()
+        return int(row[0] or 0) if row else 0
+
+    def _resume_detaches(self) -> list[ActionResult]:
+        """Finish what an earlier run left between DETACH and DROP: archive the table
+        now, or, when the archive still cannot be written, attach it back."""
+        p = self.state.policy
+        rows = self.conn.execute(
+            self.q["detach_steps_of"],
+            {"parent_schema": p.table.schema, "parent_name": p.table.name},
+        ).fetchall()
+        results = []
+        for schema, name, lower, upper, _dir, exists, is_partition, detach_pending in rows:
+            a = Action(
+                p.table, ARCHIVE, name, schema, lower, upper, reason="finish a pending detach"
+            )
+            if detach_pending:
+                continue  # FINALIZE completes the detach first; the next run archives it
+            if not exists or is_partition:
+                # dropped already, or the DETACH never happened: nothing is pending
+                self.conn.execute(self.q["detach_step_done"], self._step(a))
+                continue
+            results.append(self._timed(a, functools.partial(self._finish_or_reattach, a)))
+        return results
+
+    def _finish_or_reattach(self, a: Action) -> ActionResult:
+        try:
+            archive.check_target(self.state.policy.archive_dir or "", self._size(a))
+            return ActionResult(a, "ok", archive_file=self._archive_and_drop(a))
+        except (archive.ArchiveInvalid, OSError) as exc:
+            self.conn.execute(self.q["detach_step_failed"], {**self._step(a), "error": _err(exc)})
+            log.warning(
+                "archive of detached %s.%s still fails (%s); attaching it back",
+                a.schema,
+                a.partition,
+                _err(exc),
+                extra={"action": "partition_reattach"},
+            )
+        self._reattach(a)
+        return ActionResult(a, "ok", error="archive failed again; attached back to its parent")
+
+    def _reattach(self, a: Action) -> None:
+        assert a.lower and a.upper
+        child = ddl.ident(a.schema, a.partition)
+        stmt = ddl.attach(self.parent, child, a.lower, a.upper, self.key_type, self.tz)
+        self._in_tx(stmt, f"{a.schema}.{a.partition}")
+        self.conn.execute(self.q["detach_step_done"], self._step(a))
+        log.warning(
+            "attached %s.%s back to its parent: its archive could not be written",
+            a.schema,
+            a.partition,
+            extra={"action": "partition_reattach"},
+        )
 
     def _finalize(self, a: Action) -> ActionResult:
         child = ddl.ident(a.schema, a.partition)

@@ -11,15 +11,17 @@ rows, columns with types and the sha256 of the compressed file.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import json
 import logging
 import os
+import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -68,9 +70,13 @@ def export(
     upper: datetime,
     directory: str | Path,
 ) -> Manifest:
-    """Write the partition's rows and manifest, then re-read and check the file."""
+    """Write the partition's rows and manifest, then re-read and check the file.
+
+    Files are created 0600 and missing directories 0700: archived rows are
+    table data, readable by the owner only.
+    """
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(directory)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     data_file = directory / f"{file_stem(*partition)}.{stamp}.copy.gz"
     cols = conn.execute(
@@ -83,7 +89,7 @@ def export(
     rows = 0
     tmp = data_file.with_name(data_file.name + ".part")
     with (
-        tmp.open("wb") as raw,
+        _private_open(tmp) as raw,
         gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz,
         conn.cursor().copy(stmt) as copy,
     ):
@@ -113,7 +119,8 @@ def export(
     }
     mpath = manifest_path(data_file)
     mtmp = mpath.with_name(mpath.name + ".part")
-    mtmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+    with _private_open(mtmp) as fh:
+        fh.write(json.dumps(data, indent=2, ensure_ascii=False).encode("utf-8"))
     os.replace(mtmp, mpath)
     manifest = verify(data_file)
     log.info(
@@ -124,6 +131,57 @@ def export(
         extra={"action": "partition_archive"},
     )
     return manifest
+
+
+def make_private_dirs(directory: Path) -> None:
+    """Create `directory` and its missing parents with mode 0700."""
+    missing = []
+    for d in [directory, *directory.parents]:
+        if d.exists():
+            break
+        missing.append(d)
+    for d in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            d.mkdir(mode=0o700)
+        d.chmod(0o700)  # mkdir's mode is filtered by the umask
+
+
+def _private_open(path: Path) -> BinaryIO:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an older .part file keeps its mode through O_TRUNC
+    return os.fdopen(fd, "wb")
+
+
+# gzip shrinks COPY text several times; a full table's size is a safe margin.
+SPACE_MARGIN = 1.0  # x the table's on-disk size
+
+
+def check_target(directory: str | Path, table_bytes: int) -> None:
+    """Refuse, before anything is detached, an archive directory that cannot take the file.
+
+    Raises ArchiveInvalid when the directory cannot be created, is not
+    writable (tried with a real file), or its disk has less free space than
+    the table's on-disk size.
+    """
+    directory = Path(directory)
+    try:
+        make_private_dirs(directory)
+        probe = directory / f".pgwarden-write-test-{os.getpid()}"
+        with _private_open(probe) as fh:
+            fh.write(b"x")
+        probe.unlink()
+        free = shutil.disk_usage(directory).free
+    except OSError as exc:
+        raise ArchiveInvalid(
+            directory, f"archive directory is not writable: {exc.strerror or exc}; nothing detached"
+        ) from exc
+    need = int(table_bytes * SPACE_MARGIN)
+    if free < need:
+        raise ArchiveInvalid(
+            directory,
+            f"archive directory has {free} bytes free, the partition needs up to {need} bytes; "
+            "nothing detached",
+        )
 
 
 def _sha256(path: Path) -> str:

@@ -22,7 +22,7 @@ from psycopg.types.json import Jsonb
 from pgwarden.config.runtime import default_actor
 from pgwarden.partitions import catalog, store
 from pgwarden.partitions.apply import ApplySettings, TableApplier, TableResult
-from pgwarden.partitions.planner import Action, Plan, TableState, plan
+from pgwarden.partitions.planner import Action, Plan, PlanWarning, TableState, plan
 from pgwarden.partitions.policy import Policy, TableName, parse_table_name
 
 if TYPE_CHECKING:
@@ -148,7 +148,25 @@ def plan_all(services: Services, now: datetime | None = None, table: str | None 
     policies = _policies(services, table)
     with services.db.connection() as conn:
         states = _read(conn, services, policies)
-    return plan(states, now, services.config.get("partitions.max_create_periods"))
+        pending = conn.execute(store.queries(services.db)["detach_steps_all"]).fetchall()
+    result = plan(states, now, services.config.get("partitions.max_create_periods"))
+    wanted = {p.table for p in policies}
+    for parent_schema, parent_name, schema, name, started, error in pending:
+        parent = TableName(parent_schema, parent_name)
+        if parent not in wanted:
+            continue
+        result.warnings.append(
+            PlanWarning(
+                parent,
+                "pending_detach",
+                f"{schema}.{name} was detached by pgwarden at {started:%Y-%m-%d %H:%M:%S%z} "
+                "for an archive that has not finished"
+                + (f" ({error})" if error else "")
+                + "; the next run archives it or attaches it back",
+                partition=name,
+            )
+        )
+    return result
 
 
 def run_maintenance(

@@ -336,8 +336,12 @@ def validate(p: Policy, *, check_dir: bool = True) -> None:
 
 def _dir_problem(path: str) -> str | None:
     """Prove the directory is writable by writing a file there (permissions lie for root)."""
+    from pathlib import Path
+
+    from pgwarden.partitions.archive import make_private_dirs
+
     try:
-        os.makedirs(path, exist_ok=True)
+        make_private_dirs(Path(path))  # archived rows are private: new directories 0700
         with tempfile.NamedTemporaryFile(dir=path, prefix=".pgwarden-probe-"):
             pass
     except OSError as exc:

@@ -189,3 +189,47 @@ ORDER BY parent_table
 -- name: seed_config
 -- The seed job's partition.* keys in its own system_config table.
 SELECT key, value::text FROM {seed_config} WHERE key LIKE 'partition.%%'
+
+-- name: detach_step_begin
+-- Record a partition about to be detached for archiving (before the DETACH).
+INSERT INTO {schema}.partition_detach_steps
+       (schema_name, partition_name, parent_schema, parent_name, lower_bound, upper_bound,
+        archive_dir)
+VALUES (%(schema_name)s, %(partition_name)s, %(parent_schema)s, %(parent_name)s, %(lower)s,
+        %(upper)s, %(archive_dir)s)
+ON CONFLICT (schema_name, partition_name) DO NOTHING
+
+-- name: detach_step_done
+-- The partition is archived and dropped, or attached again: nothing is pending.
+DELETE FROM {schema}.partition_detach_steps
+WHERE schema_name = %(schema_name)s AND partition_name = %(partition_name)s
+
+-- name: detach_step_failed
+-- Keep the reason a pending detach could not be finished.
+UPDATE {schema}.partition_detach_steps SET last_error = %(error)s
+WHERE schema_name = %(schema_name)s AND partition_name = %(partition_name)s
+
+-- name: detach_steps_of
+-- Detaches left pending for one parent, with what the catalog says of the table now.
+SELECT s.schema_name, s.partition_name, s.lower_bound, s.upper_bound, s.archive_dir,
+       c.oid IS NOT NULL AS exists_now,
+       coalesce(c.relispartition, false) AS is_partition,
+       coalesce(i.inhdetachpending, false) AS detach_pending
+FROM {schema}.partition_detach_steps s
+LEFT JOIN pg_namespace n ON n.nspname = s.schema_name
+LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = s.partition_name
+LEFT JOIN pg_inherits i ON i.inhrelid = c.oid
+WHERE s.parent_schema = %(parent_schema)s AND s.parent_name = %(parent_name)s
+ORDER BY s.lower_bound
+
+-- name: detach_steps_all
+-- Every detach left pending, for the plan's warnings.
+SELECT parent_schema, parent_name, schema_name, partition_name, started_at, last_error
+FROM {schema}.partition_detach_steps
+ORDER BY started_at
+
+-- name: relation_size
+-- Bytes of a table with its indexes and TOAST: the archive's space estimate.
+SELECT pg_total_relation_size(c.oid)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %(schema_name)s AND c.relname = %(table_name)s
