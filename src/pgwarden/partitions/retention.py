@@ -73,13 +73,14 @@ def delete_old_rows(
             0,
             run.status.value,
         )
+    cfg = services.config
     [run] = run_policies(
         services,
         "retention",
         policy_id=policy.id,
         dry_run=dry_run,
-        batch_size=batch_size,
-        pause=pause,
+        batch_size=batch_size or int(cfg.get("partitions.retention_batch_size")),
+        pause=float(cfg.get("partitions.retention_batch_pause")) if pause is None else pause,
         on_batch=(lambda _batches, done: progress(done)) if progress else None,
     )
     r = run.result
