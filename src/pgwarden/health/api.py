@@ -147,10 +147,15 @@ def checklist(services: Services, target: str | None = None) -> dict[str, Any]:
     return {"targets": results, "exit_code": worst}
 
 
-def summary_line(services: Services) -> str:
-    """One line for `pgwarden demo`: the newest snapshot of each target."""
+def summary_line(services: Services, *, collect_if_missing: bool = True) -> str:
+    """One line for `pgwarden demo`: the newest snapshot of each target (one round first
+    when there is none yet)."""
+    rt = runtime_for(services)
+    snaps = rt.cached()
+    if not snaps and collect_if_missing:
+        snaps = rt.collect(force=True, alert=False)
     parts = []
-    for snap in runtime_for(services).cached():
+    for snap in snaps:
         if not snap.up:
             parts.append(f"{snap.target} DOWN")
             continue
@@ -169,4 +174,4 @@ def summary_line(services: Services) -> str:
             f"{waits} lock wait(s), {len(snap.rows('vacuum_debt'))} table(s) with vacuum debt, "
             f"{f.get('unused_count', 0) if f else 0} unused index(es))"
         )
-    return "health: " + ("; ".join(parts) if parts else "no snapshot yet")
+    return "health:     " + ("; ".join(parts) if parts else "no snapshot yet")
