@@ -186,3 +186,36 @@ def test_prune_dry_run_explains_each_backup(ops_services, sample, conn):
     assert len(done.result["deleted"]) == 1
     left = list_backups(ops_services)
     assert len(left) == 2 and all(Path(b.path).exists() for b in left)
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    import subprocess
+
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", str(mnt)], capture_output=True)
+
+
+def test_a_full_disk_fails_the_backup_and_leaves_no_file(services, sample, conn, small_tmpfs):
+    conn.execute(
+        "CREATE TABLE public.bulk AS SELECT g, md5(g::text) || md5((g * 3)::text) AS h "
+        "FROM generate_series(1, 50000) g"
+    )
+    conn.commit()
+    services.config.set("ops.backup_dir", str(small_tmpfs))
+    with pytest.raises(OpsError, match="pg_dump exited with status 1"):
+        take_backup(services)
+    assert list(small_tmpfs.iterdir()) == []
+    [run] = list_runs(services, "backup")
+    assert run.status is RunStatus.FAILED and "No space left on device" in run.error
+    [b] = list_backups(services)
+    assert b.status == "FAILED"
