@@ -12,6 +12,6 @@ def test_named_queries_compose_with_schema():
 
 
 def test_every_query_file_parses():
-    for package in ("pgwarden.config", "pgwarden.service"):
+    for package in ("pgwarden.config", "pgwarden.service", "pgwarden.db"):
         found = queries.load(package)
         assert found and all(body.strip() for body in found.values())

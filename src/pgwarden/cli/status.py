@@ -9,16 +9,18 @@ from pgwarden.config.runtime import RuntimeConfig
 from pgwarden.db import migrate
 from pgwarden.db.conninfo import describe_target
 from pgwarden.db.pool import connect
+from pgwarden.db.queries import Queries
 from pgwarden.services import Services
 from pgwarden.settings import Settings
 
 
 def collect_status(s: Settings) -> dict[str, Any]:
     db = connect(s, name="pgwarden-status")
+    q = Queries("pgwarden.db", db.schema)
     try:
         with db.connection() as conn:
-            version = conn.execute("SHOW server_version").fetchone()
-            preload = conn.execute("SHOW shared_preload_libraries").fetchone()
+            version = conn.execute(q["server_version"]).fetchone()
+            preload = conn.execute(q["preloaded_libraries"]).fetchone()
             revision = migrate.stored_revision(conn, db.schema)
         info: dict[str, Any] = {
             "server": f"PostgreSQL {version[0] if version else '?'}",

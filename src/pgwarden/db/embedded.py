@@ -31,6 +31,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+from pgwarden.db.queries import Queries
 from pgwarden.errors import EmbeddedServerError
 
 log = logging.getLogger(__name__)
@@ -277,10 +278,11 @@ class EmbeddedServer:
         import psycopg
         from psycopg import sql
 
+        q = Queries("pgwarden.db")
         with psycopg.connect(conninfo, autocommit=True, connect_timeout=10) as conn:
-            found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE])
+            found = conn.execute(q["database_exists"], {"name": DATABASE})
             if found.fetchone() is None:
-                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
+                conn.execute(q.with_names("create_database", database=sql.Identifier(DATABASE)))
 
     # -- helpers ----------------------------------------------------------
 

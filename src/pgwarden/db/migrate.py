@@ -19,6 +19,7 @@ import psycopg
 from psycopg import sql
 
 from pgwarden.db.conninfo import session_options, with_options
+from pgwarden.db.queries import Queries
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -80,7 +81,9 @@ def pending(conninfo: str, schema: str, target: str, *, down: bool = False) -> l
 def _migration_lock(conninfo: str, schema: str) -> Iterator[None]:
     """Two processes upgrading at once take turns instead of racing."""
     with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", [f"pgwarden-migrate:{schema}"])
+        conn.execute(
+            Queries("pgwarden.db")["migration_lock"], {"key": f"pgwarden-migrate:{schema}"}
+        )
         yield
 
 
@@ -118,14 +121,14 @@ def head() -> str:
 
 def stored_revision(conn: psycopg.Connection, schema: str) -> str | None:
     """The revision recorded in the schema's version table, or None (cheap)."""
+    q = Queries("pgwarden.db", schema)
     exists = conn.execute(
-        "SELECT to_regclass(%s) IS NOT NULL",
-        [sql.Identifier(schema, VERSION_TABLE).as_string(conn)],
+        q["relation_exists"], {"name": sql.Identifier(schema, VERSION_TABLE).as_string(conn)}
     ).fetchone()
     if not exists or not exists[0]:
         return None
     row = conn.execute(
-        sql.SQL("SELECT version_num FROM {}").format(sql.Identifier(schema, VERSION_TABLE))
+        q.with_names("stored_revision", version_table=sql.Identifier(VERSION_TABLE))
     ).fetchone()
     return row[0] if row else None
 
@@ -161,10 +164,9 @@ def _sa_connection(conninfo: str, schema: str) -> Iterator[Any]:
 def _drop_schema_if_only_versions(conninfo: str, schema: str) -> None:
     """At base, the schema holds only the version table: remove both."""
     with psycopg.connect(conninfo, autocommit=True) as conn:
+        q = Queries("pgwarden.db", schema)
         left = conn.execute(
-            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = %s AND c.relname <> %s AND c.relkind IN ('r', 'p', 'v', 'm', 'f')",
-            [schema, VERSION_TABLE],
+            q["relations_besides"], {"schema_name": schema, "except": VERSION_TABLE}
         ).fetchone()
         if left is not None and left[0] == 0:
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+            conn.execute(q["drop_schema"])

@@ -41,11 +41,16 @@ def load(package: str, filename: str = "queries.sql") -> dict[str, str]:
 
 
 class Queries:
-    """The named queries of one package, composed for one schema."""
+    """The named queries of one package, composed for one schema.
 
-    def __init__(self, package: str, schema: str, filename: str = "queries.sql") -> None:
+    Without a schema only the queries that name none can be composed (the
+    server-level ones of `pgwarden.db`, run before a schema is known)."""
+
+    def __init__(
+        self, package: str, schema: str | None = None, filename: str = "queries.sql"
+    ) -> None:
         self._raw = load(package, filename)
-        self._schema = sql.Identifier(schema)
+        self._schema = sql.Identifier(schema) if schema is not None else None
         self._cache: dict[str, sql.Composed] = {}
         self._where = f"{package}/{filename}"
 
@@ -56,14 +61,17 @@ class Queries:
                 text = self._raw[name]
             except KeyError:
                 raise KeyError(f"no query {name!r} in {self._where}") from None
-            found = sql.SQL(text).format(schema=self._schema)
+            found = sql.SQL(text).format(**self._names())
             self._cache[name] = found
         return found
 
     def with_names(self, name: str, **identifiers: sql.Composable) -> sql.Composed:
         """A query whose other `{placeholders}` are identifiers chosen at run time."""
         text = self._raw[name]
-        return sql.SQL(text).format(schema=self._schema, **identifiers)
+        return sql.SQL(text).format(**self._names(), **identifiers)
+
+    def _names(self) -> dict[str, sql.Composable]:
+        return {} if self._schema is None else {"schema": self._schema}
 
 
 def table(schema: str, name: str) -> sql.Identifier:
