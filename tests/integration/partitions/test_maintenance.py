@@ -3,6 +3,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+from psycopg import sql
 
 from pgwarden.partitions import plan_all, run_maintenance, status, store
 from pgwarden.partitions.maintain import leader_key
@@ -243,7 +244,9 @@ def test_a_locked_parent_is_skipped_after_lock_timeout_and_retried_next_run(fast
     services = fast
     for name in ("busy", "free"):
         conn.execute(
-            f"CREATE TABLE public.{name} (ts timestamptz NOT NULL) PARTITION BY RANGE (ts)"
+            sql.SQL("CREATE TABLE {} (ts timestamptz NOT NULL) PARTITION BY RANGE (ts)").format(
+                sql.Identifier("public", name)
+            )
         )
     conn.commit()
     store.add_policy(
