@@ -2,41 +2,59 @@
 
 115 parents (10 monthly, 4 quarterly, 101 daily), each with PRIMARY KEY (id, ts)
 and an index on (account_id, ts), premake 6 (daily 7), as in the anchor
-harness of research/partitioning.md section 6. Three timings per tool:
+harness of research/partitioning.md section 6. Three kinds of run per tool:
   first run   parents hold 2 partitions each; the policy asks for premake 6/7
   steady      the same call again with nothing to do
   retention   parents with 21 days / 12 months / 8 quarters of history, retention
-              14 days / 6 months / 1 year, expired partitions dropped
+              14 days / 6 months / 1 year, expired partitions dropped; both tools
+              with their default settings apart from dropping instead of keeping
+              (pgwarden's `partitions.detach_concurrently` stays on)
+Each kind is timed in two rows, the same way for both tools:
+  fresh   the timer includes connecting, as a cron-started run does:
+          pgwarden opens its `Database` like `pgwarden partitions run` (connect,
+          schema check, runtime config, run, close); pg_partman connects and
+          calls `run_maintenance()`
+  warm    on the connection (pgwarden: the pool) that prepared the set
+Within each repeat the tools run back to back, their order alternating from
+one repeat to the next, so both see the same load; the output gives medians
+and the per-repeat ratios pg_partman / pgwarden (above 1: pgwarden faster).
 A throwaway PostgreSQL 15 cluster of Debian's binaries runs both tools, one
 fresh database per measurement, with fsync, synchronous_commit,
 full_page_writes and autovacuum off (catalog work, not disk flushes).
 pg_partman is used when Debian's postgresql-15-partman is installed; without
-it pgwarden runs alone and says so.
+it pgwarden runs alone and says so. The load average before and after is
+printed: on a shared machine, read ratios, not absolute times.
 
-    uv run python benchmarks/partitions.py [--repeats 3] [--steady 5]
+    uv run python benchmarks/partitions.py [--repeats 5] [--steady-repeats 11]
+        [--only first,steady,retention]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import time
+from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from pgwarden.config.runtime import RuntimeConfig
-from pgwarden.config.settings import Settings
 from pgwarden.db import migrate
 from pgwarden.db.conninfo import with_options
 from pgwarden.db.embedded import EmbeddedServer
 from pgwarden.db.pool import connect
 from pgwarden.partitions import run_maintenance, store
-from pgwarden.service.app import Services
+from pgwarden.partitions.maintain import RunReport
+from pgwarden.services import Services
+from pgwarden.settings import Settings
 
 PG15 = Path("/usr/lib/postgresql/15/bin")
 PARTMAN = Path("/usr/share/postgresql/15/extension/pg_partman.control")
@@ -54,6 +72,7 @@ SERVER_SETTINGS = {
     "timezone": "UTC",
 }
 SCHEMA = "pgwarden"
+ROWS = ("fresh", "warm")
 
 
 def parents() -> list[tuple[str, str, int, str]]:
@@ -106,277 +125,424 @@ class Cluster:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         return with_options(self.server.conninfo("postgres"), dbname=name)
 
+    def drop(self, conninfo: str) -> None:
+        name = str(psycopg.conninfo.conninfo_to_dict(conninfo)["dbname"])
+        with psycopg.connect(self.server.conninfo("postgres"), autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+    def cpu_ms(self) -> float | None:
+        """CPU time the server has used so far (Linux /proc; None elsewhere).
+
+        The postmaster's own and its reaped children's (backends that have
+        exited), plus every live child's. Under load, wall time mostly measures
+        the wait for a core; CPU time is the work done.
+        """
+        try:
+            pid = int((self.server.pgdata / "postmaster.pid").read_text().split()[0])
+            total = _ticks(pid, children=True)
+            for child in self._children(pid):
+                total += _ticks(child)
+        except (OSError, ValueError):
+            return None
+        return total * 1000 / os.sysconf("SC_CLK_TCK")
+
+    def settle(self, before: int) -> None:
+        """Wait (at most 1 s) until the backends a fresh run started have exited."""
+        pid = int((self.server.pgdata / "postmaster.pid").read_text().split()[0])
+        deadline = time.monotonic() + 1
+        while len(self._children(pid)) > before and time.monotonic() < deadline:
+            time.sleep(0.005)
+
+    def live(self) -> int:
+        pid = int((self.server.pgdata / "postmaster.pid").read_text().split()[0])
+        return len(self._children(pid))
+
+    @staticmethod
+    def _children(pid: int) -> list[int]:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
     def version(self) -> str:
         with psycopg.connect(self.server.conninfo("postgres")) as conn:
             row = conn.execute("SHOW server_version").fetchone()
         return str(row[0]) if row else "?"
 
 
+def _ticks(pid: int, children: bool = False) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # fields[11:15]: utime, stime, cutime, cstime (proc(5), counted from field 3)
+    return sum(int(f) for f in fields[11 : 15 if children else 13])
+
+
 # -- pgwarden --------------------------------------------------------------------------
 
 
+def _settings(conninfo: str) -> Settings:
+    return Settings(dsn=conninfo, PGWARDEN_SCHEMA=SCHEMA)
+
+
 class Pgwarden:
-    def __init__(self, conninfo: str) -> None:
-        migrate.upgrade(conninfo, SCHEMA)
-        self.conninfo = conninfo
-        self.db = connect(Settings(dsn=conninfo, PGWARDEN_SCHEMA=SCHEMA), name="bench")  # type: ignore[arg-type]
+    """A pgwarden set; `run()` on its warm pool, `run_fresh()` the way the CLI does."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.conninfo = cluster.fresh()
+        with psycopg.connect(self.conninfo) as conn:
+            create_parents(conn)
+        migrate.upgrade(self.conninfo, SCHEMA)
+        self.db = connect(_settings(self.conninfo), name="bench")
         self.services = Services(db=self.db, config=RuntimeConfig(self.db))
         self.services.config.set("partitions.max_create_periods", 1000)
 
     def close(self) -> None:
         self.db.close()
+        self.cluster.drop(self.conninfo)
 
-    def add(self, name: str, interval: str, premake: int, retention: str | None = None) -> None:
-        store.add_policy(
-            self.db,
-            f"bench.{name}",
-            interval=interval,
-            premake=premake,
-            retention=retention,
-            keep_at_least=1,
-        )
+    def add(self, name: str, interval: str, premake: int) -> None:
+        store.add_policy(self.db, f"bench.{name}", interval=interval, premake=premake)
 
-    def run(self, now: datetime | None = None) -> tuple[float, int, int]:
+    def set(self, name: str, **kw: Any) -> None:
+        store.set_policy(self.db, f"bench.{name}", **kw)
+
+    def run(self, now: datetime | None = None) -> tuple[float, RunReport]:
         t0 = time.perf_counter()
         report = run_maintenance(self.services, now=now)
-        ms = (time.perf_counter() - t0) * 1000
-        if report.status != "ok":
-            raise RuntimeError(f"pgwarden run {report.status}: {report.message}")
-        created = report.count("create")
-        dropped = report.count("drop")
-        return ms, created, dropped
+        return (time.perf_counter() - t0) * 1000, _checked(report)
+
+    def run_fresh(self) -> tuple[float, RunReport]:
+        # What `pgwarden partitions run` does after its imports: connect, check the
+        # schema revision, read runtime config and policies, run, close.
+        from pgwarden.cli.common import ensure_migrated
+
+        t0 = time.perf_counter()
+        db = connect(_settings(self.conninfo), name="pgwarden-cli")
+        try:
+            ensure_migrated(db)
+            report = run_maintenance(Services(db=db, config=RuntimeConfig(db)))
+        finally:
+            db.close()
+        return (time.perf_counter() - t0) * 1000, _checked(report)
 
 
-def pgwarden_first(cluster: Cluster) -> tuple[float, int]:
-    conninfo = cluster.fresh()
-    with psycopg.connect(conninfo) as conn:
-        create_parents(conn)
-    pw = Pgwarden(conninfo)
-    try:
-        for name, interval, _, _ in parents():
-            pw.add(name, interval, 1)
-        pw.run()  # 2 partitions each, like create_parent(premake 1)
-        for name, _, premake, _ in parents():
-            store.set_policy(pw.db, f"bench.{name}", premake=premake)
-        ms, created, _ = pw.run()
-        return ms, created
-    finally:
-        pw.close()
+def _checked(report: RunReport) -> RunReport:
+    if report.status != "ok":
+        raise RuntimeError(f"pgwarden run {report.status}: {report.message}")
+    return report
 
 
-def pgwarden_steady(cluster: Cluster, samples: int) -> list[float]:
-    conninfo = cluster.fresh()
-    with psycopg.connect(conninfo) as conn:
-        create_parents(conn)
-    pw = Pgwarden(conninfo)
-    try:
-        for name, interval, premake, _ in parents():
-            pw.add(name, interval, premake)
-        pw.run()
-        out = []
-        for _ in range(samples):
-            ms, created, dropped = pw.run()
-            assert created == dropped == 0
-            out.append(ms)
-        return out
-    finally:
-        pw.close()
+def _paths(report: RunReport) -> dict[str, int]:
+    """How many tables took each removal path (short, concurrent, plain)."""
+    return dict(Counter(t.removal_path for t in report.tables if t.removal_path))
 
 
-HISTORY = {"daily": (21, "days"), "monthly": (12, "months"), "quarterly": (24, "months")}
+def pgwarden_first_set(cluster: Cluster) -> Pgwarden:
+    pw = Pgwarden(cluster)
+    for name, interval, _, _ in parents():
+        pw.add(name, interval, 1)
+    pw.run()  # 2 partitions each, like create_parent(premake 1)
+    for name, _, premake, _ in parents():
+        pw.set(name, premake=premake)
+    return pw
 
 
-def pgwarden_retention(cluster: Cluster, concurrent: bool) -> tuple[float, int]:
-    conninfo = cluster.fresh()
-    with psycopg.connect(conninfo) as conn:
-        create_parents(conn)
-    pw = Pgwarden(conninfo)
-    pw.services.config.set("partitions.detach_concurrently", concurrent)
-    try:
-        now = datetime.now(UTC)
-        past = {
-            "daily": now - timedelta(days=21),
-            "monthly": now - timedelta(days=366),
-            "quarterly": now - timedelta(days=2 * 366),
-        }
-        for name, interval, premake, _ in parents():
-            extra = {"daily": 21, "monthly": 12, "quarterly": 8}[interval]
-            pw.add(name, interval, premake + extra)
-        # history: one untimed run per interval family, from its past starting point
-        for interval, when in past.items():
-            for name, iv, _, _ in parents():
-                store.set_policy(pw.db, f"bench.{name}", enabled=iv == interval)
-            pw.run(now=when)
-        for name, _, premake, _ in parents():
-            store.set_policy(pw.db, f"bench.{name}", premake=premake, enabled=True)
-        pw.run()  # settle premake, untimed
-        for name, _, _, retention in parents():
-            store.set_policy(pw.db, f"bench.{name}", retention=retention)
-        ms, _, dropped = pw.run()
-        return ms, dropped
-    finally:
-        pw.close()
+def pgwarden_steady_set(cluster: Cluster) -> Pgwarden:
+    pw = Pgwarden(cluster)
+    for name, interval, premake, _ in parents():
+        pw.add(name, interval, premake)
+    pw.run()
+    return pw
+
+
+def pgwarden_retention_set(cluster: Cluster) -> Pgwarden:
+    pw = Pgwarden(cluster)
+    now = datetime.now(UTC)
+    past = {
+        "daily": now - timedelta(days=21),
+        "monthly": now - timedelta(days=366),
+        "quarterly": now - timedelta(days=2 * 366),
+    }
+    for name, interval, premake, _ in parents():
+        extra = {"daily": 21, "monthly": 12, "quarterly": 8}[interval]
+        pw.add(name, interval, premake + extra)
+    # history: one untimed run per interval family, from its past starting point
+    for interval, when in past.items():
+        for name, iv, _, _ in parents():
+            pw.set(name, enabled=iv == interval)
+        pw.run(now=when)
+    for name, _, premake, _ in parents():
+        pw.set(name, premake=premake, enabled=True)
+    pw.run()  # settle premake, untimed
+    for name, _, _, retention in parents():
+        pw.set(name, retention=retention)
+    return pw
 
 
 # -- pg_partman ------------------------------------------------------------------------
 
 
-def partman_setup(conninfo: str, start: dict[str, str] | None = None) -> None:
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute("CREATE SCHEMA partman")
-        conn.execute("CREATE EXTENSION pg_partman SCHEMA partman")
-        create_parents(conn)
+class Partman:
+    """A pg_partman set; `run()` on the connection that made it, `run_fresh()` connects."""
+
+    def __init__(self, cluster: Cluster, start: dict[str, str] | None = None) -> None:
+        self.cluster = cluster
+        self.conninfo = cluster.fresh()
+        self.conn = psycopg.connect(self.conninfo, autocommit=True)
+        self.conn.execute("CREATE SCHEMA partman")
+        self.conn.execute("CREATE EXTENSION pg_partman SCHEMA partman")
+        create_parents(self.conn)
         for name, interval, _, _ in parents():
-            conn.execute(
+            self.conn.execute(
                 "SELECT partman.create_parent(%s, 'ts', 'native', %s, p_premake := 1, "
                 "p_start_partition := %s, p_jobmon := false)",
                 [f"bench.{name}", interval, (start or {}).get(interval)],
             )
-        conn.execute("UPDATE partman.part_config SET infinite_time_partitions = true")
-
-
-def partman_call(conninfo: str) -> float:
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        t0 = time.perf_counter()
-        conn.execute("SELECT partman.run_maintenance(p_analyze := false, p_jobmon := false)")
-        return (time.perf_counter() - t0) * 1000
-
-
-def set_premake(conninfo: str) -> None:
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(
+        self.conn.execute("UPDATE partman.part_config SET infinite_time_partitions = true")
+        self.conn.execute(
             "UPDATE partman.part_config SET premake = CASE WHEN partition_interval = "
             "'1 day'::interval::text OR partition_interval = '1 day' THEN 7 ELSE 6 END"
         )
 
+    def close(self) -> None:
+        self.conn.close()
+        self.cluster.drop(self.conninfo)
 
-def partman_first(cluster: Cluster) -> tuple[float, int]:
-    conninfo = cluster.fresh()
-    partman_setup(conninfo)
-    set_premake(conninfo)
-    before = count_partitions(conninfo)
-    ms = partman_call(conninfo)
-    return ms, count_partitions(conninfo) - before
+    def run(self) -> float:
+        t0 = time.perf_counter()
+        self.conn.execute("SELECT partman.run_maintenance(p_analyze := false, p_jobmon := false)")
+        return (time.perf_counter() - t0) * 1000
 
-
-def partman_steady(cluster: Cluster, samples: int) -> list[float]:
-    conninfo = cluster.fresh()
-    partman_setup(conninfo)
-    set_premake(conninfo)
-    partman_call(conninfo)
-    return [partman_call(conninfo) for _ in range(samples)]
+    def run_fresh(self) -> float:
+        t0 = time.perf_counter()
+        with psycopg.connect(self.conninfo, autocommit=True) as conn:
+            conn.execute("SELECT partman.run_maintenance(p_analyze := false, p_jobmon := false)")
+        return (time.perf_counter() - t0) * 1000
 
 
-def partman_retention(cluster: Cluster) -> tuple[float, int]:
-    conninfo = cluster.fresh()
+def partman_first_set(cluster: Cluster) -> Partman:
+    return Partman(cluster)
+
+
+def partman_steady_set(cluster: Cluster) -> Partman:
+    pm = Partman(cluster)
+    pm.run()
+    return pm
+
+
+def partman_retention_set(cluster: Cluster) -> Partman:
     now = datetime.now(UTC)
     start = {
         "daily": (now - timedelta(days=21)).date().isoformat(),
         "monthly": (now - timedelta(days=366)).date().isoformat(),
         "quarterly": (now - timedelta(days=2 * 366)).date().isoformat(),
     }
-    partman_setup(conninfo, start)
-    set_premake(conninfo)
-    partman_call(conninfo)  # settle, untimed
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        for interval, _, _, retention in SHAPES:
-            conn.execute(
-                "UPDATE partman.part_config SET retention = %s, retention_keep_table = false "
-                "WHERE parent_table LIKE %s",
-                [retention, f"bench.{interval[0]}%"],
-            )
-    before = count_partitions(conninfo)
-    ms = partman_call(conninfo)
-    return ms, before - count_partitions(conninfo)
+    pm = Partman(cluster, start)
+    pm.run()  # settle, untimed
+    for interval, _, _, retention in SHAPES:
+        pm.conn.execute(
+            "UPDATE partman.part_config SET retention = %s, retention_keep_table = false "
+            "WHERE parent_table LIKE %s",
+            [retention, f"bench.{interval[0]}%"],
+        )
+    return pm
 
 
 # -- driver ----------------------------------------------------------------------------
 
+Sample = dict[str, Any]  # one timed run: ms, partitions touched, extra facts
 
-def summary(values: list[float]) -> dict[str, float]:
-    return {
-        "best_ms": round(min(values), 1),
-        "median_ms": round(statistics.median(values), 1),
-        "runs_ms": [round(v, 1) for v in values],
-    }
+
+class Results:
+    def __init__(self) -> None:
+        self.samples: dict[tuple[str, str, str], list[Sample]] = {}
+
+    def add(self, kind: str, row: str, tool: str, sample: Sample) -> None:
+        self.samples.setdefault((kind, row, tool), []).append(sample)
+
+    def table(self, tools: list[str]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for kind, row in sorted({(k, r) for k, r, _ in self.samples}):
+            entry: dict[str, Any] = {}
+            for tool in tools:
+                got = self.samples.get((kind, row, tool), [])
+                if not got:
+                    continue
+                ms = [s["ms"] for s in got]
+                entry[tool] = {
+                    "median_ms": round(statistics.median(ms), 1),
+                    "runs_ms": [round(v, 1) for v in ms],
+                    **{k: [s[k] for s in got] for k in got[0] if k != "ms"},
+                }
+            if "pgwarden" in entry and "pg_partman" in entry:
+                pw = entry["pgwarden"]["runs_ms"]
+                pm = entry["pg_partman"]["runs_ms"]
+                ratios = [round(b / a, 2) for a, b in zip(pw, pm, strict=True)]
+                entry["ratio_per_repeat (partman / pgwarden)"] = ratios
+                entry["ratio_of_medians"] = round(statistics.median(pm) / statistics.median(pw), 2)
+                entry["median_ratio"] = round(statistics.median(ratios), 2)
+                pw_cpu = entry["pgwarden"].get("cpu_ms")
+                pm_cpu = entry["pg_partman"].get("cpu_ms")
+                if pw_cpu and pm_cpu:
+                    entry["cpu_ratio_per_repeat"] = [
+                        round(b / a, 2) if a else None for a, b in zip(pw_cpu, pm_cpu, strict=True)
+                    ]
+                    entry["cpu_ratio_of_medians"] = round(
+                        statistics.median(pm_cpu) / statistics.median(pw_cpu), 2
+                    )
+            out[f"{kind} ({row})"] = entry
+        return out
+
+
+def interleaved(
+    cluster: Cluster,
+    results: Results,
+    kind: str,
+    repeat: int,
+    jobs: dict[str, dict[str, Callable[[], Sample]]],
+) -> None:
+    """Run each row's tools back to back, who goes first alternating by repeat.
+
+    Besides wall time each sample gets `cpu_ms`: the server's CPU time during
+    the run plus this process's (pgwarden's client side; pg_partman's is idle).
+    """
+    for row in ROWS:
+        tools = list(jobs)
+        if repeat % 2:
+            tools.reverse()
+        for tool in tools:
+            job = jobs[tool].get(row)
+            if job is None:
+                continue
+            live = cluster.live()
+            server0, client0 = cluster.cpu_ms(), time.process_time()
+            sample = job()
+            cluster.settle(live)
+            server1, client1 = cluster.cpu_ms(), time.process_time()
+            if server0 is not None and server1 is not None:
+                sample["cpu_ms"] = round(server1 - server0 + (client1 - client0) * 1000, 1)
+                sample["client_cpu_ms"] = round((client1 - client0) * 1000, 1)
+            results.add(kind, row, tool, sample)
+
+
+def one_first(cluster: Cluster, results: Results, repeat: int, has_partman: bool) -> None:
+    pw = {row: pgwarden_first_set(cluster) for row in ROWS}
+    pm = {row: partman_first_set(cluster) for row in ROWS} if has_partman else {}
+    try:
+        before_pm = {row: count_partitions(p.conninfo) for row, p in pm.items()}
+
+        def pw_job(row: str) -> Callable[[], Sample]:
+            def job() -> Sample:
+                ms, report = pw[row].run_fresh() if row == "fresh" else pw[row].run()
+                return {"ms": ms, "partitions": report.count("create")}
+
+            return job
+
+        def pm_job(row: str) -> Callable[[], Sample]:
+            def job() -> Sample:
+                ms = pm[row].run_fresh() if row == "fresh" else pm[row].run()
+                return {"ms": ms, "partitions": count_partitions(pm[row].conninfo) - before_pm[row]}
+
+            return job
+
+        jobs = {"pgwarden": {row: pw_job(row) for row in ROWS}}
+        if has_partman:
+            jobs["pg_partman"] = {row: pm_job(row) for row in ROWS}
+        interleaved(cluster, results, "first_run", repeat, jobs)
+    finally:
+        for p in [*pw.values(), *pm.values()]:
+            p.close()  # type: ignore[attr-defined]
+
+
+def one_retention(cluster: Cluster, results: Results, repeat: int, has_partman: bool) -> None:
+    pw = {row: pgwarden_retention_set(cluster) for row in ROWS}
+    pm = {row: partman_retention_set(cluster) for row in ROWS} if has_partman else {}
+    try:
+        before_pm = {row: count_partitions(p.conninfo) for row, p in pm.items()}
+
+        def pw_job(row: str) -> Callable[[], Sample]:
+            def job() -> Sample:
+                ms, report = pw[row].run_fresh() if row == "fresh" else pw[row].run()
+                return {"ms": ms, "partitions": report.count("drop"), "paths": _paths(report)}
+
+            return job
+
+        def pm_job(row: str) -> Callable[[], Sample]:
+            def job() -> Sample:
+                ms = pm[row].run_fresh() if row == "fresh" else pm[row].run()
+                return {"ms": ms, "partitions": before_pm[row] - count_partitions(pm[row].conninfo)}
+
+            return job
+
+        jobs = {"pgwarden": {row: pw_job(row) for row in ROWS}}
+        if has_partman:
+            jobs["pg_partman"] = {row: pm_job(row) for row in ROWS}
+        interleaved(cluster, results, "retention", repeat, jobs)
+    finally:
+        for p in [*pw.values(), *pm.values()]:
+            p.close()  # type: ignore[attr-defined]
+
+
+def steady(cluster: Cluster, results: Results, repeats: int, has_partman: bool) -> None:
+    pw = pgwarden_steady_set(cluster)
+    pm = partman_steady_set(cluster) if has_partman else None
+    try:
+
+        def pw_job(row: str) -> Callable[[], Sample]:
+            def job() -> Sample:
+                ms, report = pw.run_fresh() if row == "fresh" else pw.run()
+                assert not report.plan.actions
+                return {"ms": ms}
+
+            return job
+
+        jobs: dict[str, dict[str, Callable[[], Sample]]] = {
+            "pgwarden": {row: pw_job(row) for row in ROWS}
+        }
+        if pm is not None:
+            jobs["pg_partman"] = {
+                "fresh": lambda: {"ms": pm.run_fresh()},
+                "warm": lambda: {"ms": pm.run()},
+            }
+        for repeat in range(repeats):
+            interleaved(cluster, results, "steady", repeat, jobs)
+    finally:
+        pw.close()
+        if pm is not None:
+            pm.close()
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--steady", type=int, default=5, help="steady-state samples")
+    ap.add_argument("--repeats", type=int, default=5, help="repeats of first run and retention")
+    ap.add_argument("--steady-repeats", type=int, default=11)
+    ap.add_argument("--only", default="first,steady,retention", help="comma-separated kinds")
     args = ap.parse_args()
+    kinds = set(args.only.split(","))
     has_partman = PARTMAN.exists() and PG15.exists()
     started = time.perf_counter()
-    result: dict[str, object] = {"started_utc": datetime.now(UTC).isoformat(timespec="seconds")}
+    result: dict[str, object] = {
+        "started_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "load_average_before": [round(x, 2) for x in os.getloadavg()],
+        "cpus": os.cpu_count(),
+    }
+    results = Results()
     with tempfile.TemporaryDirectory(prefix="pgw-bench-") as home:
         cluster = Cluster(Path(home))
         try:
             result["postgres"] = cluster.version()
             result["parents"] = len(parents())
-            # The tools alternate within each repeat so that both see the same load.
             tools = ["pgwarden", "pg_partman"] if has_partman else ["pgwarden"]
             if not has_partman:
                 result["pg_partman"] = "not installed: pgwarden measured alone"
-            runs: dict[str, list[tuple[float, int]]] = {}
-
-            def add(label: str, value: tuple[float, int]) -> None:
-                runs.setdefault(label, []).append(value)
-
-            for _ in range(args.repeats):
-                add("pgwarden.first_run", pgwarden_first(cluster))
-                add("pgwarden.retention_drop", pgwarden_retention(cluster, False))
-                add("pgwarden.retention_detach_concurrently", pgwarden_retention(cluster, True))
-                if has_partman:
-                    add("pg_partman.first_run", partman_first(cluster))
-                    add("pg_partman.retention", partman_retention(cluster))
-            for v in pgwarden_steady(cluster, args.steady):
-                add("pgwarden.steady", (v, 0))
-            if has_partman:
-                for v in partman_steady(cluster, args.steady):
-                    add("pg_partman.steady", (v, 0))
-            for tool in tools:
-                result[tool] = {
-                    label.split(".", 1)[1]: {
-                        **summary([m for m, _ in values]),
-                        "partitions": [n for _, n in values],
-                    }
-                    for label, values in runs.items()
-                    if label.startswith(tool + ".")
-                }
-            if has_partman:
-                pw, pm = result["pgwarden"], result["pg_partman"]
-                assert isinstance(pw, dict) and isinstance(pm, dict)
-
-                def ratio(a: dict, b: dict, key: str) -> float:
-                    return round(b[key] / a[key], 2)
-
-                result["speedup (partman / pgwarden)"] = {
-                    f"{name} ({key})": ratio(pw[ours], pm[theirs], key)
-                    for name, ours, theirs in [
-                        ("first_run", "first_run", "first_run"),
-                        ("steady", "steady", "steady"),
-                        ("retention_drop", "retention_drop", "retention"),
-                        (
-                            "retention_detach_concurrently",
-                            "retention_detach_concurrently",
-                            "retention",
-                        ),
-                    ]
-                    for key in ("best_ms", "median_ms")
-                }
-                first_pw = pw["first_run"]["median_ms"] / statistics.median(
-                    pw["first_run"]["partitions"]
-                )
-                first_pm = pm["first_run"]["median_ms"] / statistics.median(
-                    pm["first_run"]["partitions"]
-                )
-                result["first_run_ms_per_partition"] = {
-                    "pgwarden": round(first_pw, 2),
-                    "pg_partman": round(first_pm, 2),
-                }
+            if "steady" in kinds:
+                steady(cluster, results, args.steady_repeats, has_partman)
+            for repeat in range(args.repeats):
+                if "first" in kinds:
+                    one_first(cluster, results, repeat, has_partman)
+                if "retention" in kinds:
+                    one_retention(cluster, results, repeat, has_partman)
+            result["results"] = results.table(tools)
         finally:
             cluster.server.stop()
+    result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     result["wall_s"] = round(time.perf_counter() - started, 1)
     print(json.dumps(result, indent=2))
 
