@@ -53,6 +53,7 @@ class HealthCollector:
     def __init__(self, runtime: HealthRuntime) -> None:
         self.runtime = runtime
         self._rendered: dict[str, tuple[datetime, list[families.Family]]] = {}
+        self._metrics: tuple[tuple[tuple[str, datetime], ...], list[Metric]] | None = None
 
     def families(self) -> list[families.Family]:
         limits = self.runtime.limits()
@@ -79,9 +80,12 @@ class HealthCollector:
         return list(out.values())
 
     def collect(self) -> Iterator[Metric]:
+        """prometheus_client's entry point; the metrics are built once per set of snapshots."""
         self.runtime.scrapes += 1
-        for f in self.families():
-            yield to_metric(f)
+        key = tuple((s.target, s.taken_at) for s in self.runtime.cached())
+        if self._metrics is None or self._metrics[0] != key:
+            self._metrics = (key, [to_metric(f) for f in self.families()])
+        yield from self._metrics[1]
 
 
 def _escape(value: str) -> str:
