@@ -70,7 +70,14 @@ class Settings(BaseSettings):
     http_host: str = Field(default="127.0.0.1")
     http_port: int = Field(default=8765, ge=1, le=65535)
     api_token: SecretStr | None = Field(default=None)
-    api_open_reads: bool = Field(default=True, description="GET endpoints need no token")
+    api_open_reads: bool | None = Field(
+        default=None,
+        description="GET endpoints need no token; unset: open only while the HTTP server "
+        "listens on loopback",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None, description="a token that may read /metrics only (for scrapers)"
+    )
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     log_level: str = Field(default="INFO")
     config_ttl: float = Field(default=5.0, ge=0, description="seconds runtime config is cached")
@@ -119,6 +126,12 @@ class Settings(BaseSettings):
         """Embedded unless a DSN or the standard PGHOST/PGSERVICE points elsewhere."""
         return self.dsn is None and not (os.environ.get("PGHOST") or os.environ.get("PGSERVICE"))
 
+    def reads_open(self, host: str | None = None) -> bool:
+        """Whether reads need no token: as set, or by default only on a loopback address."""
+        if self.api_open_reads is not None:
+            return self.api_open_reads
+        return is_loopback(host or self.http_host)
+
     def masked(self) -> dict[str, Any]:
         """Every effective setting, with secrets and DSN passwords masked."""
         out: dict[str, Any] = {}
@@ -132,6 +145,18 @@ class Settings(BaseSettings):
             out[env_name(name)] = value
         out["mode"] = "embedded" if self.uses_embedded else "external"
         return out
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 and localhost; anything else (0.0.0.0 included) is not."""
+    import ipaddress
+
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class _TomlSource(TomlConfigSettingsSource):

@@ -16,7 +16,7 @@ def register(app: typer.Typer) -> None:
         upgrade: bool = typer.Option(True, help="apply migrations first"),
     ) -> None:
         """Worker + periodic schedule + HTTP API and dashboard, until SIGTERM/SIGINT."""
-        from pgwarden.service.api.auth import ensure_token
+        from pgwarden.service.api.auth import check_bind, ensure_token
         from pgwarden.service.runner import run_service
 
         s = settings()
@@ -29,6 +29,7 @@ def register(app: typer.Typer) -> None:
             from pgwarden.partitions import register_internal_policies
 
             register_internal_policies(svc)
+            check_bind(svc, host or s.http_host)  # before a token is made for this start
             token = ensure_token(svc)
             if token:
                 err.print(

@@ -17,6 +17,7 @@ from typing import Any
 
 import uvicorn
 
+from pgwarden.service.api.auth import check_bind
 from pgwarden.service.web import create_app
 from pgwarden.service.worker import run_worker_async
 from pgwarden.services import Services
@@ -28,8 +29,12 @@ class HttpServer:
     """uvicorn in a background thread, stoppable, with a readiness wait."""
 
     def __init__(self, services: Services, host: str, port: int) -> None:
+        check_bind(services, host)
+        app = create_app(services)
+        # reads are open by default only on loopback: the app decides by this host
+        app.state.bind_host = host
         config = uvicorn.Config(
-            create_app(services),
+            app,
             host=host,
             port=port,
             log_level="warning",

@@ -14,6 +14,7 @@ from pgwarden.service.api import (
     alerts,
     batches,
     errors,
+    login,
     models,
     ops_routes,
     partitions,
@@ -32,6 +33,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     models.router,
     partitions.router,
     ops_routes.router,
+    login.router,
 )
 
 
@@ -40,6 +42,10 @@ def create_app(services: Services, *, dashboard: bool = True) -> FastAPI:
         title="pgwarden",
         version=__version__,
         description="PostgreSQL-native runtime for detection pipelines.",
+        # served by api/login.py behind the read setting, like every other read
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     app.state.services = services
     errors.install(app)

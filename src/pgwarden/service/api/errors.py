@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -85,10 +86,20 @@ def install(app: FastAPI) -> None:
         return JSONResponse(error_body(msg, field, first.get("input")), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 401 and _is_page(request):
+            # a browser on a dashboard page: to the login form, then back here
+            return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
         return JSONResponse(
             error_body(str(exc.detail)), status_code=exc.status_code, headers=exc.headers
         )
+
+
+def _is_page(request: Request) -> bool:
+    path = request.url.path
+    if path.startswith(("/api/", "/metrics", "/openapi.json")) or request.method != "GET":
+        return False
+    return "text/html" in request.headers.get("accept", "")
 
 
 class BodyLimit:

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from pgwarden.db import migrate
 from pgwarden.errors import ConfigKeyLocalOnly
-from pgwarden.service.api.auth import require_read, require_write
+from pgwarden.service.api.auth import require_metrics, require_read, require_write
 from pgwarden.service.http import services_of
 from pgwarden.service.metrics import registry_for
 from pgwarden.service.worker import list_workers
@@ -46,7 +46,7 @@ def readyz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ready", "revision": revision})
 
 
-@router.get("/metrics", include_in_schema=False)
+@router.get("/metrics", include_in_schema=False, dependencies=[Depends(require_metrics)])
 def metrics(request: Request) -> Response:
     return Response(
         generate_latest(registry_for(services_of(request))), media_type=CONTENT_TYPE_LATEST
