@@ -206,3 +206,21 @@ def test_a_collector_that_times_out_is_skipped_and_counted(autocommit, snap):
     fams = {f.name: f for f in families.build(s)}
     counted = {v[1]: x for v, x in fams["pgwarden_db_collector_timeouts_total"].samples}
     assert all(counted[n] == 1 for n in timed_out)
+
+
+def test_targets_add_list_remove(services, db_conninfo):
+    from pgwarden.errors import InputInvalid, NotFound
+    from pgwarden.health import runtime_for, store
+
+    added = store.add_target(services.db, "replica", db_conninfo)
+    assert added["name"] == "replica"
+    assert [t.name for t in runtime_for(services).targets()] == ["self", "replica"]
+    with pytest.raises(InputInvalid, match="exists"):
+        store.add_target(services.db, "replica", db_conninfo)
+    with pytest.raises(InputInvalid, match="reserved"):
+        store.add_target(services.db, "self", db_conninfo)
+    with pytest.raises(InputInvalid, match="name"):
+        store.add_target(services.db, "bad name!", db_conninfo)
+    store.remove_target(services.db, "replica")
+    with pytest.raises(NotFound, match="replica"):
+        store.remove_target(services.db, "replica")
