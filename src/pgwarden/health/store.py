@@ -41,8 +41,8 @@ def check_dsn(dsn: str, timeout: float = 5.0) -> None:
         with psycopg.connect(dsn, connect_timeout=max(1, int(timeout))):
             pass
     except psycopg.OperationalError as exc:
-        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-        reason = "; ".join(ln for ln in lines if "password" not in ln.lower() or "fail" in ln)
+        # libpq's messages name host, port and user, never the password
+        reason = "; ".join(ln.strip() for ln in str(exc).splitlines() if ln.strip())
         raise DatabaseUnavailable(describe_target(dsn), reason or type(exc).__name__) from exc
 
 
