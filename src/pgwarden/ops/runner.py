@@ -245,7 +245,11 @@ def _finish(
             },
         ).fetchone()
     assert row is not None
-    return RunRecord.from_row(row)
+    record = RunRecord.from_row(row)
+    from pgwarden.ops.alerting import run_finished
+
+    run_finished(services, record)
+    return record
 
 
 def list_runs(services: Services, op: str | None = None, limit: int = 50) -> list[RunRecord]:

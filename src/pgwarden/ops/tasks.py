@@ -39,6 +39,12 @@ def operations(services: Services) -> dict[str, Callable[[], Any]]:
     """What each task does; also what the API defers."""
     from pgwarden.ops import capacity, lifecycle, maintenance, prune, verify
 
+    def sample_and_check() -> None:
+        from pgwarden.ops.alerting import capacity_checked
+
+        capacity.sample_sizes(services)
+        capacity_checked(services, capacity.capacity_report(services, sample=False))
+
     def analyze_and_settings() -> None:
         maintenance.apply_autovacuum(services)
         maintenance.analyze(services)
@@ -51,7 +57,7 @@ def operations(services: Services) -> dict[str, Callable[[], Any]]:
         "pgwarden.ops.mask": lambda: lifecycle.run_policies(services, "mask"),
         "pgwarden.ops.analyze": analyze_and_settings,
         "pgwarden.ops.reindex": lambda: maintenance.reindex(services),
-        "pgwarden.ops.capacity": lambda: capacity.sample_sizes(services),
+        "pgwarden.ops.capacity": sample_and_check,
     }
 
 

@@ -219,3 +219,22 @@ def test_a_full_disk_fails_the_backup_and_leaves_no_file(services, sample, conn,
     assert run.status is RunStatus.FAILED and "No space left on device" in run.error
     [b] = list_backups(services)
     assert b.status == "FAILED"
+
+
+def test_a_failed_backup_opens_an_alert_and_the_next_good_one_resolves_it(
+    services, sample, tmp_path
+):
+    from pgwarden.alerts import list_alerts
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    services.config.set("ops.backup_dir", str(blocker / "b"))
+    with pytest.raises(BackupDirUnusable):
+        take_backup(services)
+    [alert] = [a for a in list_alerts(services) if a["rule"] == "ops:backup_failed"]
+    assert alert["status"] == "open" and alert["severity"] == "critical"
+    assert alert["source"].startswith("ops:")
+    services.config.set("ops.backup_dir", str(tmp_path / "good"))
+    take_backup(services)
+    [alert] = [a for a in list_alerts(services) if a["rule"] == "ops:backup_failed"]
+    assert alert["status"] == "resolved"

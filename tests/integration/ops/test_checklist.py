@@ -125,3 +125,15 @@ def test_backup_retention_outlasting_masking_is_reported(ops_services, conn):
     ops_services.config.set("ops.keep_monthly", 0)
     ops_services.config.set("ops.keep_weekly", 4)
     assert cross_policy_problems(ops_services) == []
+
+
+def test_capacity_near_the_limit_raises_an_alert(ops_services):
+    from pgwarden.alerts import list_alerts
+    from pgwarden.ops.alerting import capacity_checked
+
+    ops_services.config.set("ops.capacity_limit", 1000)  # already over
+    report = capacity_report(ops_services)
+    assert report["database"]["alert"] and report["database"]["days_to_limit"] == 0
+    capacity_checked(ops_services, report)
+    [alert] = [a for a in list_alerts(ops_services) if a["rule"] == "ops:capacity"]
+    assert alert["status"] == "open" and "reaches its limit in 0" in alert["title"]
