@@ -39,6 +39,7 @@ from pgwarden.models import (
     add_model,
     add_version,
 )
+from pgwarden.services import Services
 
 SENTINEL = -999.0
 MAD_SCALE = 0.6745  # makes the MAD comparable to a standard deviation for normal data
@@ -227,7 +228,7 @@ DEMO_DESCRIPTIONS = {
 }
 
 
-def register_demo_models(services: Any, who: str = "pgwarden-demo") -> list[str]:
+def register_demo_models(services: Services, who: str = "pgwarden-demo") -> list[str]:
     """Register and activate the demo models and edges; idempotent. Returns the model ids."""
     for model_id, description in DEMO_DESCRIPTIONS.items():
         add_model(services, model_id, description, who=who)

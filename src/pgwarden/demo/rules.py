@@ -8,7 +8,8 @@ which these rules catch (required timestamp, value range).
 
 from __future__ import annotations
 
-from typing import Any
+from pgwarden.quality.rulestore import load_rules, set_rules
+from pgwarden.services import Services
 
 SOURCES = {
     # source: highest plausible value (the simulator's level times four)
@@ -38,11 +39,9 @@ def demo_rules_yaml(source: str) -> str:
     return _TEMPLATE.format(source=source, max=SOURCES[source])
 
 
-def register_demo_rules(services: Any) -> list[str]:
+def register_demo_rules(services: Services) -> list[str]:
     """Store the demo rules of each demo source (a new version only when they changed);
     returns the sources."""
-    from pgwarden.quality.rulestore import load_rules, set_rules
-
     for source in SOURCES:
         text = demo_rules_yaml(source)
         stored = load_rules(services, source)

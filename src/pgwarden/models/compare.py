@@ -30,6 +30,7 @@ from typing import Any
 from pgwarden.db.queries import Queries
 from pgwarden.models.base import check_model_id
 from pgwarden.models.errors import ModelNotFound
+from pgwarden.services import Services
 
 _BAD = ("FAILED", "TIMEOUT")
 
@@ -311,7 +312,7 @@ def judge(c: CandidateComparison, policy: GatePolicy) -> CandidateComparison:
 
 
 def compare(
-    services: Any,
+    services: Services,
     model_id: str,
     since: timedelta,
     *,

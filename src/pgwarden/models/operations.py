@@ -51,6 +51,7 @@ from pgwarden.models.graph import Edge, would_close_cycle
 from pgwarden.models.registry import get_registry, notify_changed
 from pgwarden.models.transitions import Decision, decide
 from pgwarden.models.transitions import rerole as rerole_action
+from pgwarden.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ class _Version:
 class _Tx:
     """One action's transaction: the locked model row and helpers."""
 
-    def __init__(self, services: Any, conn: psycopg.Connection, q: Queries, model: Any):
+    def __init__(self, services: Services, conn: psycopg.Connection, q: Queries, model: Any):
         self.services = services
         self.conn = conn
         self.q = q
@@ -145,12 +146,12 @@ class _Tx:
         return int(row[0])
 
 
-def _queries(services: Any) -> Queries:
+def _queries(services: Services) -> Queries:
     return Queries("pgwarden.models", services.db.schema)
 
 
 @contextmanager
-def _model_tx(services: Any, model_id: str, *, graph: bool = False) -> Iterator[_Tx]:
+def _model_tx(services: Services, model_id: str, *, graph: bool = False) -> Iterator[_Tx]:
     check_model_id(model_id)
     q = _queries(services)
     with services.db.connection() as conn, conn.transaction():
@@ -184,7 +185,7 @@ def _check_role(role: Any, model_id: str) -> str:
 
 
 def add_model(
-    services: Any, model_id: str, description: str = "", who: str | None = None
+    services: Services, model_id: str, description: str = "", who: str | None = None
 ) -> OperationResult:
     """Create a model (enabled, no versions); unchanged if it exists with this description."""
     check_model_id(model_id)
@@ -207,7 +208,7 @@ def add_model(
 
 
 def add_version(
-    services: Any,
+    services: Services,
     model_id: str,
     version: str,
     entrypoint: str,
@@ -261,7 +262,11 @@ def add_version(
 
 
 def activate(
-    services: Any, model_id: str, version: str, who: str | None = None, reason: str | None = None
+    services: Services,
+    model_id: str,
+    version: str,
+    who: str | None = None,
+    reason: str | None = None,
 ) -> OperationResult:
     """DRAFT -> ACTIVE in the version's role; a PRIMARY only if the model has none."""
     with _model_tx(services, model_id) as tx:
@@ -281,7 +286,7 @@ def activate(
 
 
 def promote(
-    services: Any,
+    services: Services,
     model_id: str,
     version: str,
     who: str | None = None,
@@ -368,7 +373,7 @@ def _archive_primary(tx: _Tx) -> str | None:
 
 
 def archive(
-    services: Any,
+    services: Services,
     model_id: str,
     version: str,
     who: str | None = None,
@@ -393,7 +398,11 @@ def archive(
 
 
 def rollback(
-    services: Any, model_id: str, version: str, who: str | None = None, reason: str | None = None
+    services: Services,
+    model_id: str,
+    version: str,
+    who: str | None = None,
+    reason: str | None = None,
 ) -> OperationResult:
     """An ARCHIVED version back to ACTIVE PRIMARY (gates skipped, reason required)."""
     if not reason:
@@ -416,7 +425,7 @@ def rollback(
 
 
 def rerole(
-    services: Any,
+    services: Services,
     model_id: str,
     version: str,
     role: str,
@@ -437,7 +446,11 @@ def rerole(
 
 
 def set_enabled(
-    services: Any, model_id: str, enabled: bool, who: str | None = None, reason: str | None = None
+    services: Services,
+    model_id: str,
+    enabled: bool,
+    who: str | None = None,
+    reason: str | None = None,
 ) -> OperationResult:
     """Enable or disable a model (a disabled model and its dependants do not run)."""
     action = "enable" if enabled else "disable"
@@ -454,7 +467,7 @@ def set_enabled(
 
 
 def add_dependency(
-    services: Any, model_id: str, depends_on: str, input_key: str, who: str | None = None
+    services: Services, model_id: str, depends_on: str, input_key: str, who: str | None = None
 ) -> OperationResult:
     """`model_id` reads `depends_on`'s PRIMARY outputs under `input_key`.
 
@@ -491,7 +504,7 @@ def add_dependency(
 
 
 def remove_dependency(
-    services: Any, model_id: str, input_key: str, who: str | None = None
+    services: Services, model_id: str, input_key: str, who: str | None = None
 ) -> OperationResult:
     """Remove the edge under `input_key`; unchanged when there is none."""
     with _model_tx(services, model_id, graph=True) as tx:

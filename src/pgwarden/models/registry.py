@@ -31,6 +31,7 @@ from pgwarden.db.pool import Database
 from pgwarden.db.queries import Queries
 from pgwarden.models.base import BaseDetectionModel, Role, freeze, load_entrypoint
 from pgwarden.models.graph import Edge, NodeState, Plan, plan
+from pgwarden.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -305,7 +306,7 @@ _REGISTRIES: dict[int, Registry] = {}
 _REGISTRIES_LOCK = threading.Lock()
 
 
-def get_registry(services: Any) -> Registry:
+def get_registry(services: Services) -> Registry:
     """The process's Registry for this database (one per `Database`, so an
     operator action here invalidates the very cache the cycles read)."""
     db = services.db

@@ -15,6 +15,7 @@ from typing import Any
 
 from pgwarden.db.queries import Queries
 from pgwarden.models.graph import Edge, NodeState, Plan, plan
+from pgwarden.services import Services
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ class ModelInfo:
         return d
 
 
-def list_models(services: Any) -> list[ModelInfo]:
+def list_models(services: Services) -> list[ModelInfo]:
     """Every model with all its versions and edges, by model id."""
     q = Queries("pgwarden.models", services.db.schema)
     with services.db.connection() as conn:
@@ -164,7 +165,7 @@ def _mermaid_id(model_id: str) -> str:
     return "x_" + re.sub(r"[^A-Za-z0-9_]", "_", model_id)
 
 
-def graph(services: Any) -> ModelGraph:
+def graph(services: Services) -> ModelGraph:
     """The registry's graph as the next cycle would plan it (not strict)."""
     models = list_models(services)
     nodes_state = {}
@@ -197,7 +198,9 @@ def graph(services: Any) -> ModelGraph:
     return ModelGraph(tuple(nodes), tuple(sorted(edges)), p)
 
 
-def events(services: Any, model_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+def events(
+    services: Services, model_id: str | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
     """The latest registry events (the audit trail), newest first."""
     q = Queries("pgwarden.models", services.db.schema)
     with services.db.connection() as conn:
@@ -209,7 +212,7 @@ def events(services: Any, model_id: str | None = None, limit: int = 50) -> list[
     return [dict(zip(cols, r, strict=True)) for r in rows]
 
 
-def recent_cycles(services: Any, limit: int = 20) -> list[dict[str, Any]]:
+def recent_cycles(services: Services, limit: int = 20) -> list[dict[str, Any]]:
     """The latest cycles with their counts (for the dashboard and the CLI)."""
     q = Queries("pgwarden.models", services.db.schema)
     with services.db.connection() as conn:
@@ -222,7 +225,7 @@ def recent_cycles(services: Any, limit: int = 20) -> list[dict[str, Any]]:
     return [dict(zip(cols, r, strict=True)) for r in rows]
 
 
-def run_stats(services: Any) -> dict[str, Any]:
+def run_stats(services: Services) -> dict[str, Any]:
     """For /metrics and the dashboard: {"models": [{model_id, role, mean_seconds (last
     hour, 0 when none), failures (FAILED or TIMEOUT runs ever: a counter), runs_last_hour}],
     "cycle": {count, p50, p95, max} (seconds, cycles finished in the last hour)}."""

@@ -21,6 +21,7 @@ from psycopg.types.json import Jsonb
 from pgwarden.db.queries import Queries
 from pgwarden.quality.errors import RulesInvalid, RulesNotFound
 from pgwarden.quality.rules import RuleSet, default_rules, parse_yaml
+from pgwarden.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ class _Cache:
 _cache = _Cache()
 
 
-def _key(services: Any, source: str) -> tuple[str, str, str]:
+def _key(services: Services, source: str) -> tuple[str, str, str]:
     return (services.db.conninfo, services.db.schema, source)
 
 
@@ -88,7 +89,7 @@ def validate_rules(source: str, yaml_text: str) -> RuleSet:
 
 
 def set_rules(
-    services: Any,
+    services: Services,
     source: str,
     yaml_text: str,
     who: str | None = None,
@@ -142,7 +143,7 @@ def set_rules(
     return StoredRules(source, version, yaml_text, stored, created_at, who)
 
 
-def get_rules(services: Any, source: str, *, clock: Any = time.monotonic) -> RuleSet:
+def get_rules(services: Services, source: str, *, clock: Any = time.monotonic) -> RuleSet:
     """The active rules of a source (cached for quality.rules_ttl); the seed's metadata
     checks only when none are stored."""
     key = _key(services, source)
@@ -157,7 +158,7 @@ def get_rules(services: Any, source: str, *, clock: Any = time.monotonic) -> Rul
     return rules
 
 
-def load_rules(services: Any, source: str, version: int | None = None) -> StoredRules | None:
+def load_rules(services: Services, source: str, version: int | None = None) -> StoredRules | None:
     """One stored version (the latest when version is None), uncached; None if none."""
     q = Queries("pgwarden.quality", services.db.schema)
     with services.db.connection() as conn:
@@ -185,14 +186,14 @@ def load_rules(services: Any, source: str, version: int | None = None) -> Stored
     return StoredRules(source, version, yaml_text, rules, created_at, created_by)
 
 
-def rules_history(services: Any, source: str) -> list[dict[str, Any]]:
+def rules_history(services: Services, source: str) -> list[dict[str, Any]]:
     q = Queries("pgwarden.quality", services.db.schema)
     with services.db.connection() as conn:
         rows = conn.execute(q["rules_history"], {"source": source}).fetchall()
     return [{"version": r[0], "created_at": r[1], "created_by": r[2], "rules": r[3]} for r in rows]
 
 
-def list_rules(services: Any) -> list[dict[str, Any]]:
+def list_rules(services: Services) -> list[dict[str, Any]]:
     q = Queries("pgwarden.quality", services.db.schema)
     with services.db.connection() as conn:
         rows = conn.execute(q["list_rules"]).fetchall()

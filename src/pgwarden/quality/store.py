@@ -25,6 +25,7 @@ from pgwarden.quality.model import (
     Violation,
 )
 from pgwarden.quality.rules import RuleSet
+from pgwarden.services import Services
 
 _INT_MAX = 2**31 - 1
 
@@ -180,14 +181,14 @@ def read_batch_result(conn: psycopg.Connection, q: Queries, batch_id: str) -> Ba
     return result_from_row(row, violations)
 
 
-def get_batch(services: Any, batch_id: str) -> BatchResult | None:
+def get_batch(services: Services, batch_id: str) -> BatchResult | None:
     """A stored batch with its violations; None when no batch has this id."""
     with services.db.connection() as conn:
         return read_batch_result(conn, queries(services.db.schema), batch_id)
 
 
 def list_batches(
-    services: Any,
+    services: Services,
     source: str | None = None,
     status: str | None = None,
     since: datetime | None = None,
