@@ -497,10 +497,15 @@ def checklist_cmd(
 @app.command()
 def check(as_json: bool = JSON) -> None:
     """Cross-policy checks: backups kept past a masking horizon, tools, unrunnable policies."""
-    from pgwarden.ops.checklist import Evidence, cross_policy_problems, tool_versions
+    from pgwarden.ops.checklist import (
+        Evidence,
+        cross_policy_problems,
+        tool_versions,
+        unrunnable_policies,
+    )
 
     with open_services() as svc:
-        problems = cross_policy_problems(svc)
+        problems = cross_policy_problems(svc) + unrunnable_policies(svc)
         tools_item = tool_versions(Evidence(svc))
     if tools_item.status != "pass":
         problems.append(tools_item.evidence)

@@ -549,3 +549,22 @@ def cross_policy_problems(services: Services) -> list[str]:
                     f"after {p.older_than}: older backups still hold the clear values"
                 )
     return problems
+
+
+def unrunnable_policies(services: Services) -> list[str]:
+    """Retention and masking policies whose table or column is gone."""
+    from pgwarden.ops.lifecycle import list_policies
+
+    problems = []
+    with services.db.connection() as conn:
+        for p in list_policies(services):
+            found = conn.execute(
+                queries(services)["table_column"],
+                {"schema_name": p.table_schema, "table_name": p.table_name, "column": p.column},
+            ).fetchone()
+            if found is None or found[1] is None:
+                problems.append(
+                    f"{p.kind} policy {p.id}: {p.table}.{p.column} no longer exists "
+                    f"(`pgwarden ops {p.kind} remove {p.id}`)"
+                )
+    return problems

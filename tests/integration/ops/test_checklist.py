@@ -8,7 +8,12 @@ import pytest
 from pgwarden.errors import InputInvalid
 from pgwarden.ops.backup import take_backup
 from pgwarden.ops.capacity import capacity_report, sample_sizes
-from pgwarden.ops.checklist import CADENCES, checklist, cross_policy_problems
+from pgwarden.ops.checklist import (
+    CADENCES,
+    checklist,
+    cross_policy_problems,
+    unrunnable_policies,
+)
 from pgwarden.ops.errors import OpsError
 from pgwarden.ops.lifecycle import add_policy, run_policies
 from pgwarden.ops.maintenance import analyze, reindex
@@ -125,6 +130,11 @@ def test_backup_retention_outlasting_masking_is_reported(ops_services, conn):
     ops_services.config.set("ops.keep_monthly", 0)
     ops_services.config.set("ops.keep_weekly", 4)
     assert cross_policy_problems(ops_services) == []
+    assert unrunnable_policies(ops_services) == []
+    conn.execute("ALTER TABLE public.u DROP COLUMN email")
+    conn.commit()
+    [gone] = unrunnable_policies(ops_services)
+    assert "public.u.email no longer exists" in gone
 
 
 def test_capacity_near_the_limit_raises_an_alert(ops_services):
