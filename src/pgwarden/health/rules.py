@@ -437,6 +437,11 @@ def to_prometheus(rules: Sequence[Rule]) -> str:
 def _prom_text(text: str) -> str:
     """Our `{target}` / `{key}` / `{value:...}` placeholders in Prometheus template syntax."""
     text = text.replace("{target}", "{{ $labels.target }}")
-    text = re.sub(r"\{key\}", "{{ $labels.datname }}{{ $labels.relname }}{{ $labels.slot_name }}",
-                  text)  # fmt: skip
+    # the key is a table (schema.table), a slot or a database, whichever labels the series has
+    key = (
+        "{{ with $labels.relname }}{{ $labels.schemaname }}.{{ . }}{{ else }}"
+        "{{ with $labels.slot_name }}{{ . }}{{ else }}{{ $labels.datname }}{{ end }}{{ end }}"
+    )
+    text = text.replace("{key}", key)
+    text = re.sub(r"\{value:[^}]*%\}", "{{ $value | humanizePercentage }}", text)
     return re.sub(r"\{value(:[^}]*)?\}", "{{ $value }}", text)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import yaml
@@ -173,3 +174,18 @@ def test_promtool_accepts_the_exported_rules(tmp_path):
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "SUCCESS" in done.stdout
+
+
+PROMTOOL_TESTS = Path(__file__).with_name("promtool_tests.yml")
+
+
+def test_promtool_fires_the_fixed_rules_on_exporter_label_sets(tmp_path):
+    """The rules that never fire in the public sets (5.3) fire here; idle stays quiet."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed (Debian package `prometheus`)")
+    (tmp_path / "rules.yml").write_text(rules.to_prometheus(rules.load()), encoding="utf-8")
+    shutil.copy(PROMTOOL_TESTS, tmp_path / "tests.yml")
+    done = subprocess.run([promtool, "test", "rules", "tests.yml"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
