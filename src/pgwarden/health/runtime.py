@@ -157,7 +157,9 @@ class HealthRuntime:
         every = timedelta(seconds=float(self.cfg("store_interval", 300.0)) - 1)
         last = self.stored_at.get(snap.target)
         try:
-            if force or last is None or snap.taken_at - last >= every:
+            # a lock wait or an outage is kept whenever it is seen: reports list them
+            notable = not snap.up or any(r.get("blockers") for r in snap.rows("lock_waits"))
+            if force or notable or last is None or snap.taken_at - last >= every:
                 store.save_snapshot(db, snap)
                 self.stored_at[snap.target] = snap.taken_at
             fresh = state.raw.get("statements")
