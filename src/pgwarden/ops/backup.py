@@ -298,6 +298,8 @@ def _backup(
         snap_conn = psycopg.connect(services.db.session_conninfo("pgwarden-ops-snapshot"))
         try:
             snap_conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            # one backend counting beside pg_dump, not a parallel gang competing with it
+            snap_conn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
             got = snap_conn.execute("SELECT pg_export_snapshot()").fetchone()
             assert got is not None
             snapshot = str(got[0])
