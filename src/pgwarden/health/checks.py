@@ -48,7 +48,7 @@ def check(snap: Snapshot) -> list[Item]:
                   f"PostgreSQL {snap.one('server').get('short_version', '?')}")]  # fmt: skip
     items += [_connections(snap), _cache_hit(snap), _dead_tuples(snap), _locks(snap)]
     items += [_transactions(snap), *_indexes(snap), _wraparound(snap), _slots(snap)]
-    items += [_archiver(snap), _statements(snap), _collectors(snap)]
+    items += [_archiver(snap), _statements(snap), _sizes(snap), _collectors(snap)]
     return items
 
 
@@ -212,6 +212,15 @@ def _statements(s: Snapshot) -> Item:
         PASS,
         f"{len(s.rows('statements'))} statements sampled",
     )
+
+
+def _sizes(s: Snapshot) -> Item:
+    """Seed 003's disk check, as far as SQL sees it: how big each database is."""
+    rows = sorted(s.rows("database_sizes"), key=lambda r: float(r["size_bytes"]), reverse=True)
+    if not rows:
+        return Item("database_sizes", "database sizes known", WARN, "not collected")
+    ev = ", ".join(f"{r['datname']} {float(r['size_bytes']) / 1048576:.0f} MB" for r in rows[:5])
+    return Item("database_sizes", "database sizes known", PASS, ev)
 
 
 def _collectors(s: Snapshot) -> Item:
