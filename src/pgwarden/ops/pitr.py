@@ -115,6 +115,11 @@ def archive_command(config_path: Path, stanza: str) -> str:
     )
 
 
+def _quote(value: str) -> str:
+    """A SQL string literal, for the lines printed for the operator to apply."""
+    return "'" + value.replace("'", "''") + "'"
+
+
 def _owner(path: Path) -> tuple[int | None, int | None]:
     """Run as the data directory's owner when we are root (else as ourselves)."""
     if os.geteuid() != 0:
@@ -183,7 +188,7 @@ def configure(
             "archive_command": command,
         }
         todo = [
-            f"ALTER SYSTEM SET {k} = '{v}';"
+            f"ALTER SYSTEM SET {k} = {_quote(v)};"
             for k, v in settings.items()
             if (k, v) != ("wal_level", c.wal_level)
             and (k, v) != ("archive_mode", c.archive_mode)
