@@ -326,3 +326,41 @@ def test_dashboard_renders_in_headless_chromium(service, tmp_path):
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     assert (width, height) == (1440, 1000) and len(data) > 5_000
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="Debian's chromium package is not installed (apt-get install chromium)"
+)
+def test_dashboard_pages_fit_1400_and_390_px_with_even_chart_text(service, tmp_path):
+    import random
+    from datetime import UTC, datetime
+
+    from tests.e2e.browser import OVERFLOW, TICK_SIZES, Browser
+
+    base, _, _ = service
+    rng = random.Random(5)
+    sent = []
+    for i, source in enumerate(simulator.SOURCES * 2):
+        batch = simulator.make_batch(rng, source, i, datetime.now(UTC), size=80, defect_rate=0.5)
+        assert post(base, batch).status_code == 202
+        sent.append(batch.batch_id)
+
+    def all_done():
+        rows = [httpx.get(f"{base}/api/batches/{b}", timeout=10).json() for b in sent]
+        return all(r["status"] in ("DONE", "REJECTED") for r in rows) or None
+
+    wait_for(all_done, 120, "batches to finish")
+    browser = Browser(tmp_path / "cdp-profile")
+    sizes: list[float] = []
+    try:
+        for width in (1400, 390):
+            for page in ("/", "/sources", "/alerts", "/models", "/partitions"):
+                browser.open(base + page, width)
+                assert browser.evaluate(OVERFLOW) == [], (width, page)
+                sizes += [s for s in browser.evaluate(TICK_SIZES) if s > 0]
+                if page == "/models":  # the dependency graph is drawn
+                    assert browser.evaluate("document.querySelectorAll('svg.dag rect').length") == 3
+    finally:
+        browser.close()
+    # every chart's small text renders at about the same size, on a desktop or a phone
+    assert sizes and max(sizes) <= 1.5 * min(sizes), sizes

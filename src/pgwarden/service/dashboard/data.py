@@ -89,6 +89,17 @@ def model_list(services: Services) -> Any:
     return plain(models.list_models(services))
 
 
+def model_graph(services: Services) -> Any:
+    """The dependency graph as the next cycle would plan it."""
+    return models.graph(services)
+
+
+def recent_anomalies(services: Services, limit: int = 20) -> list[dict[str, Any]]:
+    """Anomaly alerts, newest first, open or already resolved (they resolve within minutes)."""
+    rows = alerts.list_alerts(services, limit=500)
+    return plain([r for r in rows if r["kind"] == "anomaly"][:limit])
+
+
 def model_stats(services: Services) -> Any:
     return models.run_stats(services)
 

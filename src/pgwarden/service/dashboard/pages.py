@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from pgwarden import __version__
 from pgwarden.service.api.auth import require_read
@@ -20,6 +20,8 @@ from pgwarden.service.http import services_of
 router = APIRouter(include_in_schema=False, dependencies=[Depends(require_read)])
 
 HOUR = timedelta(hours=1)
+FULL_WIDTH = 1230  # px: a chart across a whole card at the page's widest (1280 - padding)
+NARROW_WIDTH = 640  # px: the same chart for a phone, shrunk with larger text by the CSS
 OVERVIEW_WINDOW = timedelta(minutes=30)
 OVERVIEW_BUCKET = 20  # seconds
 
@@ -34,7 +36,22 @@ def _env() -> Environment:
     env.filters["pct"] = _pct
     env.filters["ts"] = lambda v: "–" if v is None else str(v)[:19].replace("T", " ")
     env.filters["secs"] = _secs
+    env.filters["wbr"] = _wbr
+    env.filters["val"] = _val
     return env
+
+
+def _val(v: Any) -> str:
+    """An observed or expected value: rates keep three significant digits."""
+    x = _number(v)
+    if x is not None and math.isfinite(x) and 0 < abs(x) < 1:
+        return f"{x:.3g}"
+    return _num(v)
+
+
+def _wbr(v: Any) -> Markup:
+    """A dotted identifier that may break after its dots (schema.table, demo.spike)."""
+    return Markup(".<wbr>").join(escape(str(v)).split("."))
 
 
 def _number(v: Any) -> float | None:
@@ -188,8 +205,11 @@ def sources(request: Request) -> HTMLResponse:
         for source, pts in tl.data["quality"].items():
             sparks[source] = Markup(svg.sparkline([v for _, v in pts]))
     end = datetime.now(UTC)
-    chart = (
-        Markup(
+
+    def quality_chart(width: int) -> Markup | None:
+        if not tl.data:
+            return None
+        return Markup(
             svg.line_chart(
                 tl.data["quality"],
                 y_min=_floor(tl.data["quality"]),
@@ -197,11 +217,11 @@ def sources(request: Request) -> HTMLResponse:
                 title="quality by source, 24 h (5 min buckets)",
                 x_min=end - timedelta(hours=24),
                 x_max=end,
+                width=width,
             )
         )
-        if tl.data
-        else None
-    )
+
+    # one chart drawn for the whole card, one for a phone (the page shows one)
     return _render(
         request,
         "sources.html",
@@ -209,7 +229,8 @@ def sources(request: Request) -> HTMLResponse:
         summary=data.panel(lambda: data.source_summary(s, timedelta(hours=24))),
         batches=data.panel(lambda: data.recent_batches(s, 30)),
         sparks=sparks,
-        chart=chart,
+        chart=quality_chart(FULL_WIDTH),
+        chart_narrow=quality_chart(NARROW_WIDTH),
         timeline=tl,
     )
 
@@ -224,6 +245,7 @@ def alerts_page(request: Request) -> HTMLResponse:
         "alerts.html",
         "alerts",
         alerts=data.panel(lambda: data.open_alerts(s, 200)),
+        anomalies=data.panel(lambda: data.recent_anomalies(s, 20)),
         counts=counts,
         chart=chart,
     )
@@ -234,6 +256,7 @@ def models_page(request: Request) -> HTMLResponse:
     s = services_of(request)
     stats = data.panel(lambda: data.model_stats(s))
     chart = _models_chart(stats.data) if stats.data else None
+    graph = data.panel(lambda: data.model_graph(s))
     return _render(
         request,
         "models.html",
@@ -241,28 +264,60 @@ def models_page(request: Request) -> HTMLResponse:
         models=data.panel(lambda: data.model_list(s)),
         stats=stats,
         chart=chart,
+        graph=graph,
+        graph_svg=_graph_chart(graph.data) if graph.data else None,
         compare=data.panel(lambda: data.comparisons(s)),
     )
+
+
+def _graph_chart(g: Any) -> Markup:
+    """The models' dependency graph (what `pgwarden models graph` prints) as SVG."""
+    nodes = []
+    for n in g.nodes:
+        detail = n.primary or "no primary"
+        if n.candidates:
+            detail += " + " + ", ".join(n.candidates)
+        if n.state != "runs":
+            detail += f" · {n.state}"
+        nodes.append((n.model_id, n.level, detail, n.state))
+    edges = [(e.depends_on, e.model_id, e.input_key) for e in g.edges]
+    return Markup(svg.dag_chart(nodes, edges, title="dependency graph (data flows left to right)"))
 
 
 @router.get("/partitions", response_class=HTMLResponse)
 def partitions_page(request: Request) -> HTMLResponse:
     s = services_of(request)
     status = data.panel(lambda: data.partition_status(s))
-    chart = None
-    if status.data:
-        chart = Markup(
+
+    def horizon_chart(width: int, narrow: bool = False) -> Markup | None:
+        if not status.data:
+            return None
+        # on a phone the bars are labelled by table name alone (the schema is in the table)
+        bars = [
+            (
+                str(t["table"]).rsplit(".", 1)[-1] if narrow else str(t["table"]),
+                (t.get("horizon_seconds") or 0) / 86400,
+            )
+            for t in status.data
+        ]
+        return Markup(
             svg.hbar_chart(
-                [(str(t["table"]), (t.get("horizon_seconds") or 0) / 86400) for t in status.data],
-                title="partition horizon: days from now to the last partition's upper bound",
+                bars,
+                title="partition horizon (days ahead)"
+                if narrow
+                else "partition horizon: days from now to the last partition's upper bound",
                 unit=" d",
+                width=width,
+                label_width=300,
             )
         )
+
     return _render(
         request,
         "partitions.html",
         "partitions",
         status=status,
         plan=data.panel(lambda: data.partition_plan(s)),
-        chart=chart,
+        chart=horizon_chart(FULL_WIDTH),
+        chart_narrow=horizon_chart(NARROW_WIDTH, narrow=True),
     )

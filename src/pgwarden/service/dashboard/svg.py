@@ -54,8 +54,9 @@ def line_chart(
 ) -> str:
     """Lines over a shared x axis (numbers or datetimes), with a legend.
 
-    Give `x_min`/`x_max` to fix the axis to a window (a line then starts
-    where its data starts, not at the left edge).
+    `x_min`/`x_max` bound the axis to a window; when the data covers less
+    than the window (a short run), the axis starts where the data starts,
+    so a few minutes of data fill the chart instead of its right edge.
     """
     pad_l, pad_r, pad_t, pad_b = 44, 12, 24 if title else 10, 50
     pts = {
@@ -69,7 +70,7 @@ def line_chart(
         out.append(_empty(width, height))
         out.append("</svg>")
         return "".join(out)
-    x0 = min(xs) if x_min is None else _x_value(x_min)
+    x0 = min(xs) if x_min is None else max(_x_value(x_min), min(xs))
     x1 = max(xs) if x_max is None else _x_value(x_max)
     lo = min(ys) if y_min is None else y_min
     hi = max(ys) if y_max is None else y_max
@@ -93,8 +94,10 @@ def line_chart(
     is_time = any(isinstance(x, datetime) for data in series.values() for x, _ in data)
     if is_time and x1 > x0:
         ticks = _ticks(x0, x1, 4)
+        # minutes repeat on a short axis: show seconds below ten minutes
+        stamp = "%H:%M:%S" if x1 - x0 < 600 else "%H:%M"
         for i, t in enumerate(ticks):
-            label = datetime.fromtimestamp(t, UTC).strftime("%H:%M")
+            label = datetime.fromtimestamp(t, UTC).strftime(stamp)
             anchor = "start" if i == 0 else "end" if i == len(ticks) - 1 else "middle"
             out.append(
                 f'<text x="{sx(t):.1f}" y="{pad_t + plot_h + 14:.1f}" class="tick" '
@@ -214,10 +217,13 @@ def sparkline(values: Sequence[float], *, width: int = 120, height: int = 28) ->
     )
 
 
-def _open(width: int, height: int, title: str) -> str:
+def _open(width: int, height: int, title: str, kind: str = "") -> str:
+    # Drawn at its own width (shrunk by CSS on a narrow screen, never
+    # stretched), so text is the same size in every chart of every card.
     head = (
-        f'<svg class="chart" viewBox="0 0 {width} {height}" width="100%" '
-        f'preserveAspectRatio="xMidYMid meet" role="img" aria-label="{escape(title)}">'
+        f'<svg class="chart{" " + kind if kind else ""}" viewBox="0 0 {width} {height}" '
+        f'width="{width}" height="{height}" '
+        f'preserveAspectRatio="xMinYMin meet" role="img" aria-label="{escape(title)}">'
     )
     if title:
         head += f'<text x="8" y="16" class="title">{escape(title)}</text>'
@@ -229,3 +235,78 @@ def _empty(width: int, height: int) -> str:
         f'<text x="{width / 2:.0f}" y="{height / 2:.0f}" class="empty" text-anchor="middle">'
         "no data yet</text>"
     )
+
+
+STATE_COLOURS = {"runs": "#16a34a", "blocked": "#b91c1c", "disabled": "#6b7280", "idle": "#ca8a04"}
+
+
+def dag_chart(
+    nodes: Sequence[tuple[str, int | None, str, str]],
+    edges: Sequence[tuple[str, str, str]],
+    *,
+    title: str = "",
+) -> str:
+    """A dependency graph, data flowing left to right.
+
+    `nodes` are (id, level, detail line, state): one column per level, the
+    models that do not run (level None) in a last column; `edges` are
+    (upstream, downstream, label). Boxes are as wide as the longest id: ids
+    are never cut.
+    """
+    col_gap, row_h, box_h, pad = 120, 64, 44, 12
+    top = 28 if title else 8
+    longest = max([len(n[0]) for n in nodes] + [len(n[2]) for n in nodes] + [8])
+    box_w = 7.2 * longest + 20
+    levels = sorted({n[1] for n in nodes if n[1] is not None})
+    column = {lvl: i for i, lvl in enumerate(levels)}
+    rows: dict[int, int] = {}
+    where: dict[str, tuple[float, float]] = {}
+    for node_id, level, _, _ in nodes:
+        col = column[level] if level is not None else len(levels)
+        row = rows.get(col, 0)
+        rows[col] = row + 1
+        where[node_id] = (pad + col * (box_w + col_gap), top + row * row_h)
+    cols = max(rows) + 1 if rows else 1
+    width = int(2 * pad + cols * box_w + (cols - 1) * col_gap)
+    height = int(top + max(rows.values(), default=1) * row_h + 4)
+    out = [
+        _open(width, height, title, "dag"),
+        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
+        'markerHeight="7" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" '
+        'fill="#6b7280"/></marker></defs>',
+    ]
+    if not nodes:
+        out.append(_empty(width, height))
+        out.append("</svg>")
+        return "".join(out)
+    shown = [e for e in edges if e[0] in where and e[1] in where]
+    # ports spread along a box's side, so edges into one model do not meet in one point
+    outs = {n: [e for e in shown if e[0] == n] for n in where}
+    ins = {n: [e for e in shown if e[1] == n] for n in where}
+    for edge in shown:
+        up, down, label = edge
+        (ux, uy), (dx, dy) = where[up], where[down]
+        i, k = outs[up].index(edge), len(outs[up])
+        j, m = ins[down].index(edge), len(ins[down])
+        x1, y1 = ux + box_w, uy + box_h * (i + 1) / (k + 1)
+        x2, y2 = dx, dy + box_h * (j + 1) / (m + 1)
+        bend = max(30.0, (x2 - x1) / 2)
+        out.append(
+            f'<path d="M {x1:.1f} {y1:.1f} C {x1 + bend:.1f} {y1:.1f}, {x2 - bend:.1f} {y2:.1f}, '
+            f'{x2:.1f} {y2:.1f}" fill="none" stroke="#9ca3af" stroke-width="1.5" '
+            f'marker-end="url(#arrow)"><title>{escape(down)} reads {escape(up)} as '
+            f"{escape(label)}</title></path>"
+            f'<text x="{x1 + 8:.1f}" y="{y1 - 5:.1f}" class="tick">{escape(label)}</text>'
+        )
+    for node_id, _, detail, state in nodes:
+        x, y = where[node_id]
+        colour = STATE_COLOURS.get(state, "#6b7280")
+        out.append(
+            f'<rect x="{x:.1f}" y="{y:.1f}" width="{box_w:.1f}" height="{box_h}" rx="6" '
+            f'fill="#fff" stroke="{colour}" stroke-width="2"><title>{escape(node_id)}: '
+            f"{escape(state)}</title></rect>"
+            f'<text x="{x + 10:.1f}" y="{y + 18:.1f}" class="node">{escape(node_id)}</text>'
+            f'<text x="{x + 10:.1f}" y="{y + 35:.1f}" class="tick">{escape(detail)}</text>'
+        )
+    out.append("</svg>")
+    return "".join(out)
