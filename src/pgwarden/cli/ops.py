@@ -585,7 +585,9 @@ def pitr_backup(
 @pitr_app.command("drill")
 def pitr_drill(
     target_time: str | None = typer.Option(None, help="ISO time to recover to (default: now)"),
-    port: int = typer.Option(55432, help="port of the scratch server (Unix socket only)"),
+    port: int | None = typer.Option(
+        None, help="scratch server's port (default ops.pitr_drill_port)"
+    ),
     as_json: bool = JSON,
 ) -> None:
     """Restore to a time in a scratch cluster, check it, remove it; records RPO and RTO."""
@@ -600,5 +602,7 @@ def pitr_drill(
             raise InputInvalid("target_time", target_time, "must be an ISO time") from None
         when = when if when.tzinfo else when.replace(tzinfo=UTC)
     with open_services() as svc, _terminable():
-        run = pitr.drill(svc, target_time=when, port=port)
+        run = pitr.drill(
+            svc, target_time=when, port=port or int(svc.config.get("ops.pitr_drill_port"))
+        )
     _show(run, as_json, _kv(run.result, "rows_checked", "rpo_seconds", "rto_seconds"))

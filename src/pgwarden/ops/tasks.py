@@ -32,12 +32,22 @@ TASKS: dict[str, str] = {
     "pgwarden.ops.analyze": "ops.analyze_cron",
     "pgwarden.ops.reindex": "ops.reindex_cron",
     "pgwarden.ops.capacity": "ops.capacity_cron",
+    "pgwarden.ops.pitr_check": "ops.pitr_check_cron",
+    "pgwarden.ops.pitr_drill": "ops.pitr_drill_cron",
 }
 
 
 def operations(services: Services) -> dict[str, Callable[[], Any]]:
     """What each task does; also what the API defers."""
-    from pgwarden.ops import capacity, lifecycle, maintenance, prune, verify
+    from pgwarden.ops import capacity, lifecycle, maintenance, pitr, prune, verify
+
+    def when_pitr(fn: Callable[[], Any]) -> Callable[[], Any]:
+        def run() -> Any:
+            if not services.config.get("ops.pgbackrest_stanza"):
+                return None  # PITR not configured: nothing to check
+            return fn()
+
+        return run
 
     def sample_and_check() -> None:
         from pgwarden.ops.alerting import capacity_checked
@@ -58,6 +68,10 @@ def operations(services: Services) -> dict[str, Callable[[], Any]]:
         "pgwarden.ops.analyze": analyze_and_settings,
         "pgwarden.ops.reindex": lambda: maintenance.reindex(services),
         "pgwarden.ops.capacity": sample_and_check,
+        "pgwarden.ops.pitr_check": when_pitr(lambda: pitr.check(services)),
+        "pgwarden.ops.pitr_drill": when_pitr(
+            lambda: pitr.drill(services, port=int(services.config.get("ops.pitr_drill_port")))
+        ),
     }
 
 

@@ -10,6 +10,8 @@ MASK_CRON = "45 3 * * *"
 ANALYZE_CRON = "0 4 * * 0"  # weekly (seed 003 9.2)
 REINDEX_CRON = "0 4 2 * *"  # monthly (seed 003 9.3)
 CAPACITY_CRON = "50 23 * * *"  # one size sample a day
+PITR_CHECK_CRON = "0 6 * * *"  # daily, when a stanza is configured
+PITR_DRILL_CRON = "30 5 3 * *"  # monthly (research 6.5)
 COMMAND_TIMEOUT = 6 * 3600.0  # seconds, per external command
 BATCH_SIZE = 5000  # rows
 BATCH_PAUSE = 0.05  # seconds
@@ -34,6 +36,28 @@ KEYS = [
     Key("ops.analyze_cron", "str", ANALYZE_CRON, "cron of the ANALYZE pass", check=check_cron),
     Key("ops.reindex_cron", "str", REINDEX_CRON, "cron of the REINDEX pass", check=check_cron),
     Key("ops.capacity_cron", "str", CAPACITY_CRON, "cron of the size sample", check=check_cron),
+    Key(
+        "ops.pitr_check_cron",
+        "str",
+        PITR_CHECK_CRON,
+        "cron of `pgbackrest check` + info (skipped while ops.pgbackrest_stanza is empty)",
+        check=check_cron,
+    ),
+    Key(
+        "ops.pitr_drill_cron",
+        "str",
+        PITR_DRILL_CRON,
+        "cron of the PITR drill (skipped while ops.pgbackrest_stanza is empty)",
+        check=check_cron,
+    ),
+    Key(
+        "ops.pitr_drill_port",
+        "int",
+        55432,
+        "port of the drill's scratch server (it listens on a Unix socket only)",
+        min=1024,
+        max=65535,
+    ),
     Key(
         "ops.backup_dir",
         "str",
