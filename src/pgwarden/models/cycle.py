@@ -47,9 +47,13 @@ def run_cycle(
     *,
     registry: Registry | None = None,
     strict: bool | None = None,
+    synchronous: bool = True,
 ) -> CycleReport:
     """Run every ACTIVE version of every enabled model once on `data`.
 
+    `synchronous=False` lets even the cycle's opening and closing commits
+    return before the WAL flush: for a caller whose own later commit waits for
+    it (the pipeline's batch record), which makes the whole cycle durable too.
     Returns the CycleReport (per-version status, durations, errors). Raises
     ModelFieldInvalid for a bad cycle id or naive time, CycleInProgress when
     another session runs the same id, GraphCycle when strict and the graph
@@ -70,7 +74,11 @@ def run_cycle(
             if not (got and got[0]):
                 raise CycleInProgress(cycle_id)
             try:
-                return _run_locked(conn, q, registry, cycle_id, cycle_time, data, strict)
+                if not synchronous:
+                    conn.execute(q["async_commit"])
+                return _run_locked(
+                    conn, q, registry, cycle_id, cycle_time, data, strict, synchronous
+                )
             finally:
                 # A broken connection releases the lock by itself.
                 with contextlib.suppress(psycopg.Error):
@@ -89,6 +97,7 @@ def _run_locked(
     cycle_time: datetime,
     data: Any,
     strict: bool,
+    synchronous: bool = True,
 ) -> CycleReport:
     existing = conn.execute(q["get_cycle"], {"cycle_id": cycle_id}).fetchone()
     if existing is not None and existing[6] in ("OK", "PARTIAL"):
@@ -149,7 +158,8 @@ def _run_locked(
             conn.execute(q["sync_commit"])
         _finish(conn, q, cycle_id, t0, "FAILED", [], 0, f"{type(exc).__name__}: {exc}")
         raise
-    conn.execute(q["sync_commit"])
+    if synchronous:
+        conn.execute(q["sync_commit"])
     status = cycle_status(runs)
     duration = _finish(conn, q, cycle_id, t0, status, runs, sink.rows, None)
     report = CycleReport(

@@ -110,6 +110,7 @@ def store_batch(
     reject_reason: str | None = None,
     rules: RuleSet | None = None,
     now: datetime | None = None,
+    synchronous: bool = True,
 ) -> Stored:
     """Check one batch and store its result; idempotent on batch.id.
 
@@ -119,7 +120,10 @@ def store_batch(
     (the caller could not read it). `rules` overrides the stored rules
     (Python rules). A batch that cannot be read is stored as REJECTED with its
     reason and returned, not raised. The after-batch step (anomalies, alerts)
-    is the caller's: see `pgwarden.service.pipeline`.
+    is the caller's: see `pgwarden.service.pipeline`. `synchronous=False`
+    lets the commit return before the WAL flush, for a caller whose own later
+    commit waits for it (WAL is flushed in order, so that makes this one
+    durable too; a crash before leaves the batch unstored, to be checked again).
     """
     started = time.perf_counter()
     schema = services.db.schema
@@ -162,6 +166,8 @@ def store_batch(
         )
 
     with services.db.connection() as conn, conn.transaction():
+        if not synchronous:
+            conn.execute(q["async_commit_local"])
         conn.execute(q["lock_batch"], {"batch_id": batch.id})
         again = read_batch_result(conn, q, batch.id)
         if again is not None:

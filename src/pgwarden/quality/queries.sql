@@ -2,6 +2,10 @@
 -- Serialise work on one batch id (a re-run waits for the first, then finds it stored).
 SELECT pg_advisory_xact_lock(hashtextextended('pgwarden.quality_batch:' || %(batch_id)s, 0));
 
+-- name: async_commit_local
+-- This transaction's commit need not wait for the WAL flush (the caller's later one does).
+SET LOCAL synchronous_commit = off;
+
 -- name: batch_exists
 -- Whether a batch id is already stored (any received_at).
 SELECT received_at FROM {schema}.quality_batches WHERE batch_id = %(batch_id)s LIMIT 1;

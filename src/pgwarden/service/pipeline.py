@@ -19,6 +19,14 @@ public functions:
 
 Exactly once in effect: a retried or duplicated job (a worker killed
 mid-batch, a second delivery) never duplicates outputs.
+
+Durability: only the batch's closing commit (step 7) waits for the WAL flush.
+The commits before it (claim, quality, the after-batch step, the model cycle)
+return at once; PostgreSQL flushes WAL in order, so once the batch is durably
+DONE or REJECTED every step before it is durable too, and a server crash
+before that leaves a prefix of the steps, which a retry resumes like a worker
+killed at that point. The after-batch step waits when it queued deliveries,
+since they are sent before the batch closes.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -52,6 +60,8 @@ class ProcessOutcome:
     models_ok: int = 0
     models_failed: int = 0
     seconds: float = 0.0
+    #: milliseconds per step of this batch: claim, parse, quality, alerts, models, finish
+    stages: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -65,28 +75,45 @@ def process_batch(services: Services, batch_id: str) -> ProcessOutcome:
     """
     q = Queries("pgwarden.service", services.db.schema)
     started = time.monotonic()
+    clock = _Stages()
     with services.db.connection() as conn:
+        conn.execute(q["async_commit_local"])  # a lost claim is claimed again
         row = conn.execute(q["claim_batch"], {"batch_id": batch_id}).fetchone()
         conn.commit()
+    clock.lap("claim")
     if row is None:
         log.info("batch %s already processed; skipping", batch_id, extra={"action": "skip"})
         return ProcessOutcome(batch_id, "SKIPPED")
     try:
-        return _process_claimed(services, q, row, started)
+        return _process_claimed(services, q, row, started, clock)
     except Exception as exc:
         _finish(services, q, batch_id, "FAILED", error=f"{type(exc).__name__}: {exc}"[:2000])
         log.exception("batch %s failed", batch_id, extra={"action": "batch_failed"})
         raise
 
 
+class _Stages:
+    """Milliseconds per pipeline step, lap by lap."""
+
+    def __init__(self) -> None:
+        self.ms: dict[str, float] = {}
+        self._t = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.ms[name] = self.ms.get(name, 0.0) + (now - self._t) * 1000.0
+        self._t = now
+
+
 def _process_claimed(
-    services: Services, q: Queries, row: tuple[Any, ...], started: float
+    services: Services, q: Queries, row: tuple[Any, ...], started: float, clock: _Stages
 ) -> ProcessOutcome:
     batch_id, source, received_at, fmt, payload, metadata, _attempts = row
     if payload is None:
         return _finish(services, q, batch_id, "REJECTED", reason="payload no longer stored")
 
     frame, unreadable = parse(services, bytes(payload), fmt, source)
+    clock.lap("parse")
     try:
         batch = quality.make_batch(
             batch_id=batch_id,
@@ -96,7 +123,9 @@ def _process_claimed(
             fmt=None if frame is not None else fmt,
             metadata=metadata,
         )
-        result = check_and_alert(services, batch, frame=frame, reject_reason=unreadable)
+        result = check_and_alert(
+            services, batch, frame=frame, reject_reason=unreadable, clock=clock
+        )
     except PgwardenError as exc:
         # A malformed batch is recorded as rejected with its reason, never retried.
         return _finish(services, q, batch_id, "REJECTED", reason=str(exc), started=started)
@@ -108,17 +137,23 @@ def _process_claimed(
         return _finish(
             services, q, batch_id, "REJECTED",
             records=result.records, level=level, overall=overall, reason=reason, started=started,
+            clock=clock,
         )  # fmt: skip
 
     cycle_id = cycle_id_for(batch_id)
     report = models.run_cycle(
-        services, cycle_id, received_at, cycle_data(batch_id, source, received_at, frame, metadata)
+        services,
+        cycle_id,
+        received_at,
+        cycle_data(batch_id, source, received_at, frame, metadata),
+        synchronous=False,  # the batch's closing commit waits for it
     )
+    clock.lap("models")
     ok, failed = _count_runs(report)
     return _finish(
         services, q, batch_id, "DONE",
         records=result.records, level=level, overall=overall, cycle_id=cycle_id,
-        models_ok=ok, models_failed=failed, started=started,
+        models_ok=ok, models_failed=failed, started=started, clock=clock,
     )  # fmt: skip
 
 
@@ -138,24 +173,38 @@ def check_and_alert(
     frame: Any = None,
     reject_reason: str | None = None,
     now: datetime | None = None,
+    clock: _Stages | None = None,
 ) -> BatchResult:
     """Quality, then anomalies and alerts: store the batch's result once, raise its alerts.
 
     The after-batch step runs only for a batch stored now (a retried job
     returns the stored result). If it fails, the error is logged and the
-    stored batch stays: alerts must not lose data.
+    stored batch stays: alerts must not lose data. Neither commit waits for
+    the WAL flush unless deliveries are queued: the caller's closing commit
+    does (see the module docstring).
     """
-    stored = quality.store_batch(services, batch, frame=frame, reject_reason=reject_reason, now=now)
+    stored = quality.store_batch(
+        services, batch, frame=frame, reject_reason=reject_reason, now=now, synchronous=False
+    )
+    if clock is not None:
+        clock.lap("quality")
     if stored.new:
         _anomalies_and_alerts(services, stored.result)
+    if clock is not None:
+        clock.lap("alerts")
     return stored.result
 
 
 def _anomalies_and_alerts(services: Services, result: BatchResult) -> None:
     tz = ZoneInfo(services.db.settings.timezone)
+    q = Queries("pgwarden.service", services.db.schema)
     try:
         with services.db.connection() as conn, conn.transaction():
+            conn.execute(q["async_commit_local"])
             outcome = quality.after_batch(conn, services.db.schema, result, services.config, tz)
+            if outcome is not None and outcome.alerts.get("deliveries"):
+                # they are sent right after this commit: it must be durable first
+                conn.execute(q["sync_commit_local"])
     except Exception as exc:
         log.error(
             "after-batch step failed for batch %s (%s: %s); the batch stays stored",
@@ -232,7 +281,10 @@ def _finish(
     models_ok: int | None = None,
     models_failed: int | None = None,
     started: float | None = None,
+    clock: _Stages | None = None,
 ) -> ProcessOutcome:
+    # The batch's closing commit waits for the WAL flush, which makes every
+    # earlier step of the batch durable too (see the module docstring).
     with services.db.connection() as conn:
         conn.execute(
             q["finish_batch"],
@@ -260,7 +312,15 @@ def _finish(
         models_ok=models_ok or 0,
         models_failed=models_failed or 0,
         seconds=time.monotonic() - started if started else 0.0,
+        stages=_finished(clock),
     )
+
+
+def _finished(clock: _Stages | None) -> dict[str, float]:
+    if clock is None:
+        return {}
+    clock.lap("finish")
+    return dict(clock.ms)
 
 
 def clear_old_payloads(services: Services) -> int:

@@ -57,6 +57,15 @@ SELECT {schema}.procrastinate_defer_jobs_v1(ARRAY[
          ROW(%(queue)s, %(task)s, 0, %(lock)s, NULL, %(args)s::jsonb, NULL)
        ]::{schema}.procrastinate_job_to_defer_v1[]);
 
+-- name: async_commit_local
+-- This transaction's commit need not wait for the WAL flush: the batch's closing
+-- commit (finish_batch) waits, and WAL is flushed in order.
+SET LOCAL synchronous_commit = off;
+
+-- name: sync_commit_local
+-- This transaction's commit waits as the server is set to (undoes async_commit_local).
+SET LOCAL synchronous_commit TO DEFAULT;
+
 -- name: claim_batch
 -- Take a batch for processing; a batch already finished is not taken again.
 UPDATE {schema}.ingest_batches

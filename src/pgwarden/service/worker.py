@@ -109,13 +109,21 @@ async def run_worker_async(
 
     def record_outcome(error: str | None) -> None:
         try:
-            with services.db.connection() as conn:
+            with services.db.connection() as conn, conn.transaction():
+                # a count lost to a server crash is harmless; the next job waits for nobody
+                conn.execute(q["async_commit_local"])
                 conn.execute(q["job_done"], {"name": name, "error": error})
         except Exception:  # bookkeeping must never fail a job
             log.exception("could not record job outcome", extra={"action": "job_count"})
 
+    counting: set[asyncio.Task[None]] = set()
+
     async def count_job(call_next: Callable[[], Any], context: Any, worker: Any) -> Any:
-        """Worker middleware: wraps every job, sync or async, on the event loop."""
+        """Worker middleware: wraps every job, sync or async, on the event loop.
+
+        The count is written beside the next job, not before it: awaiting it
+        here kept a lone worker idle for a round trip and a commit per job.
+        """
         error: str | None = None
         try:
             return await call_next()
@@ -123,7 +131,9 @@ async def run_worker_async(
             error = f"{type(exc).__name__}: {exc}"[:2000]
             raise
         finally:
-            await asyncio.to_thread(record_outcome, error)
+            task = asyncio.create_task(asyncio.to_thread(record_outcome, error))
+            counting.add(task)
+            task.add_done_callback(counting.discard)
 
     stalled_after = float(services.config.get("jobs.stalled_after"))
     beat_stop = threading.Event()
@@ -184,6 +194,8 @@ async def run_worker_async(
         if own_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 asyncio.get_running_loop().remove_signal_handler(sig)
+        if counting:  # the last jobs' counts are written before the worker says it stopped
+            await asyncio.gather(*counting, return_exceptions=True)
         registry.close()
         beat_stop.set()
         beater.join(timeout=BEAT_INTERVAL)
