@@ -12,7 +12,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from pgwarden.cli.common import open_services, out, print_json
+from pgwarden.cli import tables
+from pgwarden.cli.common import err, open_services, out, print_json
 from pgwarden.errors import InputInvalid
 
 app = typer.Typer(help="Batch data quality: check files, manage rules.", no_args_is_help=True)
@@ -112,38 +113,51 @@ def _print_result(result: Any) -> None:
         out.print(f"[bold red]REJECTED[/] {escape(result.reject_reason or '')}", highlight=False)
         return
     s = result.scores
-    summary = Table("batch", "source", "records", "level", "overall", "compl.", "consist.",
-                    "accur.", "timel.", "seconds", "records/s")  # fmt: skip
-    summary.add_row(
-        escape(result.batch_id),
-        escape(result.source),
-        f"{result.records:,}",
-        str(s.level),
-        f"{s.overall:.3f}",
-        f"{s.completeness:.3f}",
-        f"{s.consistency:.3f}",
-        f"{s.accuracy:.3f}",
-        f"{s.timeliness:.3f}",
-        f"{result.processing_seconds:.3f}",
-        f"{result.records_per_second:,.0f}",
+    # one batch: a record read top to bottom, whatever the terminal's width
+    out.print(
+        tables.record(
+            [
+                ("batch", escape(result.batch_id)),
+                ("source", escape(result.source)),
+                ("records", f"{result.records:,}"),
+                ("level", str(s.level)),
+                ("overall", f"{s.overall:.3f}"),
+                ("completeness", f"{s.completeness:.3f}"),
+                ("consistency", f"{s.consistency:.3f}"),
+                ("accuracy", f"{s.accuracy:.3f}"),
+                ("timeliness", f"{s.timeliness:.3f}"),
+                ("seconds", f"{result.processing_seconds:.3f}"),
+                ("records/s", f"{result.records_per_second:,.0f}"),
+            ]
+        )
     )
-    out.print(summary)
-    table = Table("rule", "kind", "field", "severity", "count", "sample ids", "message")
+    rows = []
     for name in result.rule_counts:
         v = next((v for v in result.violations if v.rule == name), None)
         if v is None:
-            table.add_row(escape(name), "", "", "", "0", "", "ok")
+            rows.append([escape(name), "", "", "", "0", "", "ok"])
             continue
-        table.add_row(
-            escape(v.rule),
-            v.kind,
-            escape(v.field or ""),
-            str(v.severity),
-            f"{v.count:,}",
-            escape(", ".join(v.sample_ids[:3]) + (" ..." if len(v.sample_ids) > 3 else "")),
-            escape(v.message),
+        rows.append(
+            [
+                escape(v.rule),
+                v.kind,
+                escape(v.field or ""),
+                str(v.severity),
+                f"{v.count:,}",
+                escape(", ".join(v.sample_ids[:3]) + (" ..." if len(v.sample_ids) > 3 else "")),
+                escape(v.message),
+            ]
         )
-    out.print(table)
+    columns = [
+        tables.Column("rule", "id"),
+        tables.Column("kind"),
+        tables.Column("field", "id"),
+        tables.Column("severity"),
+        tables.Column("count", "num"),
+        tables.Column("sample ids", "wide"),
+        tables.Column("message"),
+    ]
+    out.print(tables.table(columns, rows, console=out, note=err))
 
 
 @rules_app.command("set")
