@@ -17,6 +17,7 @@ from pgwarden.health.snapshot import Snapshot
 PASS, WARN, FAIL = "pass", "warn", "fail"
 ORDER = {PASS: 0, WARN: 1, FAIL: 2}
 MIN_BLOCKS = 1000  # below this much block traffic the cache hit ratio says nothing
+UNUSED_MIN_BYTES = 1 << 20  # unused indexes smaller than this are listed, not warned about
 
 
 @dataclass(frozen=True)
@@ -133,11 +134,14 @@ def _indexes(s: Snapshot) -> list[Item]:
     if not f:
         return [Item("indexes", "index health", WARN, "index statistics were not collected")]
     out = []
-    unused = [u for u in f.get("unused") or [] if u["safe_to_drop"]]
+    droppable = [u for u in f.get("unused") or [] if u["safe_to_drop"]]
+    # a few pages of an unused index cost nothing; a fresh schema would warn for each
+    unused = [u for u in droppable if u["index_bytes"] >= UNUSED_MIN_BYTES]
     out.append(Item(
-        "unused_indexes", "no unused index (not scanned since the stats reset)",
+        "unused_indexes", "no unused index over 1 MB (not scanned since the stats reset)",
         WARN if unused else PASS,
-        f"{len(unused)} unused index(es) that no constraint needs"
+        f"{len(unused)} unused index(es) over 1 MB that no constraint needs "
+        f"({len(droppable) - len(unused)} smaller ones listed by `pgwarden health indexes`)"
         + (f"; largest {unused[0]['index']} ({unused[0]['index_bytes'] / 1024:.0f} kB)"
            if unused else ""),
         " ".join(u["fix"] for u in unused[:5]),

@@ -52,7 +52,16 @@ def test_unused_indexes_warn_only_for_droppable_ones():
          "invalid": [], "bloated": [], "duplicate": []}  # fmt: skip
     got = items(snap(index_findings=[f]))
     assert got["unused_indexes"].status == "pass"
-    f["unused"].append({"index": "s.i", "safe_to_drop": True, "index_bytes": 4096,
+    f["unused"].append(
+        {
+            "index": "s.tiny",
+            "safe_to_drop": True,
+            "index_bytes": 16384,
+            "fix": 'DROP INDEX CONCURRENTLY "s"."tiny";',
+        }
+    )
+    assert items(snap(index_findings=[f]))["unused_indexes"].status == "pass"
+    f["unused"].append({"index": "s.i", "safe_to_drop": True, "index_bytes": 4 << 20,
                         "fix": 'DROP INDEX CONCURRENTLY "s"."i";'})  # fmt: skip
     got = items(snap(index_findings=[f]))
     assert got["unused_indexes"].status == "warn"

@@ -8,6 +8,7 @@ with a DEFAULT partition; pgwarden's own partition policies (daily) create
 the dated partitions and drop them after their retention.
 """
 
+import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
@@ -62,6 +63,20 @@ def upgrade(schema: str) -> None:
         CREATE TABLE health_statements_default PARTITION OF health_statements DEFAULT;
         """
     )
+    # pg_stat_statements feeds the slow-query views. Create it where the server has it
+    # preloaded and we are allowed to (the embedded server; a superuser DSN); elsewhere
+    # `pgwarden health check` says how. It is left in place on downgrade: others may use it.
+    bind = op.get_bind()
+    can = bind.execute(
+        sa.text(
+            "SELECT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)"
+            " AND EXISTS (SELECT 1 FROM pg_available_extensions"
+            "             WHERE name = 'pg_stat_statements')"
+            " AND current_setting('shared_preload_libraries') LIKE '%pg_stat_statements%'"
+        )
+    ).scalar()
+    if can:
+        op.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements SCHEMA public")
 
 
 def downgrade(schema: str) -> None:
