@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from pgwarden.cli.common import open_services, out, print_json
+from pgwarden.cli.common import err, open_services, out, print_json
 from pgwarden.ops.runner import RunRecord
 
 app = typer.Typer(
@@ -45,15 +45,17 @@ COLORS = {
 
 
 @contextmanager
-def _terminable() -> Iterator[None]:
-    """SIGTERM ends a command like Ctrl-C, so `finally` blocks (scratch databases) still run."""
+def _terminable(doing: str = "working") -> Iterator[Any]:
+    """A spinner on stderr; SIGTERM ends the command like Ctrl-C, so `finally` blocks
+    (scratch databases, drill servers) still run."""
 
     def stop(_sig: int, _frame: Any) -> None:
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, stop)
     try:
-        yield
+        with err.status(doing) as status:
+            yield status
     finally:
         signal.signal(signal.SIGTERM, previous)
 
@@ -92,7 +94,7 @@ def backup(
     """pg_dump in an exported snapshot, exact row counts, a manifest, a catalog row."""
     from pgwarden.ops.verify import backup_then_verify
 
-    with open_services() as svc, _terminable():
+    with open_services() as svc, _terminable("pg_dump running"):
         runs = backup_then_verify(
             svc, fmt=fmt, jobs=jobs, schema_only=schema_only, tables=tuple(table), dry_run=dry_run
         )
@@ -163,7 +165,7 @@ def verify(
     """Restore into a scratch database, compare every table's rows with the manifest, drop it."""
     from pgwarden.ops.verify import verify_backup
 
-    with open_services() as svc, _terminable():
+    with open_services() as svc, _terminable("restoring into a scratch database"):
         run = verify_backup(svc, backup_id, jobs=jobs, dry_run=dry_run)
     _show(
         run,
@@ -186,7 +188,7 @@ def restore(
     """Restore a backup into a new database; refuses an existing one unless --replace."""
     from pgwarden.ops.verify import restore_backup
 
-    with open_services() as svc, _terminable():
+    with open_services() as svc, _terminable(f"restoring into {into}"):
         run = restore_backup(svc, backup_id, into, replace=replace, jobs=jobs, dry_run=dry_run)
     _show(
         run,
@@ -262,11 +264,17 @@ def _policies(kind: str, as_json: bool) -> None:
 def _run_policies(kind: str, policy_id: int | None, dry_run: bool, as_json: bool) -> None:
     from pgwarden.ops.lifecycle import run_policies
 
-    with open_services() as svc, _terminable():
-        found = run_policies(svc, kind, policy_id=policy_id, dry_run=dry_run)
+    verb = "deleted" if kind == "retention" else "masked"
+    with open_services() as svc, _terminable(f"{kind} running") as status:
+        found = run_policies(
+            svc,
+            kind,
+            policy_id=policy_id,
+            dry_run=dry_run,
+            on_batch=lambda batches, done: status.update(f"{done} rows {verb}, {batches} batches"),
+        )
     if not found:
         out.print(f"no enabled {kind} policy")
-    verb = "deleted" if kind == "retention" else "masked"
     for run in found:
         first = ("would_delete" if kind == "retention" else "would_mask") if run.dry_run else verb
         _show(run, as_json, _kv(run.result, first, "batches", "longest_batch_s", "rows_per_s"))
@@ -577,7 +585,7 @@ def pitr_backup(
     """A physical backup by pgBackRest."""
     from pgwarden.ops import pitr
 
-    with open_services() as svc, _terminable():
+    with open_services() as svc, _terminable("pgbackrest backup running"):
         run = pitr.backup(svc, kind)
     _show(run, as_json, _kv(run.result, "type", "seconds"))
 
@@ -601,7 +609,7 @@ def pitr_drill(
         except ValueError:
             raise InputInvalid("target_time", target_time, "must be an ISO time") from None
         when = when if when.tzinfo else when.replace(tzinfo=UTC)
-    with open_services() as svc, _terminable():
+    with open_services() as svc, _terminable("PITR drill running"):
         run = pitr.drill(
             svc, target_time=when, port=port or int(svc.config.get("ops.pitr_drill_port"))
         )
