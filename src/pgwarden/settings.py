@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = Field(
         default=None, description="a token that may read /metrics only (for scrapers)"
     )
+    reconnect_timeout: float = Field(
+        default=300.0,
+        gt=0,
+        description="seconds `pgwarden run` keeps reconnecting to a lost database before it exits",
+    )
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     log_level: str = Field(default="INFO")
     config_ttl: float = Field(default=5.0, ge=0, description="seconds runtime config is cached")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import signal
 import threading
 import time
@@ -17,6 +18,7 @@ from typing import Any
 
 import uvicorn
 
+from pgwarden.errors import DatabaseUnavailable
 from pgwarden.service.api.auth import check_bind
 from pgwarden.service.web import create_app
 from pgwarden.service.worker import run_worker_async
@@ -64,6 +66,100 @@ class HttpServer:
         self.thread.join(timeout=10)
 
 
+RECONNECT_FIRST = 0.5  # seconds before the first reconnect attempt
+RECONNECT_MAX = 10.0  # seconds, longest pause between attempts
+
+
+def _supervise(
+    services: Services, *, concurrency: int, name: str | None, stop: threading.Event
+) -> None:
+    """Run the worker; when the database goes away, reconnect and run it again.
+
+    A lost server (a postmaster killed, a restart) used to end `pgwarden run`
+    with a traceback. Now the worker is restarted once the database answers
+    again (the embedded server is restarted by us); /readyz answers 503
+    meanwhile, and batches wait in the database: a job cut off mid-way is
+    retried by the stalled-job recovery. After PGWARDEN_RECONNECT_TIMEOUT
+    seconds without a database the error ends the process (exit 1).
+    """
+    while not stop.is_set():
+        # the worker sets the event it is given when it ends on its own: give it
+        # one per attempt, so that `stop` keeps meaning "asked to stop"
+        attempt = threading.Event()
+        relay = threading.Thread(target=_relay, args=(stop, attempt), daemon=True)
+        relay.start()
+        try:
+            asyncio.run(
+                run_worker_async(services, concurrency=concurrency, name=name, stop=attempt)
+            )
+            return
+        except Exception as exc:
+            if stop.is_set() or _database_answers(services):
+                raise  # not a lost database: a real error
+            log.warning(
+                "database lost (%s); reconnecting", _first_line(exc), extra={"action": "db_lost"}
+            )
+            _reconnect(services, stop)
+
+
+def _relay(outer: threading.Event, inner: threading.Event) -> None:
+    while not inner.is_set():
+        if outer.wait(0.5):
+            inner.set()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
+
+
+def _database_answers(services: Services) -> bool:
+    try:
+        with services.db.pool.connection(timeout=2.0) as conn:
+            conn.execute("SELECT 1")
+        return True
+    except Exception:
+        return False
+
+
+def _reconnect(
+    services: Services,
+    stop: threading.Event,
+    clock: Callable[[], float] = time.monotonic,
+    rng: random.Random | None = None,
+) -> None:
+    """Until the database answers: restart the embedded server, check, back off with jitter.
+
+    Raises DatabaseUnavailable after PGWARDEN_RECONNECT_TIMEOUT seconds.
+    """
+    from pgwarden.db.conninfo import describe_target
+
+    settings = services.db.settings
+    rng = rng or random.Random()
+    deadline = clock() + settings.reconnect_timeout
+    delay = RECONNECT_FIRST
+    last = "no answer"
+    while not stop.is_set():
+        try:
+            if services.db.embedded and services.db.data_dir is not None:
+                from pgwarden.db.embedded import EmbeddedServer
+
+                EmbeddedServer(services.db.data_dir).start()
+            services.db.pool.check()  # drop the connections the dead server left
+            if _database_answers(services):
+                log.warning("database back; restarting the worker", extra={"action": "db_back"})
+                return
+        except Exception as exc:
+            last = _first_line(exc)
+        if clock() + delay > deadline:
+            raise DatabaseUnavailable(
+                describe_target(services.db.conninfo),
+                f"gave up reconnecting after {settings.reconnect_timeout:.0f} s ({last})",
+            )
+        stop.wait(delay * (0.5 + rng.random()))
+        delay = min(delay * 2, RECONNECT_MAX)
+
+
 def run_service(
     services: Services,
     *,
@@ -87,7 +183,7 @@ def run_service(
             previous[sig] = signal.signal(sig, lambda *_: stop.set())
     try:
         if workers:
-            asyncio.run(run_worker_async(services, concurrency=concurrency, name=name, stop=stop))
+            _supervise(services, concurrency=concurrency, name=name, stop=stop)
         else:
             stop.wait()
     finally:

@@ -6,9 +6,11 @@ import json
 from typing import Any
 from urllib.parse import quote
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -84,6 +86,16 @@ def install(app: FastAPI) -> None:
         field = ".".join(loc) or None
         msg = f"{field or 'request'}: {first.get('msg', 'invalid')}"
         return JSONResponse(error_body(msg, field, first.get("input")), status_code=422)
+
+    @app.exception_handler(psycopg.OperationalError)
+    @app.exception_handler(PoolTimeout)
+    async def _db_gone(_: Request, exc: Exception) -> JSONResponse:
+        # the server is restarting or gone: the client should retry, not see a 500
+        return JSONResponse(
+            error_body(f"database unavailable ({type(exc).__name__}); retry shortly"),
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:

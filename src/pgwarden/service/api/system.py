@@ -19,6 +19,8 @@ from pgwarden.service.worker import list_workers
 
 router = APIRouter(tags=["system"])
 
+READY_TIMEOUT = 2.0  # seconds /readyz waits for a connection
+
 
 @router.get("/healthz")
 def healthz() -> dict[str, str]:
@@ -31,7 +33,9 @@ def readyz(request: Request) -> JSONResponse:
     """The database answers and the schema is at the revision this code needs (readiness)."""
     services = services_of(request)
     try:
-        with services.db.connection() as conn:
+        # a short wait: while the database is gone this must say so at once, not
+        # after the pool's full timeout
+        with services.db.pool.connection(timeout=READY_TIMEOUT) as conn:
             revision = migrate.stored_revision(conn, services.db.schema)
     except Exception as exc:
         return JSONResponse(

@@ -1,0 +1,137 @@
+"""`pgwarden run` rides through a killed postmaster (issue 10 point 8): /readyz 503
+meanwhile, the embedded server restarted by the service itself, no batch lost;
+and when the database never comes back, one line and exit 1."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.slow
+TOKEN = "restart-token-123"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
+
+
+def _status(url: str) -> int | None:
+    try:
+        return httpx.get(url, timeout=5).status_code
+    except httpx.HTTPError:
+        return None
+
+
+def _postmaster_pid(data_dir: Path) -> int:
+    return int((data_dir / "data" / "postmaster.pid").read_text().splitlines()[0])
+
+
+def _post(base: str, batch_id: str) -> int:
+    body = {"source": "restart_src", "batch_id": batch_id, "records": [{"id": 1, "v": 2}]}
+    try:
+        r = httpx.post(
+            f"{base}/api/batches",
+            json=body,
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            timeout=10,
+        )
+    except httpx.HTTPError:
+        return 0
+    return r.status_code
+
+
+def _batch_status(base: str, batch_id: str) -> str | None:
+    try:
+        r = httpx.get(f"{base}/api/batches/{batch_id}", timeout=5)
+    except httpx.HTTPError:
+        return None
+    return r.json().get("status") if r.status_code == 200 else None
+
+
+@pytest.fixture
+def run(cli_embedded, tmp_path):
+    cli = cli_embedded
+    port = _free_port()
+    cli.env.update(
+        PGWARDEN_API_TOKEN=TOKEN, PGWARDEN_HTTP_PORT=str(port), PGWARDEN_RECONNECT_TIMEOUT="60"
+    )
+    proc = cli.popen("run", "--concurrency", "2", log_name="run.log")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait(lambda: _status(f"{base}/readyz") == 200, 90, "readyz")
+        yield base, proc, cli, tmp_path / "pgdata"
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=60)
+            except Exception:
+                proc.kill()
+                proc.wait()
+
+
+def test_run_rides_through_a_killed_postmaster_and_loses_no_batch(run):
+    base, proc, cli, data_dir = run
+    assert _post(base, "before-kill") == 202
+    _wait(lambda: _batch_status(base, "before-kill") == "DONE", 60, "first batch done")
+
+    first = _postmaster_pid(data_dir)
+    os.kill(first, signal.SIGKILL)
+    saw_503 = _wait(lambda: _status(f"{base}/readyz") == 503, 30, "/readyz 503")
+    assert saw_503 and proc.poll() is None
+
+    # the service restarts the embedded server itself: no CLI command runs meanwhile
+    _wait(lambda: _status(f"{base}/readyz") == 200, 90, "/readyz back to 200")
+    assert _postmaster_pid(data_dir) != first
+    assert _wait(lambda: _post(base, "after-kill") == 202, 30, "ingest again")
+    _wait(lambda: _batch_status(base, "after-kill") == "DONE", 90, "batch after the restart done")
+    assert proc.poll() is None
+    log = (cli.cwd / "run.log").read_text()
+    # (procrastinate logs its lost listener with a stack; the process goes on)
+    assert "database lost" in log and "database back" in log
+
+
+def test_run_gives_up_with_one_line_and_exit_1(cli_embedded, tmp_path):
+    cli = cli_embedded
+    port = _free_port()
+    cli.env.update(
+        PGWARDEN_API_TOKEN=TOKEN, PGWARDEN_HTTP_PORT=str(port), PGWARDEN_RECONNECT_TIMEOUT="5"
+    )
+    proc = cli.popen("run", log_name="giveup.log")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait(lambda: _status(f"{base}/readyz") == 200, 90, "readyz")
+        data = tmp_path / "pgdata" / "data"
+        pid = _postmaster_pid(tmp_path / "pgdata")
+        os.kill(pid, signal.SIGKILL)
+        time.sleep(0.5)
+        # a lock file the server cannot parse: every restart attempt fails
+        (data / "postmaster.pid").write_text("garbage\n")
+        code = proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        (tmp_path / "pgdata" / "data" / "postmaster.pid").unlink(missing_ok=True)
+    log = (cli.cwd / "giveup.log").read_text()
+    assert code == 1, log[-2000:]
+    assert "gave up reconnecting after 5 s" in log and "Traceback" not in log
