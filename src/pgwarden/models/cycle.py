@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -21,9 +22,10 @@ from psycopg.types.json import Jsonb
 
 from pgwarden.db.queries import Queries
 from pgwarden.models.errors import CycleInProgress, GraphCycle, ModelFieldInvalid
-from pgwarden.models.executor import CycleReport, cycle_status, execute
+from pgwarden.models.executor import CycleReport, VersionRun, cycle_status, execute
 from pgwarden.models.registry import Registry, get_registry
 from pgwarden.models.store import DbSink, stored_runs
+from pgwarden.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +42,7 @@ def check_cycle_args(cycle_id: Any, cycle_time: Any) -> None:
 
 
 def run_cycle(
-    services: Any,
+    services: Services,
     cycle_id: str,
     cycle_time: datetime,
     data: Any,
@@ -189,7 +191,16 @@ def _run_locked(
     return report
 
 
-def _finish(conn, q, cycle_id, t0, status, runs, rows, error) -> float:
+def _finish(
+    conn: psycopg.Connection,
+    q: Queries,
+    cycle_id: str,
+    t0: float,
+    status: str,
+    runs: Sequence[VersionRun],
+    rows: int,
+    error: str | None,
+) -> float:
     duration = (time.perf_counter() - t0) * 1000.0
     counts = {s: sum(r.status == s for r in runs) for s in ("OK", "FAILED", "SKIPPED", "TIMEOUT")}
     conn.execute(
@@ -226,7 +237,7 @@ def _stored_report(conn: psycopg.Connection, q: Queries, row: Any) -> CycleRepor
     )
 
 
-def get_cycle(services: Any, cycle_id: str) -> CycleReport | None:
+def get_cycle(services: Services, cycle_id: str) -> CycleReport | None:
     """The stored report of a finished or running cycle (replayed=True), or None."""
     q = Queries("pgwarden.models", services.db.schema)
     with services.db.connection() as conn:

@@ -113,7 +113,9 @@ def strongly_connected(nodes: Iterable[str], succ: Mapping[str, list[str]]) -> l
     return comps
 
 
-def _shortest_path(start: str, goal: str, succ: Mapping[str, list[str]], allowed: set[str]):
+def _shortest_path(
+    start: str, goal: str, succ: Mapping[str, list[str]], allowed: set[str]
+) -> tuple[str, ...] | None:
     """BFS from start to goal inside `allowed`; the path including both ends, or None."""
     prev: dict[str, str] = {}
     queue = deque([start])
@@ -155,7 +157,9 @@ def find_cycles(edges: Iterable[Edge]) -> list[tuple[str, ...]]:
     return sorted(paths)
 
 
-def would_close_cycle(edges: Iterable[Edge], model_id: str, depends_on: str):
+def would_close_cycle(
+    edges: Iterable[Edge], model_id: str, depends_on: str
+) -> tuple[str, ...] | None:
     """The closed path the new edge depends_on -> model_id would create, or None."""
     if model_id == depends_on:
         return (depends_on, model_id)

@@ -26,6 +26,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from pgwarden.db.queries import Queries
 from pgwarden.quality.anomaly.stats import t_quantile
 from pgwarden.quality.report_html import render_html
 
@@ -285,9 +286,7 @@ def build_report(
 # -- database edge ------------------------------------------------------------------------
 
 
-def _queries(schema: str):  # Queries is imported lazily
-    from pgwarden.db.queries import Queries
-
+def _queries(schema: str) -> Queries:
     return Queries("pgwarden.quality.anomaly", schema)
 
 
@@ -326,8 +325,6 @@ def _intraday(
     services: Services, rows: Sequence[Mapping[str, Any]], day: date, start: datetime, end: datetime
 ) -> dict[str, list[tuple[float, float]]]:
     """Within-day score points of the sources that have fewer than three days of scores."""
-    from pgwarden.db.queries import Queries
-
     scored_days: dict[str, int] = {}
     today: set[str] = set()
     for r in rows:

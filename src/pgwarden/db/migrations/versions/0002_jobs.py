@@ -5,7 +5,9 @@ Revises: 0001
 """
 
 from importlib import resources
+from typing import Any
 
+import psycopg
 from alembic import op
 from psycopg import sql
 
@@ -15,7 +17,7 @@ branch_labels = None
 depends_on = None
 
 
-def _raw(bind):
+def _raw(bind: Any) -> psycopg.Connection[Any]:
     """The psycopg connection under SQLAlchemy: runs SQL text with no %-escaping."""
     return bind.connection.driver_connection
 
