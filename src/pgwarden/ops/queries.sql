@@ -325,3 +325,16 @@ ORDER BY n_dead_tup DESC LIMIT 10
 -- name: index_builds
 -- CREATE INDEX / REINDEX in progress.
 SELECT count(*) FROM pg_stat_progress_create_index
+
+-- name: owned_sequences
+-- Sequences owned by a column (serial, identity), with the table and column.
+SELECT sn.nspname, sc.relname, tn.nspname, tc.relname, a.attname
+FROM pg_depend d
+JOIN pg_class sc ON sc.oid = d.objid AND sc.relkind = 'S'
+JOIN pg_namespace sn ON sn.oid = sc.relnamespace
+JOIN pg_class tc ON tc.oid = d.refobjid AND tc.relkind IN ('r', 'p')
+JOIN pg_namespace tn ON tn.oid = tc.relnamespace
+JOIN pg_attribute a ON a.attrelid = tc.oid AND a.attnum = d.refobjsubid
+WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
+  AND d.deptype IN ('a', 'i')
+  AND format_type(a.atttypid, NULL) IN ('bigint', 'integer', 'smallint')

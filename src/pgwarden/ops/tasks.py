@@ -61,7 +61,7 @@ def operations(services: Services) -> dict[str, Callable[[], Any]]:
 
     return {
         "pgwarden.ops.backup": lambda: verify.backup_then_verify(services),
-        "pgwarden.ops.verify": lambda: verify.verify_backup(services, "latest"),
+        "pgwarden.ops.verify": lambda: verify.monthly_verification(services),
         "pgwarden.ops.prune": lambda: prune.prune(services),
         "pgwarden.ops.retention": lambda: lifecycle.run_policies(services, "retention"),
         "pgwarden.ops.mask": lambda: lifecycle.run_policies(services, "mask"),

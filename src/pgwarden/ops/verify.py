@@ -109,10 +109,17 @@ def _restore_into(
     return time.perf_counter() - started
 
 
-def compare(services: Services, backup: Backup, dbname: str) -> list[str]:
-    """Differences between a restored database and the backup's manifest and TOC."""
+def compare(
+    services: Services, backup: Backup, dbname: str, warnings: list[str] | None = None
+) -> list[str]:
+    """Differences between a restored database and the backup's manifest and TOC.
+
+    Sequences behind their column's max are appended to `warnings`: the restore
+    is faithful, the source has the same latent collision.
+    """
     manifest = backup.manifest or {}
     problems: list[str] = []
+    warnings = warnings if warnings is not None else []
     conninfo = make_conninfo(services.db.conninfo, dbname=dbname)
     with psycopg.connect(conninfo, autocommit=True) as conn:
         for name, expected in sorted((manifest.get("row_counts") or {}).items()):
@@ -128,6 +135,24 @@ def compare(services: Services, backup: Backup, dbname: str) -> list[str]:
             if n != expected:
                 problems.append(f"table {name}: {n} rows restored, manifest says {expected}")
         row = conn.execute(queries(services)["object_counts"]).fetchone()
+        for seq_schema, seq, schema, table, column in conn.execute(
+            queries(services)["owned_sequences"]
+        ).fetchall():
+            got = conn.execute(
+                sql.SQL(
+                    "SELECT (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END "
+                    "FROM {s}), (SELECT max({c}) FROM {t})"
+                ).format(
+                    s=sql.Identifier(seq_schema, seq),
+                    c=sql.Identifier(column),
+                    t=sql.Identifier(schema, table),
+                )
+            ).fetchone()
+            if got and got[1] is not None and got[0] < got[1]:
+                warnings.append(
+                    f"sequence {seq_schema}.{seq} is at {got[0]} below max({column}) = {got[1]} "
+                    f"of {schema}.{table}: the next insert would collide"
+                )
     assert row is not None
     tables, sequences, indexes, fks, invalid = (int(v) for v in row)
     kinds = manifest.get("toc_kinds") or {}
@@ -171,7 +196,9 @@ def verify_backup(
         try:
             check_archive(backup)
             seconds = _restore_into(services, backup, scratch, jobs, bin_dir)
-            problems = compare(services, backup, scratch)
+            warnings: list[str] = []
+            problems = compare(services, backup, scratch, warnings)
+            ctx.result["warnings"] = warnings
             if problems:
                 raise OpsError(
                     f"backup {backup.id} restored with differences: " + "; ".join(problems[:20])
@@ -270,4 +297,18 @@ def backup_then_verify(services: Services, **options: Any) -> list[RunRecord]:
         and done.result.get("backup_id")
     ):
         runs.append(verify_backup(services, int(done.result["backup_id"])))
+    return runs
+
+
+def monthly_verification(services: Services, rng: Any = None) -> list[RunRecord]:
+    """The scheduled restore test: the latest backup, and one random older complete one."""
+    import random
+
+    from pgwarden.ops.backup import list_backups
+
+    runs = [verify_backup(services, "latest")]
+    older = [b for b in list_backups(services) if b.status == "COMPLETE"][1:]
+    if older:
+        pick = (rng or random).choice(older)
+        runs.append(verify_backup(services, pick.id))
     return runs

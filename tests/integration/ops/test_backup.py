@@ -238,3 +238,27 @@ def test_a_failed_backup_opens_an_alert_and_the_next_good_one_resolves_it(
     take_backup(services)
     [alert] = [a for a in list_alerts(services) if a["rule"] == "ops:backup_failed"]
     assert alert["status"] == "resolved"
+
+
+def test_verify_warns_of_a_sequence_behind_its_column(ops_services, sample, conn):
+    conn.execute("INSERT INTO public.customers (id, email) VALUES (5000, 'x@y')")
+    conn.commit()
+    take_backup(ops_services)
+    run = verify_backup(ops_services, "latest")
+    assert run.status is RunStatus.OK
+    [warning] = run.result["warnings"]
+    assert "customers_id_seq is at 300 below max(id) = 5000" in warning
+
+
+def test_the_monthly_verification_also_restores_a_random_older_backup(ops_services, sample):
+    import random
+
+    from pgwarden.ops.verify import monthly_verification
+
+    for _ in range(3):
+        take_backup(ops_services)
+    runs = monthly_verification(ops_services, random.Random(7))
+    assert [r.status for r in runs] == [RunStatus.OK, RunStatus.OK]
+    newest, *older = list_backups(ops_services)
+    assert runs[0].result["backup_id"] == newest.id
+    assert runs[1].result["backup_id"] in {b.id for b in older}
