@@ -18,7 +18,10 @@ public functions:
 7. persist the batch's processing record.
 
 Exactly once in effect: a retried or duplicated job (a worker killed
-mid-batch, a second delivery) never duplicates outputs.
+mid-batch, a second delivery) never duplicates outputs, and never skips
+one: the after-batch step records its completion in `batch_steps` in its
+own transaction, and a retry runs it whenever that record is missing (a
+crash between the quality commit and this one used to lose it for good).
 
 Durability: only the batch's closing commit (step 7) waits for the WAL flush.
 The commits before it (claim, quality, the after-batch step, the model cycle)
@@ -32,6 +35,8 @@ since they are sent before the batch closes.
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -188,8 +193,9 @@ def check_and_alert(
     )
     if clock is not None:
         clock.lap("quality")
-    if stored.new:
-        _anomalies_and_alerts(services, stored.result)
+    fault_point("between_quality_and_after_batch")
+    # Not only when stored now: a retry after a crash right here must still run it.
+    _anomalies_and_alerts(services, stored.result)
     if clock is not None:
         clock.lap("alerts")
     return stored.result
@@ -201,6 +207,10 @@ def _anomalies_and_alerts(services: Services, result: BatchResult) -> None:
     try:
         with services.db.connection() as conn, conn.transaction():
             conn.execute(q["async_commit_local"])
+            # the step's record commits with its effects, or neither does
+            step = {"batch_id": result.batch_id, "step": AFTER_BATCH_STEP}
+            if conn.execute(q["claim_step"], step).fetchone() is None:
+                return  # done already (a retried job)
             outcome = quality.after_batch(conn, services.db.schema, result, services.config, tz)
             if outcome is not None and outcome.alerts.get("deliveries"):
                 # they are sent right after this commit: it must be durable first
@@ -217,6 +227,26 @@ def _anomalies_and_alerts(services: Services, result: BatchResult) -> None:
         return
     if outcome is not None:
         alerts.deliver_now(services, outcome.alerts.get("deliveries", []), result.checked_at)
+
+
+AFTER_BATCH_STEP = "after_batch"
+
+#: Fault injection for tests: PGWARDEN_FAULT=<point>:<n> SIGKILLs this process
+#: the n-th time it reaches <point> (a crash between two commits, on demand).
+_FAULT = os.environ.get("PGWARDEN_FAULT", "")
+_fault_hits: dict[str, int] = {}
+
+
+def fault_point(name: str) -> None:
+    if not _FAULT:
+        return
+    point, _, nth = _FAULT.partition(":")
+    if point != name:
+        return
+    _fault_hits[name] = _fault_hits.get(name, 0) + 1
+    if str(_fault_hits[name]) == (nth or "1"):
+        log.warning("fault injection: killing this process at %s", name)
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def rejection(result: BatchResult, block_severity: str) -> str | None:

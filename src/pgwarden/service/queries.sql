@@ -197,3 +197,9 @@ SELECT coalesce(sum(records), 0), count(*),
 -- Has this source ever sent a batch or been given rules?
 SELECT EXISTS (SELECT 1 FROM {schema}.ingest_batches WHERE source = %(source)s)
     OR EXISTS (SELECT 1 FROM {schema}.quality_rules WHERE source = %(source)s);
+
+-- name: claim_step
+-- Record a batch's step as done, in the transaction that does it; no row back: done already.
+INSERT INTO {schema}.batch_steps (batch_id, step) VALUES (%(batch_id)s, %(step)s)
+ON CONFLICT (batch_id, step) DO NOTHING
+RETURNING 1;
