@@ -9,15 +9,31 @@ from __future__ import annotations
 
 import procrastinate
 
+from pgwarden.db.conninfo import session_options, with_options
 from pgwarden.service.tasks import register_tasks
 from pgwarden.services import Services
 
 __all__ = ["build_app"]
 
 
-def build_app(services: Services, *, pool_size: int = 4) -> procrastinate.App:
+def build_app(
+    services: Services, *, pool_size: int = 4, flush_job_states: bool = True
+) -> procrastinate.App:
+    """The App on its own connections; `flush_job_states=False` is for a worker.
+
+    A worker's job-state commits (fetch: todo -> doing, finish, retry) need
+    not wait for the WAL flush: every task is idempotent, so a state lost to a
+    server crash only means the job runs again (a job left `doing` is retried
+    by the stalled-job recovery, a batch already DONE is skipped), and a task
+    commit that did wait flushes every job state before it. A lone worker was
+    waiting for two flushes between every two jobs.
+    """
+    conninfo = services.db.session_conninfo("pgwarden-jobs")
+    if not flush_job_states:
+        options = session_options(services.db.schema) + " -c synchronous_commit=off"
+        conninfo = with_options(conninfo, options=options)
     connector = procrastinate.PsycopgConnector(
-        conninfo=services.db.session_conninfo("pgwarden-jobs"),
+        conninfo=conninfo,
         min_size=1,
         max_size=max(2, pool_size),
     )

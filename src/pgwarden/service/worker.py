@@ -92,7 +92,7 @@ async def run_worker_async(
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
     q = Queries("pgwarden.service", services.db.schema)
-    app = build_app(services, pool_size=concurrency + 2)
+    app = build_app(services, pool_size=concurrency + 2, flush_job_states=False)
     if on_app is not None:
         on_app(app)
 
