@@ -1,16 +1,26 @@
-"""Benchmark: the whole pipeline end to end, HTTP ingest -> quality -> 5-model DAG
-(one shadow) -> persist, with one worker and with two.
+"""Benchmark: the whole pipeline end to end, ingest -> quality -> 5-model DAG
+(one shadow) -> persist, with one worker and with two, against a bare COPY.
 
-    uv run python benchmarks/pipeline.py [--batches 300] [--records 500]
+    uv run python benchmarks/pipeline.py [--batches 300] [--records 500] [--workers 1,2]
 
 For each worker count it uses a fresh database on a throwaway embedded server
 (or PGWARDEN_DSN's server), registers the demo models plus two more (5
-primaries, 1 shadow) and the demo rules, starts `pgwarden worker` processes
-and the HTTP API, then:
-  1. saturation: posts --batches batches of --records records as fast as one
-     client can and measures sustained records/s until every batch is done;
-  2. lag: posts at half that rate and reports the ingest -> outputs-persisted
+primaries, 1 shadow) and the demo rules, then:
+  1. queued: --batches batches are queued (ingested) before any worker starts,
+     then `pgwarden worker` processes drain them: records/s from the first
+     start to the last finish, and the idle time of each worker between two
+     jobs while jobs were queued (procrastinate's job rows say which worker
+     ran which batch; idle = next batch's claim - previous batch's closing
+     commit);
+  2. saturation: posts --batches batches over HTTP as fast as one client can
+     and measures sustained records/s until every batch is done;
+  3. lag: posts at half that rate and reports the ingest -> outputs-persisted
      lag (p50, p95) from the batches' own timestamps.
+Then, in this process, without workers: a bare COPY of the same records into
+the same server (median of 3, the yardstick of the ratios), and the per-step
+breakdown of --breakdown batches run one by one through process_batch (median
+ms per step, statements and WAL flushes per batch from pg_stat_statements and
+pg_stat_io).
 The machine has 2 cores shared by PostgreSQL, the HTTP server, the client and
 the workers, so two workers cannot double one worker's throughput here.
 """
@@ -18,6 +28,7 @@ the workers, so two workers cannot double one worker's throughput here.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import random
 import shutil
@@ -173,6 +184,96 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def queue_direct(services: Services, batches: list[simulator.SimBatch]) -> None:
+    """Ingest without HTTP (what `pgwarden batches ingest-many` does)."""
+    from pgwarden.service.ingest import ingest
+
+    for b in batches:
+        ingest(services, b.source, b.jsonl(), metadata=b.metadata, batch_id=b.batch_id)
+
+
+def idle_gaps(conninfo: str, ids: list[str]) -> list[float]:
+    """Seconds each worker sat idle between two of its jobs (only gaps while work was queued)."""
+    with psycopg.connect(conninfo) as conn:
+        rows = conn.execute(
+            "SELECT j.worker_id, b.started_at, b.processed_at "
+            "FROM pgwarden.ingest_batches b JOIN pgwarden.procrastinate_jobs j "
+            "ON j.args->>'batch_id' = b.batch_id "
+            "WHERE b.batch_id = ANY(%s) AND b.attempts = 1 ORDER BY j.worker_id, b.started_at",
+            [ids],
+        ).fetchall()
+    gaps = []
+    for prev, cur in zip(rows, rows[1:], strict=False):
+        if prev[0] == cur[0]:
+            gaps.append((cur[1] - prev[2]).total_seconds())
+    return gaps
+
+
+def bare_copy(conninfo: str, batches: list[simulator.SimBatch], repeats: int = 3) -> float:
+    """Records/s of one COPY of the same records (JSON lines into a jsonb column), median."""
+    data = b"\n".join(b.jsonl().replace(b"\\", b"\\\\") for b in batches) + b"\n"
+    records = sum(len(b.records) for b in batches)
+    times = []
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS bench_bare_copy")
+        conn.execute("CREATE TABLE bench_bare_copy (record jsonb NOT NULL)")
+        for _ in range(repeats):
+            conn.execute("TRUNCATE bench_bare_copy")
+            t0 = time.perf_counter()
+            with conn.cursor().copy("COPY bench_bare_copy (record) FROM STDIN") as copy:
+                copy.write(data)
+            times.append(time.perf_counter() - t0)
+        conn.execute("DROP TABLE bench_bare_copy")
+    return records / statistics.median(times)
+
+
+def server_counters(conn: psycopg.Connection) -> tuple[float, float]:
+    """(statements run in this database, WAL fsyncs by client backends) so far."""
+    calls = conn.execute(
+        "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements s "
+        "JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = current_database()"
+    ).fetchone()[0]
+    try:
+        fsyncs = conn.execute(  # PostgreSQL 16+
+            "SELECT coalesce(sum(fsyncs), 0) FROM pg_stat_io "
+            "WHERE object = 'wal' AND backend_type = 'client backend'"
+        ).fetchone()[0]
+    except psycopg.Error:
+        fsyncs = conn.execute("SELECT wal_sync FROM pg_stat_wal").fetchone()[0]  # PostgreSQL 15
+    return float(calls), float(fsyncs)
+
+
+def breakdown(services: Services, conninfo: str, n: int, records: int) -> dict[str, float]:
+    """Median ms per step of n batches run one by one here; statements and flushes per batch."""
+    from pgwarden.service.pipeline import process_batch
+
+    batches = make(n + 4, records, seed=7)
+    queue_direct(services, batches)
+    for b in batches[:4]:  # caches and prepared statements, as a running worker has them
+        process_batch(services, b.batch_id)
+    stages: dict[str, list[float]] = {}
+    totals = []
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        try:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            before = server_counters(conn)
+        except psycopg.Error:
+            before = None
+        for b in batches[4:]:
+            t0 = time.perf_counter()
+            outcome = process_batch(services, b.batch_id)
+            totals.append((time.perf_counter() - t0) * 1000)
+            for name, ms in outcome.stages.items():
+                stages.setdefault(name, []).append(ms)
+        after = server_counters(conn) if before is not None else None
+    out = {name: statistics.median(v) for name, v in stages.items()}
+    out["total"] = statistics.median(totals)
+    if before is not None and after is not None:
+        out["statements"] = (after[0] - before[0]) / n
+        out["wal_flushes"] = (after[1] - before[1]) / n
+    return out
+
+
 def make(n: int, records: int, seed: int) -> list[simulator.SimBatch]:
     rng = random.Random(seed)
     now = datetime.now(UTC)
@@ -189,10 +290,17 @@ def run(admin: str, workers: int, args: argparse.Namespace, tmp: Path) -> dict[s
     register(services)
     http = HttpServer(services, "127.0.0.1", _free_port())
     http.start()
+    # Queued before any worker starts (issue 16): start-up, imports and first
+    # batches stay out of the span, which runs from the first claim on.
+    queued = make(args.batches, args.records, seed=500 + workers)
+    queue_direct(services, queued)
     procs = start_workers(conninfo, workers, tmp)
     try:
-        # Start-up and first-batch costs (imports, caches) stay out of the timings.
         wait_alive(conninfo, workers)
+        queued_ids = [b.batch_id for b in queued]
+        wait_done(conninfo, queued_ids)
+        q_span, q_records = queued_timings(conninfo, queued_ids[4 * workers :])
+        gaps = idle_gaps(conninfo, queued_ids[4 * workers :])
         warm = make(4 * workers, args.records, seed=1000 + workers)
         post_all(http.url, warm, rate=None)
         wait_done(conninfo, [b.batch_id for b in warm])
@@ -210,6 +318,10 @@ def run(admin: str, workers: int, args: argparse.Namespace, tmp: Path) -> dict[s
             "workers": workers,
             "batches": len(batches),
             "records": records,
+            "queued_records_per_s": q_records / q_span,
+            "idle_p50": statistics.median(gaps) if gaps else 0.0,
+            "idle_p90": pct(gaps, 0.9) if gaps else 0.0,
+            "idle_share": sum(gaps) / (q_span * workers) if gaps else 0.0,
             "post_batches_per_s": len(batches) / post_seconds,
             "records_per_s": throughput,
             "paced_batches_per_s": rate,
@@ -225,6 +337,17 @@ def run(admin: str, workers: int, args: argparse.Namespace, tmp: Path) -> dict[s
         db.close()
 
 
+def queued_timings(conninfo: str, ids: list[str]) -> tuple[float, int]:
+    """(seconds from the first claim to the last finish, records) of the given batches."""
+    with psycopg.connect(conninfo) as conn:
+        first, last, records = conn.execute(
+            "SELECT min(started_at), max(processed_at), sum(records) "
+            "FROM pgwarden.ingest_batches WHERE batch_id = ANY(%s)",
+            [ids],
+        ).fetchone()
+    return (last - first).total_seconds(), int(records)
+
+
 def _free_port() -> int:
     import socket
 
@@ -238,7 +361,10 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=300)
     parser.add_argument("--records", type=int, default=500)
     parser.add_argument("--workers", default="1,2")
+    parser.add_argument("--breakdown", type=int, default=40, help="batches in the breakdown")
     args = parser.parse_args()
+    # the in-process breakdown raises alerts; their log channel would flood the table
+    logging.getLogger("pgwarden").setLevel(logging.ERROR)
     tmp = Path(tempfile.mkdtemp(prefix="pgw-bench-"))
     server = None
     if os.environ.get("PGWARDEN_DSN"):
@@ -249,6 +375,16 @@ def main() -> None:
         admin = server.conninfo("postgres")
     try:
         results = [run(admin, int(w), args, tmp) for w in args.workers.split(",")]
+        conninfo = setup_database(admin, "bench_pipeline_steps")
+        settings = Settings(dsn=conninfo)  # type: ignore[arg-type]
+        db = connect(settings, name="bench")
+        try:
+            services = Services(db=db, config=RuntimeConfig(db))
+            register(services)
+            copy_rate = bare_copy(conninfo, make(args.batches, args.records, seed=3))
+            steps = breakdown(services, conninfo, args.breakdown, args.records)
+        finally:
+            db.close()
     finally:
         if server is not None:
             server.stop()
@@ -256,19 +392,33 @@ def main() -> None:
         f"\npipeline benchmark: {args.batches} batches x {args.records} records, "
         "HTTP -> quality -> 5-model DAG + 1 shadow -> persist"
     )
+    print(f"bare COPY of the same records (jsonb, one COPY, median of 3): {copy_rate:,.0f} rec/s")
     print(
-        f"{'workers':>8} {'records/s':>10} {'posted/s':>9} {'paced b/s':>10} "
-        f"{'lag p50':>9} {'lag p95':>9}"
+        f"{'workers':>8} {'queued r/s':>10} {'/ COPY':>7} {'idle p50':>9} {'idle p90':>9} "
+        f"{'idle %':>7} {'HTTP r/s':>9} {'posted/s':>9} {'paced b/s':>10} {'lag p50':>9} "
+        f"{'lag p95':>9}"
     )
     for r in results:
         print(
-            f"{r['workers']:>8} {r['records_per_s']:>10.0f} {r['post_batches_per_s']:>9.1f} "
+            f"{r['workers']:>8} {r['queued_records_per_s']:>10.0f} "
+            f"{r['queued_records_per_s'] / copy_rate:>7.4f} {r['idle_p50'] * 1000:>7.2f}ms "
+            f"{r['idle_p90'] * 1000:>7.2f}ms {r['idle_share'] * 100:>6.1f}% "
+            f"{r['records_per_s']:>9.0f} {r['post_batches_per_s']:>9.1f} "
             f"{r['paced_batches_per_s']:>10.1f} {r['lag_p50'] * 1000:>7.0f}ms "
             f"{r['lag_p95'] * 1000:>7.0f}ms"
         )
     if len(results) == 2:
-        ratio = results[1]["records_per_s"] / results[0]["records_per_s"]
-        print(f"two workers / one worker: {ratio:.2f}x")
+        for key, label in (("queued_records_per_s", "queued"), ("records_per_s", "HTTP")):
+            ratio = results[1][key] / results[0][key]
+            print(f"two workers / one worker ({label}): {ratio:.2f}x")
+    print(f"\none {args.records}-record batch, step by step (median of {args.breakdown}, ms):")
+    order = ("claim", "parse", "quality", "alerts", "models", "finish", "total")
+    print("  " + "  ".join(f"{k} {steps[k]:.2f}" for k in order if k in steps))
+    if "statements" in steps:
+        print(
+            f"  statements per batch {steps['statements']:.1f} (BEGIN/COMMIT included), "
+            f"WAL flushes waited for per batch {steps['wal_flushes']:.2f}"
+        )
 
 
 if __name__ == "__main__":
