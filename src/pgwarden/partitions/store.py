@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from pgwarden.config.runtime import RuntimeConfig, default_actor
+from pgwarden.config.runtime import default_actor
 from pgwarden.db.pool import Database
 from pgwarden.db.queries import Queries
 from pgwarden.errors import PartitionPolicyInvalid
@@ -261,7 +261,3 @@ def history(db: Database, table: str | None = None, limit: int = 50) -> list[tup
                 "limit": limit,
             },
         ).fetchall()
-
-
-def runtime_value(config: RuntimeConfig, key: str) -> Any:
-    return config.get(key)

@@ -40,14 +40,6 @@ def _jsonable(value: Any) -> bool:
     return True
 
 
-def _not_found_types() -> tuple[type[Exception], ...]:
-    """The features' "no such thing" errors, all answered with 404."""
-    from pgwarden.models.errors import ModelNotFound, VersionNotFound
-    from pgwarden.quality.errors import BatchNotFound, RulesNotFound
-
-    return (NotFound, ModelNotFound, VersionNotFound, BatchNotFound, RulesNotFound)
-
-
 def install(app: FastAPI) -> None:
     @app.exception_handler(InputInvalid)
     async def _input(_: Request, exc: InputInvalid) -> JSONResponse:
@@ -73,8 +65,7 @@ def install(app: FastAPI) -> None:
     async def _ours(_: Request, exc: PgwardenError) -> JSONResponse:
         field = getattr(exc, "field", None)
         value = getattr(exc, "value", None)
-        if isinstance(exc, _not_found_types()):
-            return JSONResponse(error_body(str(exc), field or "name", value), status_code=404)
+        # (every "no such thing" error derives from NotFound: the handler above)
         # the features' invalid-input errors carry field and value: those are 422
         status = 422 if field is not None else 400
         return JSONResponse(error_body(str(exc), field, value), status_code=status)
