@@ -12,8 +12,9 @@ def test_demo_runs_end_to_end_on_a_fresh_embedded_server(cli_embedded):
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "PostgreSQL 18" in out and "heartbeat:  ran on demo-worker" in out
-    # seed 003's 15 tables, seed 000's raw metrics, pgwarden's own three
-    assert "registered: 3 models, 4 rule sets, 19 partition policies" in out
+    # seed 003's 15 tables, seed 000's raw metrics, pgwarden's own five
+    assert "registered: 3 models, 4 rule sets, 21 partition policies" in out
+    assert "health:     self up (PostgreSQL 18" in out
     # past days first, then the injected anomalies found and explained
     assert "backfill:   240 past batches" in out and "without model cycles" in out
     assert "spike    user_events" in out

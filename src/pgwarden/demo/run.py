@@ -414,6 +414,9 @@ def _summary(
     alerts = _safe(lambda: data.alert_counts(services))
     if alerts is not None:
         lines.append("alerts:     " + ", ".join(f"{k} {v}" for k, v in sorted(alerts.items())))
+    from pgwarden.health import summary_line
+
+    lines.append(_safe(lambda: summary_line(services)) or "health:     unavailable")
     stats = _safe(lambda: data.model_stats(services))
     if stats and stats.get("cycle"):
         c = stats["cycle"]

@@ -25,6 +25,8 @@ INTERNAL_TABLES = (
     ("detection_model_run_outputs", "monthly", "1 month", 2),
     ("quality_batches", "monthly", "6 months", 2),
     ("quality_violations", "monthly", "3 months", 2),
+    ("health_snapshots", "daily", "15 days", 3),
+    ("health_statements", "daily", "35 days", 3),
 )
 
 

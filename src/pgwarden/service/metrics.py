@@ -18,6 +18,7 @@ from prometheus_client.core import (
     Metric,
 )
 
+from pgwarden import health
 from pgwarden.db.queries import Queries
 from pgwarden.services import Services
 
@@ -31,6 +32,7 @@ def registry_for(services: Services) -> CollectorRegistry:
     if reg is None:
         reg = CollectorRegistry(auto_describe=False)
         reg.register(PipelineCollector(services))
+        health.register_metrics(reg, services)  # pg_* and pgwarden_db_*, from the cache
         _registries[id(services)] = reg
     return reg
 

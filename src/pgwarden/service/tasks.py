@@ -14,6 +14,7 @@ import procrastinate
 from procrastinate import JobContext
 
 from pgwarden.db.queries import Queries
+from pgwarden.health.tasks import register_health_tasks
 from pgwarden.ops.tasks import register_ops_tasks
 from pgwarden.service.ingest import PROCESS_TASK as PROCESS_BATCH
 from pgwarden.service.ingest import QUEUE_PIPELINE
@@ -121,6 +122,7 @@ def register_tasks(app: procrastinate.App, services: Services) -> None:
         run(services)
 
     register_ops_tasks(app, services)  # backups, lifecycle, maintenance (pgwarden.ops)
+    register_health_tasks(app, services)  # collection rounds, rules (pgwarden.health)
 
     @app.periodic(cron=cfg.get("jobs.cleanup_cron"), periodic_id="cleanup")
     @app.task(name=CLEANUP, queue=QUEUE_MAINTENANCE, pass_context=True)

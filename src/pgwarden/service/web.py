@@ -14,6 +14,7 @@ from pgwarden.service.api import (
     alerts,
     batches,
     errors,
+    health_routes,
     login,
     models,
     ops_routes,
@@ -33,6 +34,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     models.router,
     partitions.router,
     ops_routes.router,
+    health_routes.router,
     login.router,
 )
 

@@ -47,7 +47,7 @@ def test_health_api_routes(client):
     unknown = client.get("/api/health/locks?target=nope", headers=AUTH)
     assert unknown.status_code == 404 and "nope" in unknown.json()["error"]["message"]
     bad = client.get("/api/health/report?period=hourly", headers=AUTH)
-    assert bad.status_code == 400 and bad.json()["error"]["field"] == "period"
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "period"
     html = client.get("/api/health/report?format=html", headers=AUTH)
     assert html.status_code == 200 and html.text.startswith("<!doctype html>")
 

@@ -177,6 +177,8 @@ def test_pgwarden_keeps_its_own_tables_by_policy(services, conn):
         "detection_model_run_outputs",
         "quality_batches",
         "quality_violations",
+        "health_snapshots",
+        "health_statements",
     }
     report = run_maintenance(services, now=datetime(2024, 6, 15, tzinfo=UTC))
     assert report.status == "ok", report.to_dict()
