@@ -27,6 +27,11 @@ def test_check_and_models_list_read_at_80_columns(cli_external, tmp_path):
     assert f"batch         {BATCH_ID}" in lines  # vertical: key, then the whole id
     assert any(line.startswith("completeness") for line in lines)
     assert "…" not in check.stdout
+    # no rules stored for this source: the seed's defaults, and the output says so
+    assert "no rules stored for source transaction_logs: the default rules applied" in (
+        " ".join(check.stdout.split())
+    )
+    assert any(line.startswith("completeness") and "(record level)" in line for line in lines)
     assert cli_external.run("demo", "--setup-only").returncode == 0
     listed = cli_external.run("models", "list")
     assert listed.returncode == 0, listed.stderr

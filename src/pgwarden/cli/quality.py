@@ -109,10 +109,15 @@ def check(
 
 
 def _print_result(result: Any) -> None:
+    from pgwarden.quality.rules import default_rules_note
+
     if result.scores is None:
         out.print(f"[bold red]REJECTED[/] {escape(result.reject_reason or '')}", highlight=False)
         return
     s = result.scores
+    if result.counts.get("default_rules"):
+        out.print(escape(default_rules_note(result.source)), highlight=False)
+    level = "cell level" if result.counts.get("completeness_cells") else "record level"
     # one batch: a record read top to bottom, whatever the terminal's width
     out.print(
         tables.record(
@@ -122,7 +127,7 @@ def _print_result(result: Any) -> None:
                 ("records", f"{result.records:,}"),
                 ("level", str(s.level)),
                 ("overall", f"{s.overall:.3f}"),
-                ("completeness", f"{s.completeness:.3f}"),
+                ("completeness", f"{s.completeness:.3f} ({level})"),
                 ("consistency", f"{s.consistency:.3f}"),
                 ("accuracy", f"{s.accuracy:.3f}"),
                 ("timeliness", f"{s.timeliness:.3f}"),

@@ -98,6 +98,7 @@ def check_batch(
         "records": ev.records,
         "required_fields": ev.required_fields,
         "missing_values": ev.missing_required,
+        "incomplete_records": ev.incomplete_records,
         "type_mismatches": ev.type_mismatches,
         "typed_values": ev.typed_values,
         "invalid_records": ev.invalid_records,
@@ -106,6 +107,9 @@ def check_batch(
         "stale_records": ev.stale,
         "timed_records": ev.timed_records,
         "violation_count": len(violations),
+        # how the scores were computed, kept with their inputs (1 = yes)
+        "completeness_cells": int(rules.completeness == "cell"),
+        "default_rules": int(rules.defaults),
     }
     scores = compute_scores(counts, rules.weights, options.levels)
     elapsed = max(time.perf_counter() - started, 1e-9)
@@ -154,7 +158,11 @@ def rejected(
         violations=(),
         metadata=meta if meta is not None else BatchMetadata(),
         reject_reason=reason,
-        counts={"records": records, "violation_count": 0},
+        counts={
+            "records": records,
+            "violation_count": 0,
+            "default_rules": int(rules.defaults) if rules else 0,
+        },
         rules_version=rules.version if rules else None,
     )
 

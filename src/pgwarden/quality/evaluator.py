@@ -74,6 +74,7 @@ class Evaluation:
     findings: list[Finding]
     missing_required: int = 0
     required_fields: int = 0
+    incomplete_records: int = 0  # records lacking at least one required field
     type_mismatches: int = 0
     typed_values: int = 0
     invalid_records: int = 0  # out of range / not allowed / regex / custom, or duplicated
@@ -120,15 +121,25 @@ def evaluate(
     # -- required ---------------------------------------------------------
     required = rules.of_kind("required")
     ev.required_fields = len({r.field for r in required})
+    absent_required = False
+    null_masks: list[pl.Expr] = []
     for rule in required:
         got = get(rule.field or "")
         if got is None:
             head = frame.select(ids.head(sample_size)).to_series().to_list()
             ev.findings.append(Finding(rule, n, tuple(map(str, head)), "field absent"))
             ev.missing_required += n
+            absent_required = True
             continue
         expr, _ = got
-        pending.append((rule, p.add(expr.null_count()), samples(p.col(expr.is_null())), ""))
+        null_mask = p.col(expr.is_null())
+        null_masks.append(null_mask)
+        pending.append((rule, p.add(expr.null_count()), samples(null_mask), ""))
+    # seed 004's completeness counts records, not cells: a record is incomplete
+    # when any required field is missing (every record, if a field is absent)
+    p_incomplete = (
+        p.add(pl.any_horizontal(null_masks).sum()) if null_masks and not absent_required else None
+    )
 
     # -- types: explicit rules, and the types implied by range / freshness --
     timestamp_fields = {r.field for r in rules.of_kind("freshness")}
@@ -229,6 +240,11 @@ def evaluate(
     # Timestamp fields whose values do not all share one shape are parsed.
     for plan in time_plans.values():
         plan.settle(frame, row, ids, sample_size)
+
+    if absent_required:
+        ev.incomplete_records = n
+    elif p_incomplete is not None:
+        ev.incomplete_records = int(row[p_incomplete] or 0)
 
     for rule, count_alias, ids_alias, detail in pending:
         count = int(row[count_alias] or 0)

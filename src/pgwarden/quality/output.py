@@ -6,7 +6,8 @@ from typing import Any
 
 from pgwarden.quality.batch import metadata_to_json
 from pgwarden.quality.model import BatchResult
-from pgwarden.quality.scoring import FORMULAS
+from pgwarden.quality.rules import default_rules_note
+from pgwarden.quality.scoring import formulas_for
 
 
 def result_to_dict(result: BatchResult, *, field_stats: bool = False) -> dict[str, Any]:
@@ -21,7 +22,8 @@ def result_to_dict(result: BatchResult, *, field_stats: bool = False) -> dict[st
             "timeliness": s.timeliness,
             "overall": s.overall,
             "level": str(s.level),
-            "formulas": dict(FORMULAS),
+            "completeness_level": "cell" if result.counts.get("completeness_cells") else "record",
+            "formulas": formulas_for(result.counts),
             "inputs": dict(result.counts),
         }
     out: dict[str, Any] = {
@@ -33,6 +35,9 @@ def result_to_dict(result: BatchResult, *, field_stats: bool = False) -> dict[st
         "checked_at": result.checked_at.isoformat(),
         "records": result.records,
         "rules_version": result.rules_version,
+        "rules_note": default_rules_note(result.source)
+        if result.counts.get("default_rules")
+        else None,
         "scores": scores,
         "violations": [
             {

@@ -72,7 +72,10 @@ _OPTIONS: dict[str, frozenset[str]] = {
 }
 _COMMON = frozenset({"name", "kind", "field", "fields", "severity", "message"})
 _NEEDS_FIELD = frozenset({"required", "type", "range", "allowed", "regex", "unique", "freshness"})
-_TOP = frozenset({"id_field", "metadata_checks", "weights", "rules", "source"})
+_TOP = frozenset({"id_field", "metadata_checks", "weights", "rules", "source", "completeness"})
+#: how completeness counts: "record" (seed 004: the share of records that have every
+#: required field) or "cell" (missing required values over records x required fields)
+COMPLETENESS = ("record", "cell")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
 DEFAULT_MAX_FUTURE = 300.0  # seconds a record timestamp may lie ahead of the batch (clock skew)
@@ -142,6 +145,9 @@ class RuleSet:
     metadata_checks: bool = True
     weights: Mapping[str, float] = field(default_factory=lambda: dict.fromkeys(DIMENSIONS, 1.0))
     version: int | None = None  # stored version, None for Python rules
+    completeness: str = "record"  # one of COMPLETENESS
+    #: True for the seed's default checks given to a source with no stored rules
+    defaults: bool = False
 
     def of_kind(self, kind: str) -> list[Rule]:
         return [r for r in self.rules if r.kind == kind]
@@ -160,13 +166,35 @@ class RuleSet:
             "id_field": self.id_field,
             "metadata_checks": self.metadata_checks,
             "weights": dict(self.weights),
+            "completeness": self.completeness,
             "rules": [r.to_dict() for r in self.rules],
         }
 
 
+#: seed 004's checks, for a source with no stored rules (`quality rules set` replaces them)
+DEFAULT_RULES_YAML = """\
+# the default rules (seed 004's checks) of a source with no stored rules
+rules:
+  - {kind: required, fields: [id, timestamp, data]}
+  - {kind: unique, field: id}
+  - {kind: freshness, field: timestamp, max_age: 1h}
+"""
+DEFAULT_RULES_TEXT = "required id, timestamp, data; unique id; freshness of timestamp 1 h"
+
+
 def default_rules(source: str) -> RuleSet:
-    """What a source without stored rules gets: the seed's metadata checks only."""
-    return RuleSet(source=source)
+    """What a source without stored rules gets: seed 004's checks (required id,
+    timestamp and data; duplicate ids; freshness of the timestamp within an hour)
+    and the metadata checks."""
+    return replace(parse_yaml(source, DEFAULT_RULES_YAML), defaults=True)
+
+
+def default_rules_note(source: str) -> str:
+    """What the output says when the default rules were applied."""
+    return (
+        f"no rules stored for source {source}: the default rules applied ({DEFAULT_RULES_TEXT}); "
+        f"`pgwarden quality rules set {source} FILE` replaces them"
+    )
 
 
 def parse_yaml(source: str, text: str) -> RuleSet:
@@ -204,13 +232,23 @@ def parse_rules(source: str, doc: Any) -> RuleSet:
     if not isinstance(metadata_checks, bool):
         raise RulesInvalid(source, None, "metadata_checks", metadata_checks, "true or false")
     weights = _weights(source, doc.get("weights"))
+    completeness = doc.get("completeness", "record")
+    if completeness not in COMPLETENESS:
+        raise RulesInvalid(
+            source, None, "completeness", completeness,
+            "record (share of records with every required field, the default) or cell "
+            "(missing values over records x required fields)",
+        )  # fmt: skip
     raw_rules = doc.get("rules", [])
     if not isinstance(raw_rules, list):
         raise RulesInvalid(source, None, "rules", raw_rules, "a list of rules")
     rules: list[Rule] = []
     for i, raw in enumerate(raw_rules):
         rules.extend(_parse_rule(source, i, raw))
-    return build(source, rules, id_field=id_field, metadata_checks=metadata_checks, weights=weights)
+    return build(
+        source, rules, id_field=id_field, metadata_checks=metadata_checks, weights=weights,
+        completeness=completeness,
+    )  # fmt: skip
 
 
 def build(
@@ -221,6 +259,7 @@ def build(
     metadata_checks: bool = True,
     weights: Mapping[str, float] | None = None,
     version: int | None = None,
+    completeness: str = "record",
 ) -> RuleSet:
     """A RuleSet from Rule objects (the Python way in); names defaulted, checked, unique."""
     named: list[Rule] = []
@@ -244,6 +283,7 @@ def build(
         metadata_checks=metadata_checks,
         weights=dict(weights) if weights is not None else dict.fromkeys(DIMENSIONS, 1.0),
         version=version,
+        completeness=completeness,
     )
 
 

@@ -182,6 +182,7 @@ def load_rules(services: Services, source: str, version: int | None = None) -> S
         metadata_checks=parsed.metadata_checks,
         weights=parsed.weights,
         version=version,
+        completeness=parsed.completeness,
     )
     return StoredRules(source, version, yaml_text, rules, created_at, created_by)
 

@@ -1,6 +1,8 @@
 """Scores and levels of a batch (pure), with the formulas stated next to the numbers.
 
-- completeness = 1 - missing required values / (records x required fields)
+- completeness = 1 - records lacking a required field / records (seed 004's
+                     definition, the default); with `completeness: cell` in the
+                     rules, 1 - missing required values / (records x required fields)
 - consistency  = 1 - values not of their field's declared or dominant type
                      / non-null values of the type-checked fields
 - accuracy     = 1 - records out of range, not allowed, not matching, failing a
@@ -21,8 +23,15 @@ from typing import Any
 
 from pgwarden.quality.model import QualityLevel, Scores
 
+RECORD_COMPLETENESS = (
+    "1 - incomplete_records / records (record level: a record missing any required field "
+    "counts once)"
+)
+CELL_COMPLETENESS = (
+    "1 - missing_required / (records * required_fields) (cell level, `completeness: cell`)"
+)
 FORMULAS = {
-    "completeness": "1 - missing_required / (records * required_fields)",
+    "completeness": RECORD_COMPLETENESS,
     "consistency": "1 - type_mismatches / typed_values",
     "accuracy": "1 - invalid_records / records",
     "timeliness": "1 - stale_records / timed_records",
@@ -68,10 +77,18 @@ def _share_bad(bad: int, total: int) -> float:
 def compute_scores(
     counts: Mapping[str, int], weights: Mapping[str, float], levels: Levels = Levels()
 ) -> Scores:
-    """Scores from the counts of one pass (keys as in `score_inputs`)."""
-    completeness = _share_bad(
-        counts["missing_values"], counts["records"] * counts["required_fields"]
-    )
+    """Scores from the counts of one pass (keys as in `score_inputs`).
+
+    Completeness is record-level unless `counts["completeness_cells"]` is 1.
+    """
+    if counts.get("completeness_cells"):
+        completeness = _share_bad(
+            counts["missing_values"], counts["records"] * counts["required_fields"]
+        )
+    elif counts["required_fields"]:
+        completeness = _share_bad(counts["incomplete_records"], counts["records"])
+    else:
+        completeness = 1.0  # nothing required, nothing missing
     consistency = _share_bad(counts["type_mismatches"], counts["typed_values"])
     accuracy = _share_bad(counts["invalid_records"], counts["records"])
     timeliness = _share_bad(counts["stale_records"], counts["timed_records"])
@@ -98,6 +115,14 @@ def compute_scores(
     )
 
 
+def formulas_for(counts: Mapping[str, int]) -> dict[str, str]:
+    """The formulas in force for a result with these counts (completeness says which)."""
+    out = dict(FORMULAS)
+    if counts.get("completeness_cells"):
+        out["completeness"] = CELL_COMPLETENESS
+    return out
+
+
 def explain(counts: Mapping[str, int], weights: Mapping[str, float]) -> dict[str, Any]:
     """The formulas and the input counts, for JSON output: anyone can recompute the scores."""
-    return {"formulas": dict(FORMULAS), "inputs": dict(counts), "weights": dict(weights)}
+    return {"formulas": formulas_for(counts), "inputs": dict(counts), "weights": dict(weights)}

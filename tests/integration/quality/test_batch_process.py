@@ -171,8 +171,10 @@ def test_ndjson_bytes_and_metadata_checks(services):
         DataBatch(source="crm", records=data, id="n1", received_at=NOW, metadata=meta),
         now=NOW,
     )
+    # no rules stored for crm here: the seed's defaults, whose only miss is `data`
     rules = {v.rule for v in result.violations}
     assert rules == {
+        "required:data",
         "metadata:source_system",
         "metadata:pipeline_stage",
         "metadata:data_freshness",

@@ -57,9 +57,13 @@ def test_rules_are_hot_reloaded_after_the_ttl(services):
     assert quality.get_rules(services, "hot", clock=lambda: clock[0]).version == 2
 
 
-def test_a_source_without_rules_gets_the_metadata_checks_only(services):
+def test_a_source_without_rules_gets_the_seed_defaults(services):
     rules = quality.get_rules(services, "fresh-source")
-    assert rules.rules == () and rules.metadata_checks and rules.version is None
+    assert rules.defaults and rules.metadata_checks and rules.version is None
+    assert [r.name for r in rules.rules] == [
+        "required:id", "required:timestamp", "required:data", "unique:id", "freshness:timestamp",
+    ]  # fmt: skip
+    assert rules.completeness == "record"
 
 
 def test_demo_rules_register_once_per_change(services):
@@ -100,7 +104,7 @@ def test_cli_rules_set_show_and_check_json(db_conninfo, tmp_path):
     assert checked.returncode == 0, checked.stderr
     doc = json.loads(checked.stdout)
     assert doc["rule_counts"]["required:ts"] == 1 and doc["rule_counts"]["range:v"] == 1
-    assert doc["scores"]["formulas"]["completeness"].startswith("1 - missing_required")
+    assert doc["scores"]["formulas"]["completeness"].startswith("1 - incomplete_records")
     assert doc["scores"]["inputs"]["records"] == 2 and doc["rules_version"] == 1
     table = _cli(db_conninfo, "check", str(data), "--source", "orders", "--rules", str(good))
     assert table.returncode == 0 and "range:v" in table.stdout

@@ -36,7 +36,33 @@ def test_required_counts_nulls_and_absent_fields_with_sample_ids():
     by = {v.rule: v for v in result.violations}
     assert by["required:t"].sample_ids == ("b", "c")
     assert result.counts["missing_values"] == 6
-    assert result.scores.completeness == pytest.approx(1 - 6 / 8)
+    # record level (seed 004): "missing" is absent, so no record has every required field
+    assert result.counts["incomplete_records"] == 4
+    assert result.scores.completeness == 0.0
+    # cell level, chosen in the rules: 6 missing of 4 records x 2 fields
+    cells = run(recs, "completeness: cell\nrules: [{kind: required, fields: [t, missing]}]")
+    assert cells.scores.completeness == pytest.approx(1 - 6 / 8)
+
+
+def test_completeness_counts_records_like_the_seed_by_default():
+    # seed 004: 5 of 100 records without a timestamp -> 0.95 (cells would say 0.983)
+    recs = [
+        {
+            "id": f"r{i}",
+            "data": {"v": i},
+            **({} if i < 5 else {"timestamp": "2026-11-21T11:59:00Z"}),
+        }
+        for i in range(100)
+    ]
+    text = "rules: [{kind: required, fields: [id, timestamp, data]}]"
+    record = run(recs, text)
+    assert record.counts["incomplete_records"] == 5
+    assert record.scores.completeness == pytest.approx(0.95)
+    cell = run(recs, "completeness: cell\n" + text)
+    assert cell.scores.completeness == pytest.approx(1 - 5 / 300)
+    # a record missing two fields counts once
+    two = run([{"id": "a"}, {"id": "b", "timestamp": "t", "data": 1}], text)
+    assert two.counts["incomplete_records"] == 1 and two.scores.completeness == 0.5
 
 
 def test_range_allowed_regex_custom_and_accuracy_union():

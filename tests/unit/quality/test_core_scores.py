@@ -23,7 +23,8 @@ def test_the_formulas_by_hand():
     counts = {
         "records": 100,
         "required_fields": 2,
-        "missing_values": 10,  # 1 - 10/200 = 0.95
+        "missing_values": 10,  # cell level: 1 - 10/200 = 0.95
+        "incomplete_records": 5,  # record level (the default): 1 - 5/100 = 0.95
         "type_mismatches": 5,
         "typed_values": 50,  # 0.9
         "invalid_records": 20,  # 0.8
@@ -38,6 +39,9 @@ def test_the_formulas_by_hand():
     assert s.level == QualityLevel.ACCEPTABLE  # 0.7875
     weighted = compute_scores(counts, {**EQUAL, "timeliness": 0.0})
     assert weighted.overall == pytest.approx((0.95 + 0.9 + 0.8) / 3)
+    cells = compute_scores({**counts, "incomplete_records": 8, "completeness_cells": 1}, EQUAL)
+    assert cells.completeness == pytest.approx(0.95)  # the cell formula, not 1 - 8/100
+    assert compute_scores({**counts, "incomplete_records": 8}, EQUAL).completeness == 0.92
 
 
 def test_thresholds_are_inclusive_and_configurable():
@@ -57,6 +61,7 @@ counts_strategy = st.integers(0, 10_000).flatmap(
             "records": st.just(n),
             "required_fields": st.integers(0, 5),
             "missing_values": st.integers(0, 5 * n),
+            "incomplete_records": st.integers(0, n),
             "type_mismatches": st.integers(0, 3 * n),
             "typed_values": st.integers(0, 3 * n),
             "invalid_records": st.integers(0, n),
