@@ -166,18 +166,32 @@ VALUES (%(cycle_id)s, %(cycle_time)s, %(model_id)s, %(version_id)s, %(version)s,
         %(error_message)s, %(output_count)s, %(metric_count)s, %(dropped_metric_count)s)
 RETURNING id;
 
--- name: copy_outputs
--- Bulk output rows of one run.
-COPY {schema}.detection_model_run_outputs
-     (cycle_started_at, cycle_id, model_id, version_id, role, ordinal, entity_key, score,
-      decision, payload)
-FROM STDIN;
-
--- name: insert_metrics
--- The metrics of one run, as parallel arrays (one round trip).
+-- name: insert_run_outputs
+-- One version's run, its output rows and its metrics in one statement (one round trip,
+-- one transaction in autocommit). Outputs and metrics come as parallel arrays; scores
+-- travel as text so that the column's type decides, as with COPY.
+WITH run AS (
+    INSERT INTO {schema}.detection_model_runs
+           (cycle_id, cycle_time, model_id, version_id, version, role, status, reason,
+            started_at, duration_ms, error_class, error_message, output_count, metric_count,
+            dropped_metric_count)
+    VALUES (%(cycle_id)s, %(cycle_time)s, %(model_id)s, %(version_id)s, %(version)s, %(role)s,
+            %(status)s, %(reason)s, %(started_at)s, %(duration_ms)s, %(error_class)s,
+            %(error_message)s, %(output_count)s, %(metric_count)s, %(dropped_metric_count)s)
+    RETURNING id
+), outputs AS (
+    INSERT INTO {schema}.detection_model_run_outputs
+           (cycle_started_at, cycle_id, model_id, version_id, role, ordinal, entity_key, score,
+            decision, payload)
+    SELECT %(cycle_time)s, %(cycle_id)s, %(model_id)s, %(version_id)s, %(role)s,
+           o.n - 1, o.entity_key, o.score::float8, o.decision, o.payload::jsonb
+      FROM unnest(%(keys)s::text[], %(scores)s::text[], %(decisions)s::text[],
+                  %(payloads)s::text[]) WITH ORDINALITY AS o (entity_key, score, decision,
+                                                             payload, n)
+)
 INSERT INTO {schema}.detection_model_metrics (run_id, cycle_id, version_id, metric_key, value)
-SELECT %(run_id)s, %(cycle_id)s, %(version_id)s, k, v
-  FROM unnest(%(keys)s::text[], %(values)s::float8[]) AS m (k, v);
+SELECT run.id, %(cycle_id)s, %(version_id)s, m.k, m.v
+  FROM run, unnest(%(metric_keys)s::text[], %(metric_values)s::float8[]) AS m (k, v);
 
 -- name: cycle_runs
 -- The runs of one cycle, in the order they were recorded.
