@@ -214,7 +214,7 @@ def _rate(
     count: str,
     s: DetectorSettings,
 ) -> TestResult:
-    method = "quasi-binomial on the batch and on the last hour (dispersion from the history)"
+    method = "quasi-binomial on the batch, the last hour and 4 hours (dispersion from history)"
     cols = columns(history)
     mask = cols.usable(metric) & (cols.records > 0)
     window = cols.window(history, mask)
@@ -236,17 +236,24 @@ def _rate(
     phi = max(1.0, float(resid.mean()))
     u = unit_uniform(current.batch_id, metric)
     p_batch = _quasi_upper(x, n, p0, phi * (1.0 + n / max(total_n, 1.0)), u)
-    since = current.received_at.timestamp() - s.rate_window
-    recent = cols.accepted & (cols.times > since)
     all_x = cols.missing if count == "missing_values" else cols.mismatches
-    wx = x + float(all_x[recent].sum())
-    wn = n + float(cols.cells[recent].sum())
-    p_win, p = 1.0, p_batch
-    batches = int(recent.sum())
-    if batches:
-        p_win = _quasi_upper(wx, wn, p0, phi * (1.0 + wn / max(total_n, 1.0)), u)
-        p = cauchy_combine([p_batch, p_win])
-    use_win = batches > 0 and p_win < p_batch
+    now = current.received_at.timestamp()
+    tests, best, prev = [p_batch], (p_batch, x, n, 0), 0
+    for span in (s.rate_window, 4 * s.rate_window):
+        recent = cols.accepted & (cols.times > now - span)
+        k = int(recent.sum())
+        if k == prev:
+            continue
+        prev = k
+        wx = x + float(all_x[recent].sum())
+        wn = n + float(cols.cells[recent].sum())
+        pw = _quasi_upper(wx, wn, p0, phi * (1.0 + wn / max(total_n, 1.0)), u)
+        tests.append(pw)
+        if pw < best[0]:
+            best = (pw, wx, wn, k)
+    p = cauchy_combine(tests)
+    p_win, wx, wn, batches = best
+    use_win = batches > 0
     ox, on = (wx, wn) if use_win else (x, n)
     rate = ox / on
     ratio = rate / p0
@@ -260,7 +267,7 @@ def _rate(
         details={"count": x, "trials": n, "dispersion": phi, "ratio": ratio,
                  "window": {"count": wx, "trials": wn, "batches": batches + 1,
                             "p_value": p_win} if batches else None,
-                 "evidence": "last hour" if use_win else "batch"},
+                 "evidence": f"last {batches + 1} batches" if use_win else "batch"},
     )  # fmt: skip
 
 
@@ -286,9 +293,8 @@ def arrival_gap(
 
     Below the 95th percentile of past gaps the tail is their empirical share
     (randomised over ties); beyond it an exponential tail fitted to the excess
-    over that percentile (peaks over threshold, scale at least a tenth of the
-    cadence), so a two-hour silence in a 15-minute source is far in the tail
-    while a source that is often a little late stays calibrated. Only a gap
+    over that percentile (peaks over threshold), so a two-hour silence in a
+    15-minute source is far in the tail while a source that is often a little late stays calibrated. Only a gap
     longer than the usual one by at least half a cadence (four minutes at
     least) may alert.
     """
@@ -315,7 +321,7 @@ def arrival_gap(
     k = max(10, m // 20)
     thr = gaps[m - k]
     excess = [g - thr for g in gaps[m - k :]]
-    scale = max(sum(excess) / len(excess), 0.05 * center, 1.0)
+    scale = max(sum(excess) / len(excess), 1.0)
     if gap > thr:
         p = (k / (m + 1)) * math.exp(-(gap - thr) / scale)
     else:
@@ -502,7 +508,9 @@ def outliers(
     m = sum(t for _, t in counts)
     p0 = (sum(c for c, _ in counts) + 0.5) / (m + 1.0)
     resid = [min(25.0, (c - t * p0) ** 2 / (t * p0 * (1 - p0))) for c, t in counts]
-    phi = max(1.0, sum(resid) / len(resid)) * (1.0 + size / m)
+    # Certain counts come in lumps (a whole bin beyond the range), which a few
+    # dozen mostly-zero reference batches cannot show: the dispersion is at least 2.
+    phi = max(2.0, sum(resid) / len(resid)) * (1.0 + size / m)
     x = outside(cur)
     p = _quasi_upper(x, size, p0, phi, unit_uniform(current.batch_id, key))
     ratio = (x / size) / p0

@@ -31,8 +31,9 @@ with earlier volume anomalies left out and the batch under test never in it:
   standardised residuals (negative when one flush's records spill into the
   next batch) conditions the count on its predecessor.
 - The spread is negative binomial, variance = mu + alpha mu^2, alpha from
-  the leave-one-out-corrected residuals (winsorised at 3), plus the
-  estimate's own variance.
+  the leave-one-out-corrected residuals (winsorised at 5: at 3 the skewed
+  residuals of an over-dispersed source overstated alpha by a third), plus
+  the estimate's own variance.
 """
 
 from __future__ import annotations
@@ -47,8 +48,9 @@ from zoneinfo import ZoneInfo
 DAY = 86400.0
 WEEK = 7 * DAY
 SLOTS = (5, 10, 15, 20, 30, 60)  # minutes
-CLIP_Z = 3.0
-#: E[min(Z^2, 9)] for a standard normal Z: the target of the winsorised variance
+CLIP_Z = 5.0
+#: E[min(Z^2, 25)] for a standard normal Z: the target of the winsorised variance (clipping
+#: at 5 bounds a missed anomaly's pull without biasing skewed negative-binomial residuals)
 _CLIPPED_VAR = (
     math.erf(CLIP_Z / math.sqrt(2.0))
     - 2.0 * CLIP_Z * math.exp(-CLIP_Z * CLIP_Z / 2.0) / math.sqrt(2.0 * math.pi)
