@@ -294,9 +294,9 @@ def arrival_gap(
     Below the 95th percentile of past gaps the tail is their empirical share
     (randomised over ties); beyond it an exponential tail fitted to the excess
     over that percentile (peaks over threshold), so a two-hour silence in a
-    15-minute source is far in the tail while a source that is often a little late stays calibrated. Only a gap
-    longer than the usual one by at least half a cadence (four minutes at
-    least) may alert.
+    15-minute source is far in the tail while a source that is often a little
+    late stays calibrated. Only a gap longer than the usual one by at least
+    half a cadence (four minutes at least) may alert.
     """
     method = "empirical gap distribution with an exponential tail over its 95th percentile"
     npx = seasonal.np()
