@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pgwarden.errors import ConfigValueInvalid
+from pgwarden.errors import ConfigValueInvalid, UnknownConfigKey
 
 KEY_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
 KEY_TYPES = ("int", "float", "str", "bool", "list", "dict")
@@ -262,8 +262,6 @@ class KeyRegistry:
         self._keys[key.name] = key
 
     def __getitem__(self, name: str) -> Key:
-        from pgwarden.errors import UnknownConfigKey
-
         try:
             return self._keys[name]
         except KeyError:

@@ -17,6 +17,7 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from pgwarden.db.conninfo import describe_target, session_options, with_options
+from pgwarden.db.embedded import EmbeddedServer
 from pgwarden.errors import DatabaseUnavailable
 from pgwarden.settings import Settings
 
@@ -132,8 +133,6 @@ def resolve_conninfo(settings: Settings, bin_dir: Path | None = None) -> str:
         return settings.dsn.get_secret_value()
     if not settings.uses_embedded:
         return ""  # libpq reads PGHOST, PGPORT, ... itself
-    from pgwarden.db.embedded import EmbeddedServer
-
     return EmbeddedServer(settings.data_dir, bin_dir).start()
 
 

@@ -13,6 +13,8 @@ import re
 import string
 from datetime import date
 
+from pgwarden.partitions.bounds import period_start
+
 DEFAULT_TEMPLATE = "{parent}_p{YYYYMMDD}"
 PRESETS = {
     "_pYYYYMMDD": DEFAULT_TEMPLATE,
@@ -54,8 +56,6 @@ def fallback(parent: str, start: date, end: date) -> str:
 
 def check_template(template: str, parent: str, unit: str, count: int) -> str | None:
     """Why this template cannot name this parent's periods, or None if it can."""
-    from pgwarden.partitions.bounds import period_start
-
     try:
         fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
     except ValueError as exc:

@@ -18,6 +18,8 @@ from typing import Any
 
 import uvicorn
 
+from pgwarden.db.conninfo import describe_target
+from pgwarden.db.embedded import EmbeddedServer
 from pgwarden.errors import DatabaseUnavailable
 from pgwarden.service.api.auth import check_bind
 from pgwarden.service.web import create_app
@@ -132,8 +134,6 @@ def _reconnect(
 
     Raises DatabaseUnavailable after PGWARDEN_RECONNECT_TIMEOUT seconds.
     """
-    from pgwarden.db.conninfo import describe_target
-
     settings = services.db.settings
     rng = rng or random.Random()
     deadline = clock() + settings.reconnect_timeout
@@ -142,8 +142,6 @@ def _reconnect(
     while not stop.is_set():
         try:
             if services.db.embedded and services.db.data_dir is not None:
-                from pgwarden.db.embedded import EmbeddedServer
-
                 EmbeddedServer(services.db.data_dir).start()
             services.db.pool.check()  # drop the connections the dead server left
             if _database_answers(services):

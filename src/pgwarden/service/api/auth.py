@@ -20,7 +20,9 @@ import time
 from fastapi import HTTPException, Request
 
 from pgwarden.db.queries import Queries
+from pgwarden.errors import PgwardenError
 from pgwarden.services import Services
+from pgwarden.settings import is_loopback
 
 
 def token_hash(token: str) -> str:
@@ -82,9 +84,6 @@ def require_write(request: Request) -> None:
 
 def check_bind(services: Services, host: str) -> None:
     """Refuse to listen beyond loopback while no token exists (env or stored)."""
-    from pgwarden.errors import PgwardenError
-    from pgwarden.settings import is_loopback
-
     if is_loopback(host) or services.db.settings.api_token is not None:
         return
     q = Queries("pgwarden.service", services.db.schema)
