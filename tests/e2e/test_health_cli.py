@@ -12,6 +12,8 @@ import psycopg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.e2e.test_service import service  # noqa: F401  (the `pgwarden run` fixture)
+
 COMPAT = Path(__file__).parents[1] / "integration" / "health" / "compat_metrics.tsv"
 
 
@@ -86,3 +88,32 @@ def test_check_exit_codes_targets_and_rules(cli_external, db_conninfo):
     report = cli_external.run("health", "report", "--format", "html", "--out", "r.html")
     assert report.returncode == 0, report.stderr
     assert (cli_external.cwd / "r.html").read_text().startswith("<!doctype html>")
+
+
+@pytest.mark.slow
+def test_pgwarden_run_collects_on_schedule_and_serves_health(service, tmp_path):  # noqa: F811
+    """`pgwarden run`: the periodic task fills the cache; /metrics and the database page show it."""
+    from tests.e2e.browser import CHROMIUM, OVERFLOW, Browser
+    from tests.e2e.test_service import wait_for
+
+    base, _, _ = service
+
+    def health_on_metrics():
+        text = httpx.get(f"{base}/metrics", timeout=10).text
+        names = {s.name: s for f in text_string_to_metric_families(text) for s in f.samples}
+        return names if "pg_up" in names else None
+
+    names = wait_for(health_on_metrics, 120, "the first health round")  # cron: every minute
+    assert names["pg_up"].labels["target"] == "self" and names["pg_up"].value == 1
+    assert "pgwarden_alerts_open" in names  # the pipeline's families are served beside
+    page = httpx.get(f"{base}/database", timeout=20)
+    assert page.status_code == 200 and "Lock waits now" in page.text
+    if CHROMIUM is None:
+        return
+    browser = Browser(tmp_path / "cdp-profile")
+    try:
+        for width in (1400, 390):
+            browser.open(f"{base}/database", width)
+            assert browser.evaluate(OVERFLOW) == [], width
+    finally:
+        browser.close()
