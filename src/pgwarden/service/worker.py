@@ -28,6 +28,7 @@ from pgwarden.services import Services
 log = logging.getLogger(__name__)
 
 BEAT_INTERVAL = 5.0  # seconds between last_seen updates
+FETCH_POLL_INTERVAL = 0.5  # seconds between job fetches when no NOTIFY comes
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,10 @@ async def run_worker_async(
                     stalled_worker_timeout=stalled_after,
                     # three beats fit in the stalled window, so one late beat is harmless
                     update_heartbeat_interval=stalled_after / 3,
+                    # procrastinate fetches again only on a NOTIFY or this poll: a
+                    # source's next batch, unlocked when its previous one ends,
+                    # waited up to 5 s (its default) per batch after a backlog
+                    fetch_job_polling_interval=FETCH_POLL_INTERVAL,
                 )
             )
             if stop is None:
