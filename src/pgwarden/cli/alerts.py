@@ -21,6 +21,7 @@ def list_cmd(
     as_json: bool = typer.Option(False, "--json", help="print JSON (with explanations)"),
 ) -> None:
     """Alerts, newest first."""
+    # lazy for start-up time: every `pgwarden` command imports this module
     from pgwarden import alerts
 
     with open_services() as services:
@@ -52,6 +53,7 @@ def list_cmd(
 @app.command("show")
 def show_cmd(alert_id: int = typer.Argument(..., help="alert id")) -> None:
     """One alert with its full explanation (JSON)."""
+    # lazy for start-up time: every `pgwarden` command imports this module
     from pgwarden import alerts
 
     with open_services() as services:
@@ -64,6 +66,7 @@ def ack_cmd(
     who: str | None = typer.Option(None, help="who acknowledges (default user@host)"),
 ) -> None:
     """Acknowledge an open alert (it still resolves itself when the condition clears)."""
+    # lazy for start-up time: every `pgwarden` command imports this module
     from pgwarden import alerts
 
     with open_services() as services:
@@ -77,6 +80,7 @@ def resolve_cmd(
     who: str | None = typer.Option(None, help="who resolves (default user@host)"),
 ) -> None:
     """Resolve an alert by hand."""
+    # lazy for start-up time: every `pgwarden` command imports this module
     from pgwarden import alerts
 
     with open_services() as services:
@@ -87,6 +91,7 @@ def resolve_cmd(
 @app.command("deliver")
 def deliver_cmd() -> None:
     """Send the pending deliveries that are due now (what the periodic task does)."""
+    # lazy for start-up time: every `pgwarden` command imports this module
     from pgwarden import alerts
 
     with open_services() as services:
@@ -99,6 +104,7 @@ def test_channel_cmd(
     name: str = typer.Argument(..., help="channel name in alerts.channels"),
 ) -> None:
     """Send a test message through one channel; a failure stays pending with its error."""
+    # lazy for start-up time: every `pgwarden` command imports this module
     from pgwarden import alerts
 
     with open_services() as services:

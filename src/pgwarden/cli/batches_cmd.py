@@ -38,6 +38,7 @@ def ingest(
     The batch is read as the worker will read it first: a file that could never
     be processed (binary, broken JSON, a ragged CSV) exits 1 and queues nothing.
     """
+    # lazy for start-up time: every `pgwarden` command imports this module
     from pgwarden.quality.batch import read_batch
     from pgwarden.service.ingest import check_payload
     from pgwarden.service.ingest import ingest as do_ingest
@@ -63,6 +64,7 @@ def ingest_many(
     file: str = typer.Argument(..., help='JSON lines: {"source", "records", ...} per batch'),
 ) -> None:
     """Queue many batches at once, one JSON object per line, in one transaction."""
+    # lazy for start-up time: every `pgwarden` command imports this module
     from pgwarden.service.ingest import encode_records
     from pgwarden.service.ingest import ingest as do_ingest
 
@@ -95,6 +97,7 @@ def list_cmd(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """The latest batches and their outcome."""
+    # lazy for start-up time: every `pgwarden` command imports this module
     from pgwarden.service.ingest import batch_records
 
     with open_services() as svc:

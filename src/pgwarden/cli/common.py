@@ -55,6 +55,7 @@ def open_services(name: str = "pgwarden-cli", *, require_schema: bool = True) ->
 
 
 def ensure_migrated(db: Database) -> None:
+    # lazy for start-up time: every `pgwarden` command imports this module
     from pgwarden.db import migrate
     from pgwarden.errors import PgwardenError
 

@@ -13,6 +13,7 @@ app = typer.Typer(help="Database: migrations, status, embedded server.", no_args
 
 def _conninfo() -> tuple[str, str]:
     s = settings()
+    # lazy for start-up time: every `pgwarden` command imports this module
     from pgwarden.db.pool import check_reachable
 
     conninfo = resolve_conninfo(s)
@@ -26,6 +27,7 @@ def upgrade(
     dry_run: bool = typer.Option(False, "--dry-run", help="print the steps, change nothing"),
 ) -> None:
     """Upgrade pgwarden's schema (and procrastinate's) to REVISION."""
+    # lazy for start-up time: every `pgwarden` command imports this module
     from pgwarden.db import migrate
 
     conninfo, schema = _conninfo()
@@ -36,6 +38,7 @@ def upgrade(
     now = migrate.upgrade(conninfo, schema, revision)
     out.print(f"schema {schema!r} at revision {now} (applied {len(steps)} step(s))")
     if now == migrate.head():
+        # lazy for start-up time: every `pgwarden` command imports this module
         from pgwarden.cli.common import open_services
         from pgwarden.partitions import register_internal_policies
 
@@ -50,6 +53,7 @@ def downgrade(
     dry_run: bool = typer.Option(False, "--dry-run", help="print the steps, change nothing"),
 ) -> None:
     """Downgrade to REVISION. Destructive: tables of later revisions are dropped."""
+    # lazy for start-up time: every `pgwarden` command imports this module
     from pgwarden.db import migrate
 
     conninfo, schema = _conninfo()
@@ -64,6 +68,7 @@ def downgrade(
 @app.command()
 def current() -> None:
     """Print the schema's current revision."""
+    # lazy for start-up time: every `pgwarden` command imports this module
     from pgwarden.db import migrate
 
     conninfo, schema = _conninfo()
@@ -73,6 +78,7 @@ def current() -> None:
 @app.command()
 def history() -> None:
     """List all revisions, oldest first."""
+    # lazy for start-up time: every `pgwarden` command imports this module
     from pgwarden.db import migrate
 
     for rev, down, doc in migrate.history():
@@ -82,6 +88,7 @@ def history() -> None:
 @app.command()
 def status(as_json: bool = typer.Option(False, "--json")) -> None:
     """Server version, embedded or external, data directory, revision, live workers."""
+    # lazy for start-up time: every `pgwarden` command imports this module
     from pgwarden.cli.status import collect_status
 
     info = collect_status(settings())
@@ -120,6 +127,7 @@ def stop() -> None:
     if not s.uses_embedded:
         out.print("an external server is configured; pgwarden does not stop it")
         return
+    # lazy for start-up time: every `pgwarden` command imports this module
     from pgwarden.db.embedded import EmbeddedServer
 
     stopped = EmbeddedServer(s.data_dir).stop()

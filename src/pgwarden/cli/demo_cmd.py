@@ -28,6 +28,7 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Run the whole pipeline on simulated data: quality, models, alerts, partitions."""
+        # lazy for start-up time: every `pgwarden` command imports this module
         from pgwarden.demo.run import DemoOptions, run_demo
         from pgwarden.demo.run import setup_only as do_setup
 

@@ -51,6 +51,7 @@ def add(
     as_json: bool = JSON,
 ) -> None:
     """Add a model (enabled, no versions yet)."""
+    # lazy for start-up time: every `pgwarden` command imports this module
     from pgwarden.models import add_model
 
     with open_services() as svc:
@@ -69,6 +70,7 @@ def version_add(
     as_json: bool = JSON,
 ) -> None:
     """Add a DRAFT version; the entrypoint is imported and the params validated now."""
+    # lazy for start-up time: every `pgwarden` command imports this module
     from pgwarden.models import add_version
 
     text = params_file.read_text(encoding="utf-8") if params_file else params
@@ -89,6 +91,7 @@ def activate(
     as_json: bool = JSON,
 ) -> None:
     """DRAFT -> ACTIVE in its role (a PRIMARY only if the model has none)."""
+    # lazy for start-up time: every `pgwarden` command imports this module
     from pgwarden import models
 
     with open_services() as svc:
@@ -106,6 +109,7 @@ def promote(
     as_json: bool = JSON,
 ) -> None:
     """SHADOW -> PRIMARY (old PRIMARY archived) if the promotion gates pass."""
+    # lazy for start-up time: every `pgwarden` command imports this module
     from pgwarden import models
 
     with open_services() as svc:
@@ -137,6 +141,7 @@ def archive(
     as_json: bool = JSON,
 ) -> None:
     """-> ARCHIVED (a PRIMARY only when the model is disabled, or --force --reason)."""
+    # lazy for start-up time: every `pgwarden` command imports this module
     from pgwarden import models
 
     with open_services() as svc:
@@ -156,6 +161,7 @@ def rollback(
     as_json: bool = JSON,
 ) -> None:
     """An ARCHIVED version back to PRIMARY; the current PRIMARY is archived."""
+    # lazy for start-up time: every `pgwarden` command imports this module
     from pgwarden import models
 
     with open_services() as svc:
@@ -166,6 +172,7 @@ def rollback(
 
 
 def _dry(svc: Any, model_id: str, version: str, target: str) -> None:
+    # lazy for start-up time: every `pgwarden` command imports this module
     from pgwarden.models import list_models
 
     info = next((m for m in list_models(svc) if m.model_id == model_id), None)
@@ -190,6 +197,7 @@ def rerole(
     as_json: bool = JSON,
 ) -> None:
     """Change a role: any for a DRAFT, SHADOW <-> CHALLENGER for an ACTIVE version."""
+    # lazy for start-up time: every `pgwarden` command imports this module
     from pgwarden import models
 
     with open_services() as svc:
@@ -199,6 +207,7 @@ def rerole(
 @app.command()
 def enable(model_id: str, who: str | None = WHO, reason: str | None = REASON) -> None:
     """Let the model run again."""
+    # lazy for start-up time: every `pgwarden` command imports this module
     from pgwarden.models import set_enabled
 
     with open_services() as svc:
@@ -208,6 +217,7 @@ def enable(model_id: str, who: str | None = WHO, reason: str | None = REASON) ->
 @app.command()
 def disable(model_id: str, who: str | None = WHO, reason: str | None = REASON) -> None:
     """Stop running the model; its dependants are blocked (upstream_disabled)."""
+    # lazy for start-up time: every `pgwarden` command imports this module
     from pgwarden.models import set_enabled
 
     with open_services() as svc:
@@ -222,6 +232,7 @@ def add_dependency(
     who: str | None = WHO,
 ) -> None:
     """MODEL_ID reads DEPENDS_ON's PRIMARY outputs; refused if it would close a cycle."""
+    # lazy for start-up time: every `pgwarden` command imports this module
     from pgwarden import models
 
     with open_services() as svc:
@@ -231,6 +242,7 @@ def add_dependency(
 @app.command("list")
 def list_cmd(as_json: bool = JSON) -> None:
     """Every model with its versions."""
+    # lazy for start-up time: every `pgwarden` command imports this module
     from pgwarden.models import list_models
 
     with open_services() as svc:
@@ -273,6 +285,7 @@ def graph_cmd(
     fmt: str = typer.Option("mermaid", "--format", "-f", help="dot, mermaid or json"),
 ) -> None:
     """The dependency graph (arrows follow the data), with blocked models marked."""
+    # lazy for start-up time: every `pgwarden` command imports this module
     from pgwarden.models import graph
 
     if fmt not in ("dot", "mermaid", "json"):
@@ -288,6 +301,7 @@ def graph_cmd(
 @app.command()
 def explain(as_json: bool = JSON) -> None:
     """The plan of the next cycle: order, levels, versions, blocked models and why."""
+    # lazy for start-up time: every `pgwarden` command imports this module
     from pgwarden.models import graph
 
     with open_services() as svc:
@@ -326,11 +340,13 @@ def run_cycle_cmd(
     as_json: bool = JSON,
 ) -> None:
     """Run one cycle of every ACTIVE version now (idempotent on --cycle-id)."""
+    # lazy for start-up time: every `pgwarden` command imports this module
     from pgwarden.models import run_cycle
 
     if data is not None:
         payload: Any = json.loads(data.read_text(encoding="utf-8"))
     elif demo:
+        # lazy for start-up time: every `pgwarden` command imports this module
         from pgwarden.demo.models import sample_batches
 
         payload = sample_batches(seed)
@@ -381,6 +397,7 @@ def compare(
     as_json: bool = JSON,
 ) -> None:
     """Each SHADOW/CHALLENGER against the PRIMARY on the same cycles, with the gate verdict."""
+    # lazy for start-up time: every `pgwarden` command imports this module
     from pgwarden import models
 
     with open_services() as svc:
@@ -425,6 +442,7 @@ def events(
     model_id: str | None = typer.Argument(None), limit: int = 30, as_json: bool = JSON
 ) -> None:
     """The registry's audit trail, newest first."""
+    # lazy for start-up time: every `pgwarden` command imports this module
     from pgwarden import models
 
     with open_services() as svc:

@@ -32,6 +32,7 @@ def report_cmd(
     store: bool = typer.Option(False, "--store", help="also keep it in quality_reports"),
 ) -> None:
     """The daily quality report per source, from the merged daily state."""
+    # lazy for start-up time: every `pgwarden` command imports this module
     from pgwarden.quality.report import daily_report, render_html, store_report
 
     when = _day(day)

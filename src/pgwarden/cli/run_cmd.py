@@ -16,16 +16,19 @@ def register(app: typer.Typer) -> None:
         upgrade: bool = typer.Option(True, help="apply migrations first"),
     ) -> None:
         """Worker + periodic schedule + HTTP API and dashboard, until SIGTERM/SIGINT."""
+        # lazy for start-up time: every `pgwarden` command imports this module
         from pgwarden.service.api.auth import check_bind, ensure_token
         from pgwarden.service.runner import run_service
 
         s = settings()
         if upgrade:
+            # lazy for start-up time: every `pgwarden` command imports this module
             from pgwarden.db import migrate
             from pgwarden.db.pool import resolve_conninfo
 
             migrate.upgrade(resolve_conninfo(s), s.schema_name)
         with open_services("pgwarden-run") as svc:
+            # lazy for start-up time: every `pgwarden` command imports this module
             from pgwarden.partitions import register_internal_policies
 
             register_internal_policies(svc)
@@ -53,6 +56,7 @@ def register(app: typer.Typer) -> None:
     @token_app.command("new")
     def token_new(name: str = typer.Option("cli", help="a label for the token")) -> None:
         """Make a new API token and print it (only its hash is stored)."""
+        # lazy for start-up time: every `pgwarden` command imports this module
         from pgwarden.service.api.auth import new_token
 
         with open_services() as svc:

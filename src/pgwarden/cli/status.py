@@ -34,6 +34,7 @@ def collect_status(s: Settings) -> dict[str, Any]:
         }
         workers: list[dict[str, Any]] = []
         if revision is not None:
+            # lazy for start-up time: every `pgwarden` command imports this module
             from pgwarden.service.worker import list_workers
 
             services = Services(db=db, config=RuntimeConfig(db))

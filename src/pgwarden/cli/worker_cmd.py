@@ -15,6 +15,7 @@ def register(app: typer.Typer) -> None:
         queue: list[str] | None = typer.Option(None, "--queue", "-q", help="only these queues"),
     ) -> None:
         """Run jobs until SIGTERM/SIGINT; a running job finishes before the worker stops."""
+        # lazy for start-up time: every `pgwarden` command imports this module
         from pgwarden.service.worker import run_worker
 
         with open_services("pgwarden-worker") as svc:
