@@ -168,7 +168,8 @@ RETURNING id;
 
 -- name: insert_run_outputs
 -- One version's run, its output rows and its metrics in one statement (one round trip,
--- one transaction in autocommit). Outputs and metrics come as parallel arrays; scores
+-- one transaction in autocommit). Outputs and metrics come as parallel arrays, sent in
+-- binary (psycopg quotes text arrays element by element: 11x slower for 900 rows); scores
 -- travel as text so that the column's type decides, as with COPY.
 WITH run AS (
     INSERT INTO {schema}.detection_model_runs
@@ -185,13 +186,13 @@ WITH run AS (
             decision, payload)
     SELECT %(cycle_time)s, %(cycle_id)s, %(model_id)s, %(version_id)s, %(role)s,
            o.n - 1, o.entity_key, o.score::float8, o.decision, o.payload::jsonb
-      FROM unnest(%(keys)s::text[], %(scores)s::text[], %(decisions)s::text[],
-                  %(payloads)s::text[]) WITH ORDINALITY AS o (entity_key, score, decision,
+      FROM unnest(%(keys)b::text[], %(scores)b::text[], %(decisions)b::text[],
+                  %(payloads)b::text[]) WITH ORDINALITY AS o (entity_key, score, decision,
                                                              payload, n)
 )
 INSERT INTO {schema}.detection_model_metrics (run_id, cycle_id, version_id, metric_key, value)
 SELECT run.id, %(cycle_id)s, %(version_id)s, m.k, m.v
-  FROM run, unnest(%(metric_keys)s::text[], %(metric_values)s::float8[]) AS m (k, v);
+  FROM run, unnest(%(metric_keys)b::text[], %(metric_values)b::float8[]) AS m (k, v);
 
 -- name: cycle_runs
 -- The runs of one cycle, in the order they were recorded.

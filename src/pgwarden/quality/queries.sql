@@ -133,11 +133,11 @@ SELECT batch_id
 -- cannot be flattened into a join, so even a generic plan cached while the table
 -- was empty stays a nested loop over (source, id_hash), never a scan of the source.
 SELECT b.id
-  FROM unnest(%(ids)s::text[]) AS b(id)
+  FROM unnest(%(ids)b::text[]) AS b(id)
  CROSS JOIN LATERAL (
        SELECT 1 FROM {schema}.quality_seen_ids s
         WHERE s.source = %(source)s AND s.id_hash = hashtextextended(b.id, 0) AND s.id = b.id
-          AND s.batch_id = ANY(%(batches)s::text[])
+          AND s.batch_id = ANY(%(batches)b::text[])
         LIMIT 1) AS hit;
 
 -- name: seen_since
@@ -146,7 +146,7 @@ SELECT b.id
 -- is tested after the probe (bool_or), so (source, received_at) is no index for it:
 -- a generic plan made on an empty table chose that one and read the whole window per id.
 SELECT b.id
-  FROM unnest(%(ids)s::text[]) AS b(id)
+  FROM unnest(%(ids)b::text[]) AS b(id)
  CROSS JOIN LATERAL (
        SELECT bool_or(s.received_at >= %(since)s) AS recent
          FROM {schema}.quality_seen_ids s

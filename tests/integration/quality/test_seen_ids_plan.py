@@ -64,7 +64,7 @@ def test_lookup_stays_index_driven_as_the_table_grows(conn, database, name):
     params, types = LOOKUPS[name]
     text = queries(schema)[name].as_string(conn)
     for key, placeholder in params.items():
-        text = text.replace(f"%({key})s", placeholder)
+        text = text.replace(f"%({key})s", placeholder).replace(f"%({key})b", placeholder)
     conn.autocommit = True
     conn.execute(f"PREPARE lookup ({types}) AS {text}")
     cur = psycopg.ClientCursor(conn)
