@@ -20,7 +20,7 @@ heavy modules load on first use.
 from __future__ import annotations
 
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pgwarden.quality.model import (
     BatchMetadata,
@@ -31,6 +31,27 @@ from pgwarden.quality.model import (
     Severity,
     Violation,
 )
+
+if TYPE_CHECKING:
+    # What the lazy names below are, for the type checker and the reader; at run
+    # time they load on first use, for start-up time (the checker, the store and
+    # the rule store bring polars and the database edge, seconds on a busy host).
+    from pgwarden.quality.batch import DataBatch, read_batch
+    from pgwarden.quality.check import CheckOptions, check_batch
+    from pgwarden.quality.errors import BatchInvalid, RulesInvalid
+    from pgwarden.quality.evaluator import CheckContext
+    from pgwarden.quality.hooks import HookOutcome, after_batch
+    from pgwarden.quality.process import Stored, make_batch, options_from_config, store_batch
+    from pgwarden.quality.rules import Rule, RuleSet, build, parse_rules, parse_yaml
+    from pgwarden.quality.rulestore import (
+        get_rules,
+        list_rules,
+        load_rules,
+        rules_history,
+        set_rules,
+        validate_rules,
+    )
+    from pgwarden.quality.store import get_batch, list_batches
 
 _LAZY = {
     "DataBatch": "pgwarden.quality.batch",
@@ -62,14 +83,39 @@ _LAZY = {
 }
 
 __all__ = [
+    "BatchInvalid",
     "BatchMetadata",
     "BatchResult",
     "BatchStatus",
+    "CheckContext",
+    "CheckOptions",
+    "DataBatch",
+    "HookOutcome",
     "QualityLevel",
+    "Rule",
+    "RuleSet",
+    "RulesInvalid",
     "Scores",
     "Severity",
+    "Stored",
     "Violation",
-    *_LAZY,
+    "after_batch",
+    "build",
+    "check_batch",
+    "get_batch",
+    "get_rules",
+    "list_batches",
+    "list_rules",
+    "load_rules",
+    "make_batch",
+    "options_from_config",
+    "parse_rules",
+    "parse_yaml",
+    "read_batch",
+    "rules_history",
+    "set_rules",
+    "store_batch",
+    "validate_rules",
 ]
 
 
