@@ -249,6 +249,36 @@ def fault_point(name: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+SWEEP_SETTLE = 60.0  # seconds a finished batch is left alone before the sweep looks at it
+SWEEP_LIMIT = 100  # batches per sweep
+
+
+def sweep_after_batch(services: Services, limit: int = SWEEP_LIMIT) -> int:
+    """Run the after-batch step of finished batches that have no record of it.
+
+    A batch whose step failed (an exception, logged) is finished without it;
+    the retry path never sees it again. Returns how many were run.
+    """
+    q = Queries("pgwarden.service", services.db.schema)
+    with services.db.connection() as conn:
+        ids = [
+            r[0]
+            for r in conn.execute(
+                q["incomplete_after_batch"], {"settle": SWEEP_SETTLE, "limit": limit}
+            ).fetchall()
+        ]
+    done = 0
+    for batch_id in ids:
+        result = quality.get_batch(services, batch_id)
+        if result is None:
+            continue
+        _anomalies_and_alerts(services, result)
+        done += 1
+    if done:
+        log.info("after-batch step run for %d batch(es) that missed it", done)
+    return done
+
+
 def rejection(result: BatchResult, block_severity: str) -> str | None:
     """Pure: why the batch must not feed the models, or None."""
     reason = result.reject_reason if result.status is BatchStatus.REJECTED else None

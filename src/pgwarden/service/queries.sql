@@ -203,3 +203,17 @@ SELECT EXISTS (SELECT 1 FROM {schema}.ingest_batches WHERE source = %(source)s)
 INSERT INTO {schema}.batch_steps (batch_id, step) VALUES (%(batch_id)s, %(step)s)
 ON CONFLICT (batch_id, step) DO NOTHING
 RETURNING 1;
+
+-- name: incomplete_after_batch
+-- Finished batches of the last day, stored by quality, whose after-batch step has no record
+-- (it failed, or ran before the record existed): the sweep runs it.
+SELECT i.batch_id
+FROM {schema}.ingest_batches i
+WHERE i.received_at > now() - interval '1 day'
+  AND i.status IN ('DONE', 'REJECTED')
+  AND i.processed_at < now() - make_interval(secs => %(settle)s)
+  AND EXISTS (SELECT 1 FROM {schema}.quality_batches q WHERE q.batch_id = i.batch_id)
+  AND NOT EXISTS (SELECT 1 FROM {schema}.batch_steps s
+                  WHERE s.batch_id = i.batch_id AND s.step = 'after_batch')
+ORDER BY i.received_at
+LIMIT %(limit)s;

@@ -28,6 +28,7 @@ CLEANUP = "pgwarden.cleanup_jobs"
 RECOVER = "pgwarden.jobs.recover_stalled"
 POLL_SOURCES = "pgwarden.sources.poll"
 SILENCE = "pgwarden.quality.silence"
+SWEEP = "pgwarden.pipeline.sweep_after_batch"
 
 
 def register_tasks(app: procrastinate.App, services: Services) -> None:
@@ -80,6 +81,15 @@ def register_tasks(app: procrastinate.App, services: Services) -> None:
                 extra={"action": "recover_stalled", "job_id": job.id},
             )
             await manager.retry_job(job)
+
+    # on the recovery schedule: both make good what a lost worker or a failure left undone
+    @app.periodic(cron=cfg.get("jobs.recover_cron"), periodic_id="after_batch_sweep")
+    @app.task(name=SWEEP, queue=QUEUE_MAINTENANCE, queueing_lock=SWEEP)
+    def sweep_after_batch(timestamp: int | None = None) -> None:
+        """Run the after-batch step of finished batches that have no record of it."""
+        from pgwarden.service.pipeline import sweep_after_batch as sweep
+
+        sweep(services)
 
     @app.periodic(cron=cfg.get("partitions.maintenance_cron"), periodic_id="partitions")
     @app.task(name="pgwarden.partitions.maintain", queue=QUEUE_MAINTENANCE)

@@ -60,3 +60,28 @@ def test_a_crash_between_quality_and_the_after_batch_step_is_made_good_by_the_re
         conn.execute("UPDATE ingest_batches SET status = 'FAILED' WHERE batch_id = 'b-crash'")
     pipeline.process_batch(services, "b-crash")
     assert _counts(services, "b-crash") == (1, 1, 1, 1, 1)
+
+
+def test_a_failed_after_batch_step_is_run_by_the_sweep(services, monkeypatch):
+    from pgwarden import quality
+
+    ingest(services, "s", b'{"id": 1, "v": 2}\n', batch_id="b-sweep")
+    real = quality.after_batch
+
+    def down(*args, **kwargs):
+        raise RuntimeError("alerting is down")
+
+    monkeypatch.setattr(quality, "after_batch", down)
+    assert pipeline.process_batch(services, "b-sweep").status == "DONE"
+    assert _counts(services, "b-sweep") == (1, 0, 0, 0, 1)  # finished without the step
+
+    monkeypatch.setattr(quality, "after_batch", real)
+    assert pipeline.sweep_after_batch(services) == 0  # too fresh: a worker may be on it
+    with services.db.connection() as conn:
+        conn.execute(
+            "UPDATE ingest_batches SET processed_at = now() - interval '2 minutes' "
+            "WHERE batch_id = 'b-sweep'"
+        )
+    assert pipeline.sweep_after_batch(services) == 1
+    assert _counts(services, "b-sweep") == (1, 1, 1, 1, 1)
+    assert pipeline.sweep_after_batch(services) == 0  # and only once

@@ -39,6 +39,10 @@ def upgrade(schema: str) -> None:
             done_at   timestamptz NOT NULL DEFAULT now(),
             PRIMARY KEY (batch_id, step)
         );
+        -- batches evaluated before this table existed did their step
+        INSERT INTO batch_steps (batch_id, step)
+        SELECT batch_id, 'after_batch' FROM quality_evaluations
+        ON CONFLICT DO NOTHING;
         """
     )
 
