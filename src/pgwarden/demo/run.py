@@ -56,12 +56,13 @@ def setup_demo(services: Services) -> dict[str, list[str]]:
     """Register the demo's policies, models and rules (idempotent)."""
     from pgwarden import partitions
     from pgwarden.demo.models import register_demo_models
+    from pgwarden.demo.partitions import register_demo_policies
     from pgwarden.demo.rules import register_demo_rules
 
     registered = {
         "models": list(register_demo_models(services)),
         "rules": list(register_demo_rules(services)),
-        "partitions": list(partitions.register_demo_policies(services)),
+        "partitions": list(register_demo_policies(services)),
     }
     partitions.run_maintenance(services)
     return registered

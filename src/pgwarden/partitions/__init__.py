@@ -1,11 +1,10 @@
 """Partition lifecycle by policy: plan (pure) and apply, archive, restore, retention.
 
 Public entry points, all synchronous and taking the foundation's `Services`:
-`plan_all`, `run_maintenance`, `status`, `register_demo_policies`,
+`plan_all`, `run_maintenance`, `status`, `register_internal_policies`,
 `restore_archive`, `delete_old_rows`.
 """
 
-from pgwarden.partitions.demo import register_demo_policies
 from pgwarden.partitions.internal import register_internal_policies
 from pgwarden.partitions.maintain import (
     RunReport,
@@ -31,7 +30,6 @@ __all__ = [
     "delete_old_rows",
     "parse_table_name",
     "plan_all",
-    "register_demo_policies",
     "register_internal_policies",
     "restore_archive",
     "run_maintenance",

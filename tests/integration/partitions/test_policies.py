@@ -2,8 +2,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from pgwarden.demo.partitions import register_demo_policies
 from pgwarden.errors import PartitionPolicyInvalid
-from pgwarden.partitions import importers, plan_all, register_demo_policies, run_maintenance, store
+from pgwarden.partitions import importers, plan_all, run_maintenance, store
 from pgwarden.partitions.policy import TableName, build_policy
 
 

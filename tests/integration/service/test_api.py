@@ -134,12 +134,12 @@ def test_reads_can_require_the_token(db_conninfo):
 
 
 def test_feature_endpoints_answer_and_unknown_names_are_404(client):
-    from pgwarden import partitions
     from pgwarden.demo.models import register_demo_models
+    from pgwarden.demo.partitions import register_demo_policies
 
     services = client.services
     register_demo_models(services)
-    partitions.register_demo_policies(services)
+    register_demo_policies(services)
     models = client.get("/api/models").json()
     assert {m["model_id"] for m in models} >= {"demo.spike", "demo.missing", "demo.risk"}
     graph = client.get("/api/models/graph?format=mermaid").json()

@@ -1,4 +1,4 @@
-"""The demo policy set, from the seeds' retention table (idempotent).
+"""The demo's partition policies, from the seeds' retention table (idempotent).
 
 Parents that do not exist are created in the `pgwarden_demo` schema with a
 few plausible columns, range-partitioned on their time column and without
