@@ -68,31 +68,37 @@ def frame_from(data: Any) -> pl.DataFrame:
                     else None
                 )
             if part is not None and part.height:
-                frames.append(_normalise(part).with_columns(pl.lit(source).alias("source")))
+                frames.append(_normalise(part, source=source))
+        if len(frames) == 1:
+            return frames[0]  # one pipeline batch: already in shape
         frame = pl.concat(frames, how="vertical") if frames else pl.DataFrame()
     return _normalise(frame)
 
 
-def _normalise(frame: pl.DataFrame) -> pl.DataFrame:
-    wanted = {
-        "source": pl.Utf8,
-        "id": pl.Utf8,
-        "timestamp": pl.Utf8,
-        "value": pl.Float64,
-        "category": pl.Utf8,
-        "user_id": pl.Utf8,
-    }
-    for name, dtype in wanted.items():
-        if name not in frame.columns:
-            frame = frame.with_columns(pl.lit(None, dtype=dtype).alias(name))
-    return frame.select(
-        pl.col("source").cast(pl.Utf8),
-        pl.col("id").cast(pl.Utf8),
-        pl.col("timestamp").cast(pl.Utf8, strict=False),
-        pl.col("value").cast(pl.Float64, strict=False),
-        pl.col("category").cast(pl.Utf8, strict=False),
-        pl.col("user_id").cast(pl.Utf8, strict=False),
-    )
+_WANTED = {
+    "source": pl.Utf8,
+    "id": pl.Utf8,
+    "timestamp": pl.Utf8,
+    "value": pl.Float64,
+    "category": pl.Utf8,
+    "user_id": pl.Utf8,
+}
+
+
+def _normalise(frame: pl.DataFrame, *, source: str | None = None) -> pl.DataFrame:
+    """The six columns in shape, in one select (one polars collect); `source` overrides."""
+    present = set(frame.columns)
+    columns = []
+    for name, dtype in _WANTED.items():
+        # repeat, not lit: a select of literals alone would make one row of an empty frame
+        if name == "source" and source is not None:
+            columns.append(pl.repeat(source, frame.height, dtype=pl.Utf8).alias(name))
+        elif name not in present:
+            columns.append(pl.repeat(None, frame.height, dtype=dtype).alias(name))
+        else:
+            # source and id must be text; the others become null when they cannot
+            columns.append(pl.col(name).cast(dtype, strict=name not in ("source", "id")))
+    return frame.select(columns)
 
 
 def _valid(frame: pl.DataFrame) -> pl.DataFrame:
