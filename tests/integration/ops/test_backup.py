@@ -36,6 +36,12 @@ def test_backup_verify_restore_round_trip(ops_services, sample, db_conninfo):
                 1000,
                 sum(g * 1.5 for g in range(1, 1001)),
             )
+            c.execute("DELETE FROM public.orders")
+            c.commit()
+        again = restore_backup(ops_services, b.id, into, replace=True)
+        assert again.status is RunStatus.OK
+        with psycopg.connect(make_conninfo(db_conninfo, dbname=into)) as c:
+            assert c.execute("SELECT count(*) FROM public.orders").fetchone() == (1000,)
     finally:
         with psycopg.connect(db_conninfo, autocommit=True) as c:
             c.execute(f'DROP DATABASE IF EXISTS "{into}" WITH (FORCE)')
