@@ -265,7 +265,11 @@ def _run_locked(
     """Apply the plan table by table; the caller writes `records`, the finish, and unlocks."""
     with conn.pipeline():
         start = conn.execute(q["start_run"], _start_params(dry_run, "running"))
+        open_steps = conn.execute(q["detach_steps_open"])
         states = _read(conn, services, policies)
+    steps: dict[tuple[str, str], list[tuple[Any, ...]]] = {}
+    for r in open_steps.fetchall():
+        steps.setdefault((r[0], r[1]), []).append(tuple(r[2:]))
     row = start.fetchone()
     assert row is not None
     run_id = int(row[0])
@@ -286,7 +290,7 @@ def _run_locked(
             results = []
             status, error = "ok", None
         else:
-            applier = TableApplier(conn, q, by_table[t], s, rng)
+            applier = TableApplier(conn, q, by_table[t], s, rng, steps.get(t.key, []))
             results = applier.run(actions)
             failed = [r for r in results if r.status != "ok"]
             status = "failed" if failed else "ok"
