@@ -13,9 +13,13 @@ import logging
 import procrastinate
 from procrastinate import JobContext
 
+from pgwarden import alerts, partitions
 from pgwarden.db.queries import Queries
 from pgwarden.health.tasks import register_health_tasks
 from pgwarden.ops.tasks import register_ops_tasks
+from pgwarden.quality import report as quality_report
+from pgwarden.quality import silence
+from pgwarden.service import pipeline, sources
 from pgwarden.service.ingest import PROCESS_TASK as PROCESS_BATCH
 from pgwarden.service.ingest import QUEUE_PIPELINE
 from pgwarden.services import Services
@@ -52,18 +56,14 @@ def register_tasks(app: procrastinate.App, services: Services) -> None:
     )
     def process_batch(batch_id: str) -> None:
         """ingest -> quality -> model DAG -> persist -> alerts, once per batch in effect."""
-        from pgwarden.service.pipeline import process_batch as run
-
-        run(services, batch_id)
+        pipeline.process_batch(services, batch_id)
 
     @app.periodic(cron=cfg.get("sources.poll_cron"), periodic_id="poll_sources")
     @app.task(name=POLL_SOURCES, queue=QUEUE_MAINTENANCE, queueing_lock=POLL_SOURCES)
     def poll_sources(timestamp: int | None = None) -> None:
         """Turn inbox-table rows and dropped files into batches."""
-        from pgwarden.service.sources import poll_folder, poll_inbox
-
-        poll_inbox(services)
-        poll_folder(services)
+        sources.poll_inbox(services)
+        sources.poll_folder(services)
 
     @app.periodic(cron=cfg.get("jobs.recover_cron"), periodic_id="recover_stalled")
     @app.task(name=RECOVER, queue=QUEUE_MAINTENANCE, pass_context=True, queueing_lock=RECOVER)
@@ -87,17 +87,13 @@ def register_tasks(app: procrastinate.App, services: Services) -> None:
     @app.task(name=SWEEP, queue=QUEUE_MAINTENANCE, queueing_lock=SWEEP)
     def sweep_after_batch(timestamp: int | None = None) -> None:
         """Run the after-batch step of finished batches that have no record of it."""
-        from pgwarden.service.pipeline import sweep_after_batch as sweep
-
-        sweep(services)
+        pipeline.sweep_after_batch(services)
 
     @app.periodic(cron=cfg.get("partitions.maintenance_cron"), periodic_id="partitions")
     @app.task(name="pgwarden.partitions.maintain", queue=QUEUE_MAINTENANCE)
     def maintain_partitions(timestamp: int | None = None) -> None:
         """Partition maintenance by policy; a second worker's run skips on the leader lock."""
-        from pgwarden.partitions import run_maintenance
-
-        report = run_maintenance(services)
+        report = partitions.run_maintenance(services)
         log.info(
             "partition maintenance %s: %s",
             report.status,
@@ -109,17 +105,13 @@ def register_tasks(app: procrastinate.App, services: Services) -> None:
     @app.task(name="pgwarden.alerts.deliver", queue=QUEUE_MAINTENANCE)
     def deliver_alerts(timestamp: int | None = None) -> None:
         """Send pending alert deliveries whose retry time has come (the outbox)."""
-        from pgwarden.alerts import deliver_pending
-
-        deliver_pending(services)
+        alerts.deliver_pending(services)
 
     @app.periodic(cron=cfg.get("report.cron"), periodic_id="quality_daily_report")
     @app.task(name="pgwarden.quality.daily_report", queue=QUEUE_MAINTENANCE)
     def quality_daily_report(timestamp: int | None = None) -> None:
         """Write yesterday's quality report (PGWARDEN_TIMEZONE) once, and its HTML if asked."""
-        from pgwarden.quality.report import write_due_report
-
-        day = write_due_report(services)
+        day = quality_report.write_due_report(services)
         if day is not None:
             log.info("quality report for %s written", day, extra={"action": "quality_report"})
 
@@ -127,9 +119,7 @@ def register_tasks(app: procrastinate.App, services: Services) -> None:
     @app.task(name=SILENCE, queue=QUEUE_MAINTENANCE, queueing_lock=SILENCE)
     def check_silence(timestamp: int | None = None) -> None:
         """Alert on sources silent beyond their learned cadence; resolve when they send again."""
-        from pgwarden.quality.silence import check_silence as run
-
-        run(services)
+        silence.check_silence(services)
 
     register_ops_tasks(app, services)  # backups, lifecycle, maintenance (pgwarden.ops)
     register_health_tasks(app, services)  # collection rounds, rules (pgwarden.health)
@@ -141,6 +131,4 @@ def register_tasks(app: procrastinate.App, services: Services) -> None:
         await context.app.job_manager.delete_old_jobs(
             nb_hours=cfg.get("jobs.cleanup_max_hours"), include_failed=False
         )
-        from pgwarden.service.pipeline import clear_old_payloads
-
-        await asyncio.to_thread(clear_old_payloads, services)
+        await asyncio.to_thread(pipeline.clear_old_payloads, services)
