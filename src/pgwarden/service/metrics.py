@@ -18,8 +18,9 @@ from prometheus_client.core import (
     Metric,
 )
 
-from pgwarden import health
+from pgwarden import alerts, health, models, partitions
 from pgwarden.db.queries import Queries
+from pgwarden.service.worker import list_workers
 from pgwarden.services import Services
 
 log = logging.getLogger(__name__)
@@ -111,8 +112,6 @@ class PipelineCollector:
         return [score]
 
     def _alerts(self) -> Iterable[Metric]:
-        from pgwarden import alerts
-
         gauge = GaugeMetricFamily("pgwarden_alerts_open", "open alerts", labels=["severity"])
         counts = alerts.open_alert_counts(self.services)
         for severity in ("low", "medium", "high", "critical"):
@@ -120,8 +119,6 @@ class PipelineCollector:
         return [gauge]
 
     def _models(self) -> Iterable[Metric]:
-        from pgwarden import models
-
         duration = GaugeMetricFamily(
             "pgwarden_model_duration_seconds",
             "mean run duration per model version role, last hour",
@@ -142,8 +139,6 @@ class PipelineCollector:
         return [duration, failures, cycle]
 
     def _partitions(self) -> Iterable[Metric]:
-        from pgwarden import partitions
-
         horizon = GaugeMetricFamily(
             "pgwarden_partition_horizon_seconds",
             "last partition bound minus now",
@@ -165,8 +160,6 @@ class PipelineCollector:
         depth = GaugeMetricFamily("pgwarden_job_queue_depth", "jobs waiting", labels=["queue"])
         for queue, count in self._rows("metric_queue"):
             depth.add_metric([queue], count)
-        from pgwarden.service.worker import list_workers
-
         alive = GaugeMetricFamily("pgwarden_workers_alive", "workers beating")
         alive.add_metric([], sum(1 for w in list_workers(self.services) if w.alive))
         return [depth, alive]
