@@ -46,6 +46,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from pgwarden.cli.common import ensure_migrated
 from pgwarden.config.runtime import RuntimeConfig
 from pgwarden.db import migrate
 from pgwarden.db.conninfo import with_options
@@ -211,8 +212,6 @@ class Pgwarden:
     def run_fresh(self) -> tuple[float, RunReport]:
         # What `pgwarden partitions run` does after its imports: connect, check the
         # schema revision, read runtime config and policies, run, close.
-        from pgwarden.cli.common import ensure_migrated
-
         t0 = time.perf_counter()
         db = connect(_settings(self.conninfo), name="pgwarden-cli")
         try:
