@@ -82,9 +82,11 @@ def process_batch(services: Services, batch_id: str) -> ProcessOutcome:
     started = time.monotonic()
     clock = _Stages()
     with services.db.connection() as conn:
-        conn.execute(q["async_commit_local"])  # a lost claim is claimed again
-        row = conn.execute(q["claim_batch"], {"batch_id": batch_id}).fetchone()
-        conn.commit()
+        # one round trip (pipeline mode): BEGIN, SET, UPDATE, COMMIT
+        with conn.pipeline(), conn.transaction():
+            conn.execute(q["async_commit_local"])  # a lost claim is claimed again
+            cur = conn.execute(q["claim_batch"], {"batch_id": batch_id})
+        row = cur.fetchone()
     clock.lap("claim")
     if row is None:
         log.info("batch %s already processed; skipping", batch_id, extra={"action": "skip"})
@@ -345,7 +347,8 @@ def _finish(
 ) -> ProcessOutcome:
     # The batch's closing commit waits for the WAL flush, which makes every
     # earlier step of the batch durable too (see the module docstring).
-    with services.db.connection() as conn:
+    # One round trip (pipeline mode): BEGIN, UPDATE, COMMIT.
+    with services.db.connection() as conn, conn.pipeline(), conn.transaction():
         conn.execute(
             q["finish_batch"],
             {
