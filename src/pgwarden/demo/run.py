@@ -23,14 +23,23 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from pgwarden import alerts, partitions
 from pgwarden.config.runtime import RuntimeConfig
 from pgwarden.db import migrate
 from pgwarden.db.pool import Database, connect
 from pgwarden.db.queries import Queries
 from pgwarden.demo import simulator
 from pgwarden.demo.backfill import CADENCE, DAYS, BackfillReport, Injector, backfill
+from pgwarden.demo.models import register_demo_models
+from pgwarden.demo.partitions import register_demo_policies
+from pgwarden.demo.rules import register_demo_rules
+from pgwarden.health import summary_line
+from pgwarden.quality import report
+from pgwarden.service.api.auth import ensure_token
+from pgwarden.service.dashboard import data
 from pgwarden.service.defer import defer
 from pgwarden.service.ingest import batch_records, ingest
+from pgwarden.service.runner import HttpServer
 from pgwarden.service.tasks import HEARTBEAT
 from pgwarden.service.worker import run_worker_async
 from pgwarden.services import Services
@@ -54,11 +63,6 @@ class DemoOptions:
 
 def setup_demo(services: Services) -> dict[str, list[str]]:
     """Register the demo's policies, models and rules (idempotent)."""
-    from pgwarden import partitions
-    from pgwarden.demo.models import register_demo_models
-    from pgwarden.demo.partitions import register_demo_policies
-    from pgwarden.demo.rules import register_demo_rules
-
     registered = {
         "models": list(register_demo_models(services)),
         "rules": list(register_demo_rules(services)),
@@ -106,9 +110,6 @@ def run_demo(settings: Settings, opts: DemoOptions, console: Console | None = No
             daemon=True,
         )
         worker.start()
-
-        from pgwarden.service.api.auth import ensure_token
-        from pgwarden.service.runner import HttpServer
 
         token = ensure_token(services)
         http = HttpServer(services, settings.http_host, _free_port(settings, opts.port))
@@ -208,8 +209,6 @@ def _story_lines(
         + (":" if injected else " (the run was too short to reach them)")
     )
     lines.extend(injected)
-    from pgwarden import alerts
-
     rows = _safe(lambda: alerts.list_alerts(services, limit=500)) or []
     lines.extend(anomaly_lines(rows, started))
     return lines
@@ -324,8 +323,6 @@ def _drain(services: Services, console: Console) -> None:
 
 
 def _view(services: Services, started: datetime, sent: int, deadline: float) -> Group:
-    from pgwarden.service.dashboard import data
-
     summary = data.source_summary(services, datetime.now(UTC) - started + timedelta(seconds=1))
     elapsed = max((datetime.now(UTC) - started).total_seconds(), 1e-6)
     table = Table(title="pgwarden demo — live", title_justify="left")
@@ -386,8 +383,6 @@ def _summary(
     registered: dict[str, list[str]],
     url: str,
 ) -> list[str]:
-    from pgwarden.service.dashboard import data
-
     with db.connection() as conn:
         version = conn.execute("SHOW server_version").fetchone()
         beat = conn.execute(Queries("pgwarden.service", db.schema)["last_heartbeat"]).fetchone()
@@ -415,8 +410,6 @@ def _summary(
     alerts = _safe(lambda: data.alert_counts(services))
     if alerts is not None:
         lines.append("alerts:     " + ", ".join(f"{k} {v}" for k, v in sorted(alerts.items())))
-    from pgwarden.health import summary_line
-
     lines.append(_safe(lambda: summary_line(services)) or "health:     unavailable")
     stats = _safe(lambda: data.model_stats(services))
     if stats and stats.get("cycle"):
@@ -430,8 +423,6 @@ def _summary(
 
 
 def _report_lines(services: Services) -> list[str]:
-    from pgwarden.quality import report
-
     rep = report.daily_report(services, datetime.now(UTC).date())
     d = rep.to_dict()
     lines = [

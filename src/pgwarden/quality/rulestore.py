@@ -18,6 +18,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
+from pgwarden.config.runtime import default_actor
 from pgwarden.db.queries import Queries
 from pgwarden.quality.errors import RulesInvalid, RulesNotFound
 from pgwarden.quality.rules import RuleSet, default_rules, parse_yaml
@@ -112,8 +113,6 @@ def set_rules(
             "the file holds no rules and would replace the active ones; "
             "pass --allow-empty to store an empty rule set",
         )
-    from pgwarden.config.runtime import default_actor
-
     who = who or default_actor()
     q = Queries("pgwarden.quality", services.db.schema)
     with services.db.connection() as conn, conn.transaction():
