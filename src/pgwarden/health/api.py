@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pgwarden.health import checks, edge, store
@@ -105,7 +105,7 @@ def statements(
     """Top statements by total time over `period` from stored samples, with regressions
     against the same period a week earlier; cumulative since the reset when fewer than
     two samples exist."""
-    now = now or datetime.now(UTC)
+    now = now or services.clock()  # look-back windows take the services' clock
     db = services.db
     samples = store.statement_samples(db, target, now - period, now)
     before = store.statement_samples(

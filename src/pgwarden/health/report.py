@@ -8,7 +8,7 @@ of the period; the findings come from the last one.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pgwarden.health import api, store
@@ -75,7 +75,7 @@ def build(
     """The report as plain data (JSON-able after `to_json`)."""
     from pgwarden import alerts
 
-    now = now or datetime.now(UTC)
+    now = now or services.clock()
     since = now - period
     snaps = store.snapshots(services.db, target, since, now) if period <= PERIODS["daily"] else []
     if not snaps:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -142,7 +142,3 @@ def statement_samples(
             cols = [d.name for d in cur.description or ()]
             out.append([dict(zip(cols, r, strict=True)) for r in cur.fetchall()])
     return out
-
-
-def now() -> datetime:
-    return datetime.now(UTC)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from pgwarden.services import Services
@@ -12,7 +12,7 @@ def series(services: Services, target: str, window: timedelta) -> list[dict[str,
     """Connections, cache hit ratio, TPS and lock waits per stored snapshot in the window."""
     from pgwarden.health import report
 
-    now = datetime.now(UTC)
+    now = services.clock()
     return report.series(services, target, now - window, now)
 
 
@@ -30,7 +30,7 @@ def latest(services: Services, target: str, window: timedelta) -> dict[str, Any]
     if not snap.up:
         return {"collected": True, "up": False, "error": snap.error, "taken_at": snap.taken_at,
                 "targets": targets}  # fmt: skip
-    now = datetime.now(UTC)
+    now = services.clock()
     first = store.snapshots(services.db, target, now - window, now - window + timedelta(hours=1))
     before = (
         {f"{t['schemaname']}.{t['relname']}": table_size(t) for t in first[0].rows("tables")}
