@@ -126,3 +126,24 @@ def test_two_thousand_tables_stay_within_the_series_budget(services, autocommit,
     )
     budget = got["pgwarden_db_series_budget"][0].value
     assert budget == 1500
+
+
+def test_the_standalone_server_serves_metrics_only(services):
+    from pgwarden.health.exporter import serve_http
+
+    rt = health.runtime_for(services)
+    rt.collect(force=True, alert=False)
+    server, thread = serve_http(rt, "127.0.0.1", 0)
+    try:
+        base = f"http://127.0.0.1:{server.server_port}"
+        got = samples(httpx.get(f"{base}/metrics", timeout=10).text)
+        assert got["pg_up"][0].value == 1 and "process_resident_memory_bytes" in got
+        assert httpx.get(f"{base}/", timeout=10).status_code == 404
+        before = httpx.get(f"{base}/metrics", timeout=10).text.split("# HELP process_")[0]
+        rt.collect(alert=False)  # a new round: the text is rendered again, once
+        after = httpx.get(f"{base}/metrics", timeout=10).text.split("# HELP process_")[0]
+        assert before != after
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
