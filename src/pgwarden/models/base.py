@@ -85,12 +85,17 @@ def params_hash(params: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+_SCALARS = frozenset({str, int, float, bool, bytes, type(None)})
+
+
 def freeze(value: Any) -> Any:
     """A read-only deep copy of plain data: dicts become mapping proxies, lists tuples.
 
     What a PRIMARY publishes goes through this, so a downstream model (or a
     shadow) that tries to change what a sibling reads gets a TypeError.
     """
+    if type(value) in _SCALARS:  # most values: skip the ABC checks below
+        return value
     if isinstance(value, Mapping):
         return MappingProxyType({k: freeze(v) for k, v in value.items()})
     if isinstance(value, list | tuple):
