@@ -23,12 +23,13 @@ Why it is shaped this way:
                                        reader and writer queues behind it until
                                        the table's transaction commits) and on
                                        the default partition, which it scans
-  Measured on PostgreSQL 15 (115 parents shaped like benchmarks/partitions.py,
+  Measured on PostgreSQL 15 (60 parents shaped like benchmarks/partitions.py,
   7 partitions per parent in one pipelined transaction, the two ways
-  alternating parent by parent): per partition 4.49 ms PARTITION OF against
-  4.64 ms create-then-ATTACH without a default partition, 12.83 ms against
-  12.94 ms with an empty one; per-parent ratio 1.02-1.03. Same speed, so
-  the way that never blocks the parent's readers is the one used.
+  alternating parent by parent, 2 loaded cores): median per partition
+  4.49 ms PARTITION OF against 4.64 ms create-then-ATTACH without a default
+  partition, 12.83 ms against 12.94 ms with an empty one; median per-parent
+  ratio 1.03 and 1.02. Same speed, so the way that never blocks the parent's
+  readers is the one used.
   A table that gets rows before ATTACH (default rescue, restore) first gets a
   CHECK matching its bounds, so ATTACH need not scan it; the CHECK is dropped
   afterwards.
