@@ -249,8 +249,9 @@ def _backup(
     cfg = services.config
     timeout = float(cfg.get("ops.command_timeout"))
     jobs = jobs or int(cfg.get("ops.backup_jobs"))
-    pg_dump = tools.find_tool(services, "pg_dump", bin_dir)
-    pg_restore = tools.find_tool(services, "pg_restore", bin_dir)
+    major = version_num // 10000
+    pg_dump = tools.find_tool(services, "pg_dump", bin_dir, major)
+    pg_restore = tools.find_tool(services, "pg_restore", bin_dir, major)
     tools.check_client(pg_dump, version_num, server_version)
     tools.check_client(pg_restore, version_num, server_version)
     directory = ensure_backup_dir(backup_dir(services))

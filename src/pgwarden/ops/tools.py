@@ -40,12 +40,25 @@ class Tool:
     major: int
 
 
-def search_dirs(services: Services) -> list[Path]:
-    """Where pg_dump and friends are looked for: ops.bin_dir, the embedded wheel, PATH."""
+#: Debian / Ubuntu keep each major's clients apart; the server's own major is tried first
+DISTRO_BIN = "/usr/lib/postgresql/{major}/bin"
+
+
+def search_dirs(services: Services, server_major: int | None = None) -> list[Path]:
+    """Where pg_dump and friends are looked for: ops.bin_dir; else the server's own major's
+    clients where installed, the embedded wheel, PATH.
+
+    A client of the server's major comes first because a newer one may write statements an
+    older server refuses (pg_dump 18's `SET transaction_timeout` on a PostgreSQL 15).
+    """
     dirs: list[Path] = []
     configured = str(services.config.get("ops.bin_dir") or "").strip()
     if configured:
         return [Path(configured)]
+    if server_major is not None:
+        same = Path(DISTRO_BIN.format(major=server_major))
+        if same.is_dir():
+            dirs.append(same)
     try:
         from pgwarden.db.embedded import wheel_bin_dir
 
@@ -55,9 +68,11 @@ def search_dirs(services: Services) -> list[Path]:
     return dirs
 
 
-def find_tool(services: Services, name: str, bin_dir: Path | None = None) -> Tool:
+def find_tool(
+    services: Services, name: str, bin_dir: Path | None = None, server_major: int | None = None
+) -> Tool:
     """Resolve a client binary and read its version; raises OpsError naming where it looked."""
-    dirs = [bin_dir] if bin_dir else search_dirs(services)
+    dirs = [bin_dir] if bin_dir else search_dirs(services, server_major)
     for d in dirs:
         if (d / name).is_file():
             return _probe(name, d / name)

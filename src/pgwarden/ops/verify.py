@@ -93,7 +93,7 @@ def _restore_into(
     with services.db.connection() as conn:
         row = conn.execute(queries(services)["server_info"]).fetchone()
     assert row is not None
-    pg_restore = tools.find_tool(services, "pg_restore", bin_dir)
+    pg_restore = tools.find_tool(services, "pg_restore", bin_dir, int(row[0]) // 10000)
     tools.check_client(pg_restore, int(row[0]), str(row[1]))
     with _admin(services) as conn:
         conn.execute(
