@@ -18,8 +18,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+# The partitions tests pass `now` to every call; they stay out because
+# lock_timeout never fires in a server under libfaketime (the test would hang).
 SUITES = ["tests/unit", "tests/integration/models", "tests/integration/quality",
-          "tests/integration/alerts", "tests/integration/partitions"]  # fmt: skip
+          "tests/integration/alerts"]  # fmt: skip
 
 pytestmark = pytest.mark.slow
 
@@ -38,5 +40,5 @@ def test_date_pinned_suites_pass_with_the_clock_a_year_ahead() -> None:
 
     shift = int(probe.stdout) - datetime.date.today().toordinal()
     assert shift >= 364, f"faketime shifted the clock by {shift} days, not a year"
-    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
