@@ -7,9 +7,6 @@ import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
-from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -17,6 +14,7 @@ from rich.logging import RichHandler
 
 from pgwarden.config.runtime import RuntimeConfig
 from pgwarden.db.pool import Database, connect
+from pgwarden.jsonable import jsonable
 from pgwarden.services import Services
 from pgwarden.settings import Settings, load_settings
 
@@ -70,19 +68,5 @@ def ensure_migrated(db: Database) -> None:
         )
 
 
-def to_jsonable(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_jsonable(v) for v in value]
-    return value
-
-
 def print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(to_jsonable(value), indent=2, sort_keys=False) + "\n")
+    sys.stdout.write(json.dumps(jsonable(value), indent=2, sort_keys=False) + "\n")

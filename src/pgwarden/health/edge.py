@@ -17,7 +17,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
 
 import psycopg
 from psycopg import errors as pgerr
@@ -26,6 +25,7 @@ from psycopg.types.numeric import FloatLoader
 from pgwarden.db.conninfo import describe_target, with_options
 from pgwarden.health import catalog, derive
 from pgwarden.health.snapshot import Result, Row, Snapshot
+from pgwarden.jsonable import jsonable
 
 log = logging.getLogger(__name__)
 
@@ -56,16 +56,6 @@ class TargetState:
 
     def bump(self, key: str, by: float = 1.0) -> None:
         self.counters[key] = self.counters.get(key, 0.0) + by
-
-
-def _plain(v: Any) -> Any:
-    if isinstance(v, Decimal):
-        return float(v)
-    if isinstance(v, datetime | date):
-        return v.isoformat()
-    if isinstance(v, list | tuple):
-        return [_plain(x) for x in v]
-    return v
 
 
 def _reason(exc: BaseException) -> str:
@@ -109,7 +99,7 @@ def run_collector(
         odd = {c for r in rows[:1] for c, v in r.items() if isinstance(v, Decimal | date)}
         for r in rows if odd else ():
             for c in odd:
-                r[c] = _plain(r[c])
+                r[c] = jsonable(r[c])
         return Result(rows, now, time.perf_counter() - started)
     except (pgerr.QueryCanceled, pgerr.LockNotAvailable) as exc:
         msg = f"{spec.name}: skipped after a timeout reading {spec.reads} ({_reason(exc)})"

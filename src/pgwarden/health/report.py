@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pgwarden.health import api, store
 from pgwarden.health.findings import lock_chains
 from pgwarden.health.rollup import table_size
+from pgwarden.jsonable import jsonable
 
 if TYPE_CHECKING:
     from pgwarden.services import Services
@@ -136,23 +137,11 @@ def build(
     return data
 
 
-def _plain(v: Any) -> Any:
-    if isinstance(v, datetime):
-        return v.isoformat()
-    if isinstance(v, timedelta):
-        return v.total_seconds()
-    if isinstance(v, dict):
-        return {k: _plain(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [_plain(x) for x in v]
-    return v
-
-
 def to_json(data: dict[str, Any]) -> str:
-    return json.dumps(_plain(data), indent=2) + "\n"
+    return json.dumps(jsonable(data), indent=2) + "\n"
 
 
 def to_html(data: dict[str, Any]) -> str:
     from pgwarden.health.report_html import render
 
-    return render(_plain(data))
+    return render(jsonable(data))

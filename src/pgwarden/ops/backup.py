@@ -28,9 +28,10 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from pgwarden.errors import NotFound
+from pgwarden.jsonable import jsonable
 from pgwarden.ops import tools
 from pgwarden.ops.errors import BackupDirUnusable, OpsError
-from pgwarden.ops.runner import RunContext, RunRecord, jsonable, queries, run_op
+from pgwarden.ops.runner import RunContext, RunRecord, queries, run_op
 
 if TYPE_CHECKING:
     from pgwarden.services import Services

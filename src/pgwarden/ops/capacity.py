@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from pgwarden.ops.runner import jsonable, queries
+from pgwarden.jsonable import jsonable
+from pgwarden.ops.runner import queries
 
 if TYPE_CHECKING:
     from pgwarden.services import Services

@@ -24,8 +24,9 @@ from psycopg.types.json import Jsonb
 
 from pgwarden.config.runtime import default_actor
 from pgwarden.errors import InputInvalid, NotFound
+from pgwarden.jsonable import jsonable
 from pgwarden.ops.errors import OpsError, OpSkipped
-from pgwarden.ops.runner import RunContext, RunRecord, jsonable, queries, run_op
+from pgwarden.ops.runner import RunContext, RunRecord, queries, run_op
 
 if TYPE_CHECKING:
     from pgwarden.services import Services

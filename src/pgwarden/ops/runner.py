@@ -14,10 +14,8 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import datetime
 from enum import StrEnum
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -25,6 +23,7 @@ from psycopg.types.json import Jsonb
 
 from pgwarden.config.runtime import default_actor
 from pgwarden.db.queries import Queries
+from pgwarden.jsonable import jsonable
 from pgwarden.ops.errors import OpsError, OpSkipped
 
 if TYPE_CHECKING:
@@ -99,23 +98,6 @@ class RunContext:
                 queries(self.services)["run_progress"],
                 {"id": self.run_id, "progress": Jsonb(values)},
             )
-
-
-def jsonable(value: Any) -> Any:
-    """Plain JSON values: datetimes as ISO text, paths and decimals as text and floats."""
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, StrEnum):
-        return value.value
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    return value
 
 
 def queries(services: Services) -> Queries:
