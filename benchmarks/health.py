@@ -47,7 +47,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import pgwarden
 from pgwarden.config.runtime import RuntimeConfig
-from pgwarden.config.settings import Settings
 from pgwarden.db import migrate
 from pgwarden.db.conninfo import with_options
 from pgwarden.db.embedded import EmbeddedServer
@@ -55,6 +54,7 @@ from pgwarden.db.pool import connect
 from pgwarden.health import runtime_for
 from pgwarden.health.exporter import serve_http
 from pgwarden.services import Services
+from pgwarden.settings import Settings
 
 PG15 = Path("/usr/lib/postgresql/15/bin")
 EXPORTER = "prometheus-postgres-exporter"

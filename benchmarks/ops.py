@@ -47,7 +47,6 @@ import psycopg
 from psycopg import sql
 
 from pgwarden.config.runtime import RuntimeConfig
-from pgwarden.config.settings import Settings
 from pgwarden.db import migrate
 from pgwarden.db.conninfo import with_options
 from pgwarden.db.embedded import EmbeddedServer
@@ -56,6 +55,7 @@ from pgwarden.ops.backup import take_backup
 from pgwarden.ops.lifecycle import add_policy, run_policies
 from pgwarden.ops.verify import verify_backup
 from pgwarden.services import Services
+from pgwarden.settings import Settings
 
 DB = "opsbench"
 ROW_BYTES = 190  # on-disk bytes per generated event row, heap + index, measured

@@ -11,7 +11,8 @@ from markupsafe import Markup
 
 from pgwarden.service.api.auth import require_read
 from pgwarden.service.dashboard import data, health_data, svg
-from pgwarden.service.dashboard.pages import _render, _services
+from pgwarden.service.dashboard.pages import _render
+from pgwarden.service.http import services_of
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(require_read)])
 
@@ -20,7 +21,7 @@ WINDOW = timedelta(hours=6)
 
 @router.get("/database", response_class=HTMLResponse)
 def database_page(request: Request, target: str = "self") -> HTMLResponse:
-    s = _services(request)
+    s = services_of(request)
     points = data.panel(lambda: health_data.series(s, target, WINDOW))
     charts: dict[str, Markup] = {}
     if points.data:

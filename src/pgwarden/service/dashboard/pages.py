@@ -142,10 +142,6 @@ def _render(request: Request, template: str, page: str, **context: Any) -> HTMLR
     return HTMLResponse(html)
 
 
-# The name other dashboard pages import (one definition: service/http.py).
-_services = services_of
-
-
 @router.get("/", response_class=HTMLResponse)
 def overview(request: Request) -> HTMLResponse:
     s = services_of(request)
