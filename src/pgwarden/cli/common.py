@@ -31,8 +31,34 @@ def settings() -> Settings:
     return _settings
 
 
+def _one_line(exc: BaseException) -> str:
+    """An exception and its causes on one line: `Outer: text <- Inner: text`."""
+    parts: list[str] = []
+    seen: BaseException | None = exc
+    while seen is not None and len(parts) < 3:
+        text = next((ln.strip() for ln in str(seen).splitlines() if ln.strip()), "")
+        parts.append(f"{type(seen).__name__}: {text}" if text else type(seen).__name__)
+        seen = seen.__cause__ or seen.__context__
+    return " <- ".join(parts)
+
+
+class OneLineErrors(logging.Filter):
+    """Log records that carry an exception (procrastinate logs a lost database with its
+    stack) show it as one line; PGWARDEN_LOG_LEVEL=DEBUG keeps the full traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            record.msg = f"{record.getMessage()} ({_one_line(record.exc_info[1])})"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 def setup_logging(level: str) -> None:
     handler = RichHandler(console=err, show_path=False, rich_tracebacks=False)
+    if level != "DEBUG":
+        handler.addFilter(OneLineErrors())
     logging.basicConfig(level=level, handlers=[handler], format="%(message)s", force=True)
     quiet = "WARNING" if level != "DEBUG" else "DEBUG"
     for name in ("alembic", "procrastinate", "psycopg.pool", "uvicorn.access", "httpx"):
