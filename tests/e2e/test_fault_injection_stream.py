@@ -18,6 +18,7 @@ import pytest
 
 from pgwarden.db.embedded import EmbeddedServer
 from pgwarden.demo import simulator
+from tests.e2e.waits import stop_process, wait_for
 
 pytestmark = pytest.mark.slow
 BATCHES = 200
@@ -34,27 +35,6 @@ def _scalar(data_dir: Path, sql: str) -> int:
             return conn.execute(sql).fetchone()[0]
     except (psycopg.Error, Exception):
         return -1
-
-
-def _wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
-
-
-def _stop(proc) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except Exception:
-            proc.kill()
-            proc.wait()
 
 
 def test_kills_during_a_stream_lose_and_duplicate_nothing(cli_embedded, tmp_path):
@@ -88,23 +68,23 @@ def test_kills_during_a_stream_lose_and_duplicate_nothing(cli_embedded, tmp_path
     #    worker too (a machine lost: its jobs are left 'doing')
     second = cli.popen("worker", "-c", "2", log_name="w2.log")
     try:
-        _wait(lambda: _scalar(data_dir, finished) >= 60, 90, "60 batches finished")
+        wait_for(lambda: _scalar(data_dir, finished) >= 60, 90, "60 batches finished")
         pid = int((data_dir / "data" / "postmaster.pid").read_text().splitlines()[0])
         os.kill(pid, signal.SIGKILL)
         time.sleep(1.0)
         second.kill()
         second.wait()
     finally:
-        _stop(second)
+        stop_process(second, timeout=30)
 
     # 3. the next command restarts the server; a last worker finishes the stream,
     #    retrying the jobs of the killed ones (stalled after 3 s)
     assert cli.run("db", "status").returncode == 0
     last = cli.popen("worker", "-c", "2", log_name="w3.log")
     try:
-        _wait(lambda: _scalar(data_dir, finished) == BATCHES, 120, "every batch finished")
+        wait_for(lambda: _scalar(data_dir, finished) == BATCHES, 120, "every batch finished")
     finally:
-        _stop(last)
+        stop_process(last, timeout=30)
 
     with _conn(data_dir) as conn:
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import time
 from pathlib import Path
 
@@ -13,14 +12,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.test_service import service  # noqa: F401  (the `pgwarden run` fixture)
+from tests.e2e.waits import free_port
 
 COMPAT = Path(__file__).parents[1] / "integration" / "health" / "compat_metrics.tsv"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.mark.slow
@@ -30,7 +24,7 @@ def test_health_serve_is_scraped_over_http_with_every_compat_name(cli_external, 
         c.execute("SELECT pg_create_physical_replication_slot('pgw_e2e_slot')")
         c.execute("SELECT count(*) FROM pg_class")
     assert cli_external.run("db", "upgrade").returncode == 0
-    port = _free_port()
+    port = free_port()
     proc = cli_external.popen("health", "serve", "--port", str(port), "--interval", "2")
     try:
         text = ""
@@ -94,7 +88,7 @@ def test_check_exit_codes_targets_and_rules(cli_external, db_conninfo):
 def test_pgwarden_run_collects_on_schedule_and_serves_health(service, tmp_path):  # noqa: F811
     """`pgwarden run`: the periodic task fills the cache; /metrics and the database page show it."""
     from tests.e2e.browser import CHROMIUM, OVERFLOW, Browser
-    from tests.e2e.test_service import wait_for
+    from tests.e2e.waits import wait_for
 
     base, _, _ = service
 

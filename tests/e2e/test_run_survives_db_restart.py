@@ -6,32 +6,16 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.e2e.waits import free_port, wait_for
+
 pytestmark = pytest.mark.slow
 TOKEN = "restart-token-123"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
 
 
 def _status(url: str) -> int | None:
@@ -70,14 +54,14 @@ def _batch_status(base: str, batch_id: str) -> str | None:
 @pytest.fixture
 def run(cli_embedded, tmp_path):
     cli = cli_embedded
-    port = _free_port()
+    port = free_port()
     cli.env.update(
         PGWARDEN_API_TOKEN=TOKEN, PGWARDEN_HTTP_PORT=str(port), PGWARDEN_RECONNECT_TIMEOUT="60"
     )
     proc = cli.popen("run", "--concurrency", "2", log_name="run.log")
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait(lambda: _status(f"{base}/readyz") == 200, 90, "readyz")
+        wait_for(lambda: _status(f"{base}/readyz") == 200, 90, "readyz")
         yield base, proc, cli, tmp_path / "pgdata"
     finally:
         if proc.poll() is None:
@@ -92,18 +76,20 @@ def run(cli_embedded, tmp_path):
 def test_run_rides_through_a_killed_postmaster_and_loses_no_batch(run):
     base, proc, cli, data_dir = run
     assert _post(base, "before-kill") == 202
-    _wait(lambda: _batch_status(base, "before-kill") == "DONE", 60, "first batch done")
+    wait_for(lambda: _batch_status(base, "before-kill") == "DONE", 60, "first batch done")
 
     first = _postmaster_pid(data_dir)
     os.kill(first, signal.SIGKILL)
-    saw_503 = _wait(lambda: _status(f"{base}/readyz") == 503, 30, "/readyz 503")
+    saw_503 = wait_for(lambda: _status(f"{base}/readyz") == 503, 30, "/readyz 503")
     assert saw_503 and proc.poll() is None
 
     # the service restarts the embedded server itself: no CLI command runs meanwhile
-    _wait(lambda: _status(f"{base}/readyz") == 200, 90, "/readyz back to 200")
+    wait_for(lambda: _status(f"{base}/readyz") == 200, 90, "/readyz back to 200")
     assert _postmaster_pid(data_dir) != first
-    assert _wait(lambda: _post(base, "after-kill") == 202, 30, "ingest again")
-    _wait(lambda: _batch_status(base, "after-kill") == "DONE", 90, "batch after the restart done")
+    assert wait_for(lambda: _post(base, "after-kill") == 202, 30, "ingest again")
+    wait_for(
+        lambda: _batch_status(base, "after-kill") == "DONE", 90, "batch after the restart done"
+    )
     assert proc.poll() is None
     log = (cli.cwd / "run.log").read_text()
     # (procrastinate logs its lost listener with a stack; the process goes on)
@@ -112,14 +98,14 @@ def test_run_rides_through_a_killed_postmaster_and_loses_no_batch(run):
 
 def test_run_gives_up_with_one_line_and_exit_1(cli_embedded, tmp_path):
     cli = cli_embedded
-    port = _free_port()
+    port = free_port()
     cli.env.update(
         PGWARDEN_API_TOKEN=TOKEN, PGWARDEN_HTTP_PORT=str(port), PGWARDEN_RECONNECT_TIMEOUT="5"
     )
     proc = cli.popen("run", log_name="giveup.log")
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait(lambda: _status(f"{base}/readyz") == 200, 90, "readyz")
+        wait_for(lambda: _status(f"{base}/readyz") == 200, 90, "readyz")
         data = tmp_path / "pgdata" / "data"
         pid = _postmaster_pid(tmp_path / "pgdata")
         os.kill(pid, signal.SIGKILL)

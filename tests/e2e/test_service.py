@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
-import time
 from pathlib import Path
 
 import httpx
@@ -15,26 +13,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from pgwarden.demo import simulator
+from tests.e2e.waits import free_port, wait_for
 
 pytestmark = pytest.mark.slow
 TOKEN = "e2e-token-123"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
 
 
 @pytest.fixture
