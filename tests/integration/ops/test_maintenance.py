@@ -4,6 +4,7 @@ import threading
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from pgwarden.ops.maintenance import analyze, apply_autovacuum, reindex
 from pgwarden.ops.runner import RunStatus
@@ -15,7 +16,11 @@ def _invalid_index(admin_conninfo_db: str, name: str) -> None:
         psycopg.connect(admin_conninfo_db, autocommit=True) as c,
         pytest.raises(psycopg.errors.UniqueViolation),
     ):
-        c.execute(f"CREATE UNIQUE INDEX CONCURRENTLY {name} ON public.dup (v)")
+        c.execute(
+            sql.SQL("CREATE UNIQUE INDEX CONCURRENTLY {} ON public.dup (v)").format(
+                sql.Identifier(name)
+            )
+        )
 
 
 def test_analyze_covers_partitioned_parents(ops_services, sample, conn):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from pgwarden.config.runtime import RuntimeConfig
 from pgwarden.db import migrate
@@ -87,7 +88,11 @@ def test_pgbackrest_config_check_backup_and_drill(pg15):
         done = pitr.configure(services, stanza="main", repo=home / "repo", config_path=config_path)
         assert done.status is RunStatus.OK and config_path.exists()
         with psycopg.connect(conninfo, autocommit=True) as c:
-            c.execute(f"ALTER SYSTEM SET archive_command = '{done.result['archive_command']}'")
+            c.execute(
+                sql.SQL("ALTER SYSTEM SET archive_command = {}").format(
+                    sql.Literal(done.result["archive_command"])
+                )
+            )
             c.execute("SELECT pg_reload_conf()")
         first = pitr.check(services)
         assert first.status is RunStatus.PARTIAL and "no full backup" in first.error
