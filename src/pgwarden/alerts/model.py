@@ -40,7 +40,12 @@ class OpenAlert:
 
 @dataclass(frozen=True)
 class Action:
-    """op: open | update | reopen | clear | resolve."""
+    """op: open | update | touch | reopen | clear | resolve.
+
+    `touch` counts a weaker occurrence of an open alert: the alert keeps the
+    severity, title and explanation of its worst batch, so its label and its
+    evidence always describe the same batch.
+    """
 
     op: str
     rule: str
@@ -81,7 +86,8 @@ def plan(
     """What the batch's conditions do to the source's alerts.
 
     - a condition with an open alert updates it (dedup); a rise in severity
-      notifies again ("escalated");
+      notifies again ("escalated"); a weaker occurrence only touches it, so
+      the alert keeps the evidence of its worst batch;
     - a condition whose last alert was resolved within the cool-down reopens
       that alert without a notification (a flapping check stays quiet);
     - otherwise a new alert opens and notifies;
@@ -99,12 +105,14 @@ def plan(
         sev, why = severity(cond, findings)
         current = by_rule.get(cond.rule)
         if current is not None:
-            escalated = SEVERITY_ORDER[sev] > SEVERITY_ORDER[current.severity]
+            rise = SEVERITY_ORDER[sev] - SEVERITY_ORDER[current.severity]
+            if rise < 0:
+                actions.append(Action("touch", cond.rule, current.id, cond, current.severity))
+                continue
             actions.append(
                 Action(
-                    "update", cond.rule, current.id, cond,
-                    sev if escalated else current.severity, why,
-                    notify="escalated" if escalated else None,
+                    "update", cond.rule, current.id, cond, sev, why,
+                    notify="escalated" if rise > 0 else None,
                 )
             )  # fmt: skip
             continue

@@ -26,6 +26,12 @@ SET occurrences = occurrences + 1, clear_streak = 0, last_seen = %(now)s,
     batch_id = %(batch_id)s
 WHERE id = %(id)s
 
+-- name: touch_alert
+-- A weaker occurrence: count it, keep the worst batch's severity and explanation.
+UPDATE {schema}.alerts
+SET occurrences = occurrences + 1, clear_streak = 0, last_seen = %(now)s
+WHERE id = %(id)s
+
 -- name: reopen_alert
 -- The latest resolved alert of this rule comes back within the cool-down.
 UPDATE {schema}.alerts

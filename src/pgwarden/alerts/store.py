@@ -91,6 +91,10 @@ def apply(
                     assert row is not None
                 alert_id = int(row[0])
                 out["reopened"].append(alert_id)
+        elif act.op == "touch":
+            conn.execute(q["touch_alert"], {"id": act.alert_id, "now": now})
+            out["updated"].append(int(act.alert_id or 0))
+            continue
         elif act.op == "clear":
             conn.execute(q["clear_alert"], {"id": act.alert_id, "streak": act.clear_streak})
             continue

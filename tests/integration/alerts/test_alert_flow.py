@@ -9,6 +9,7 @@ import pytest
 from pgwarden import alerts
 from pgwarden.errors import InputInvalid, NotFound
 from pgwarden.quality.hooks import after_batch
+from pgwarden.quality.model import Severity, Violation
 from pgwarden.quality.report import list_anomalies
 
 from .helpers import SCHEMA, bad_range, result, store_history, store_row
@@ -46,6 +47,21 @@ def test_an_alert_explains_itself_and_the_hook_is_idempotent(services, conn):
     assert deliveries(conn) == [(alert["id"], "opened", "log", "pending")]
     daily = conn.execute("SELECT batches, issues, violation_count FROM quality_daily").fetchall()
     assert daily == [(1, 1, 50)]
+
+
+def test_a_weaker_repeat_keeps_the_worst_batchs_label_and_evidence(services, conn):
+    services.config.set("alerts.deliver_inline", False)
+    worst = Violation("value_range", "range", "value", Severity.CRITICAL, 900, ("r9",), "value < 0")
+    after_batch(conn, SCHEMA, result("b1", T0, violations=(worst,)), services.config)
+    after_batch(
+        conn, SCHEMA, result("b2", T0 + timedelta(minutes=5), violations=(bad_range(3),)),
+        services.config,
+    )  # fmt: skip
+    [a] = alerts.list_alerts(services)
+    assert a["severity"] == "critical" and a["occurrences"] == 2
+    assert a["explanation"]["observed"] == 900 and a["batch_id"] == "b1"
+    assert a["last_seen"] == T0 + timedelta(minutes=5)
+    assert [d[1] for d in deliveries(conn)] == ["opened"]  # no second notification
 
 
 def test_dedup_cool_down_and_auto_resolve(services, conn):

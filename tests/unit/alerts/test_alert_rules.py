@@ -43,6 +43,14 @@ def test_a_repeated_condition_updates_the_open_alert_quietly_unless_it_escalates
     assert [(a.op, a.notify, a.severity) for a in worse] == [("update", "escalated", "critical")]
 
 
+def test_a_weaker_occurrence_keeps_the_worst_batchs_severity_and_evidence():
+    open_ = [OpenAlert(7, "rule:a", "critical", 1)]
+    weaker = plan([issue("a", "high")], open_, {}, NOW, cooldown=timedelta(0), resolve_after=2)
+    assert [(a.op, a.alert_id, a.severity, a.notify) for a in weaker] == [
+        ("touch", 7, "critical", None)
+    ]
+
+
 def test_clean_batches_resolve_after_the_configured_streak():
     open_ = [OpenAlert(7, "rule:a", "high", 0)]
     first = plan([], open_, {}, NOW, cooldown=timedelta(hours=1), resolve_after=2)
