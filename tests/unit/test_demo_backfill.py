@@ -58,3 +58,5 @@ def test_the_summary_explains_each_anomaly_alert():
     assert "observed 6,000, expected 212 (normal range 0 .. 580)" in lines[2]
     assert lines[-1] == "      → check the producer for replays"
     assert anomaly_lines([], NOW) == ["anomalies:  0 alerts in the live run"]
+    closed = anomaly_lines([{**alert, "status": "resolved"}], NOW - timedelta(minutes=1))
+    assert closed[1] == "  [critical, resolved] user_events: volume spike (score 1.0000)"

@@ -224,7 +224,8 @@ def anomaly_lines(rows: list[dict[str, Any]], since: datetime, most: int = 6) ->
     lines = [head + (":" if found else "")]
     for r in found[:most]:
         e = r.get("explanation") or {}
-        lines.append(f"  [{r['severity']}] {r['title']}")
+        state = "" if r.get("status", "open") == "open" else f", {r['status']}"
+        lines.append(f"  [{r['severity']}{state}] {r['title']}")
         rng = e.get("expected_range") or [None, None]
         lines.append(
             f"      observed {_num(e.get('observed'))}, expected {_num(e.get('expected'))} "
@@ -409,7 +410,9 @@ def _summary(
     lines.extend(report or ["daily report: unavailable"])
     alerts = _safe(lambda: data.alert_counts(services))
     if alerts is not None:
-        lines.append("alerts:     " + ", ".join(f"{k} {v}" for k, v in sorted(alerts.items())))
+        lines.append(
+            "alerts:     open now: " + ", ".join(f"{k} {v}" for k, v in sorted(alerts.items()))
+        )
     lines.append(_safe(lambda: summary_line(services)) or "health:     unavailable")
     stats = _safe(lambda: data.model_stats(services))
     if stats and stats.get("cycle"):
