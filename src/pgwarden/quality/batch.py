@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from pgwarden.quality.errors import BatchInvalid
 from pgwarden.quality.model import BatchMetadata
@@ -159,12 +159,13 @@ def read_batch(
     fmt: str | None = None,
     *,
     source: str = "?",
-    max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
+    max_value_bytes: int | None = DEFAULT_MAX_VALUE_BYTES,
 ) -> pl.DataFrame:
     """A polars frame from a list of dicts, bytes, a path or a frame; raises BatchInvalid.
 
     Refused: anything that is not a table of records, broken JSON, bytes that
-    are not UTF-8, an empty batch, a string value longer than `max_value_bytes`.
+    are not UTF-8, an empty batch, a string value longer than `max_value_bytes`
+    (None: not checked here; `check_batch` checks it in its own pass).
     """
     import polars as pl
 
@@ -190,7 +191,8 @@ def read_batch(
         )
     if frame.height == 0:
         raise BatchInvalid(source, None, None, "empty batch: 0 records")
-    check_value_sizes(frame, source, max_value_bytes)
+    if max_value_bytes is not None:
+        check_value_sizes(frame, source, max_value_bytes)
     return frame
 
 
@@ -208,33 +210,44 @@ def input_size(data: Any, frame: pl.DataFrame) -> int:
 
 def check_value_sizes(frame: pl.DataFrame, source: str, limit: int) -> None:
     """Refuse a batch holding a string longer than `limit` bytes (one cheap max per column)."""
+    fields = string_fields(frame.schema)
+    if not fields:
+        return
+    row = frame.select(
+        [expr.str.len_bytes().max().alias(f"_{i}") for i, (_, expr) in enumerate(fields)]
+    ).row(0)
+    for (name, expr), longest in zip(fields, row, strict=True):
+        if longest is not None and longest > limit:
+            refuse_long_value(frame, source, name, expr, longest, limit)
+
+
+def string_fields(schema: Mapping[str, pl.DataType]) -> list[tuple[str, pl.Expr]]:
+    """The text columns of a schema, and the text fields of its struct columns."""
     import polars as pl
 
-    exprs: list[pl.Expr] = []
-    names: list[tuple[str, pl.Expr]] = []
-    for name, dtype in frame.schema.items():
+    out: list[tuple[str, pl.Expr]] = []
+    for name, dtype in schema.items():
         if dtype == pl.String:
-            exprs.append(pl.col(name).str.len_bytes().max().alias(f"_{len(names)}"))
-            names.append((name, pl.col(name)))
+            out.append((name, pl.col(name)))
         elif isinstance(dtype, pl.Struct):
             for fld in dtype.fields:
                 if fld.dtype == pl.String:
-                    expr = pl.col(name).struct.field(fld.name)
-                    exprs.append(expr.str.len_bytes().max().alias(f"_{len(names)}"))
-                    names.append((f"{name}.{fld.name}", expr))
-    if not exprs:
-        return
-    row = frame.select(exprs).row(0)
-    for (name, expr), longest in zip(names, row, strict=True):
-        if longest is not None and longest > limit:
-            value = frame.select(expr.filter(expr.str.len_bytes() > limit).first()).item()
-            raise BatchInvalid(
-                source,
-                name,
-                value,
-                f"a {longest:,}-byte string; the limit is {limit:,} bytes "
-                "(runtime key quality.max_value_bytes)",
-            )
+                    out.append((f"{name}.{fld.name}", pl.col(name).struct.field(fld.name)))
+    return out
+
+
+def refuse_long_value(
+    frame: pl.DataFrame, source: str, name: str, expr: pl.Expr, longest: int, limit: int
+) -> NoReturn:
+    """Raise the BatchInvalid of a value longer than `limit`, showing the first one."""
+    value = frame.select(expr.filter(expr.str.len_bytes() > limit).first()).item()
+    raise BatchInvalid(
+        source,
+        name,
+        value,
+        f"a {longest:,}-byte string; the limit is {limit:,} bytes "
+        "(runtime key quality.max_value_bytes)",
+    )
 
 
 def _from_records(records: list[Any], source: str) -> pl.DataFrame:

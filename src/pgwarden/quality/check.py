@@ -61,23 +61,29 @@ def check_batch(
     started = time.perf_counter() if started is None else started
     rss_before, peak_before = _rss(), _peak_rss()
     meta = batch.meta()
-    try:
-        if frame is None:
-            frame = read_batch(
-                batch.records,
-                batch.fmt,
-                source=batch.source,
-                max_value_bytes=options.max_value_bytes,
-            )
-    except BatchInvalid as exc:
-        return rejected(batch, str(exc), now, meta=meta, rules=rules)
-
     # Lazy for start-up time: the evaluator imports polars (about 0.5 s), which
     # `pgwarden quality` commands that never check a batch should not pay.
     from pgwarden.quality.evaluator import CheckContext, evaluate
 
     ctx = context or CheckContext()
-    ev = evaluate(frame, rules, batch.received_at, ctx, sample_size=options.sample_size)
+    try:
+        # a frame from the caller was size-checked when it was read; a batch read
+        # here is size-checked in the evaluation's own pass
+        limit = None
+        if frame is None:
+            frame = read_batch(batch.records, batch.fmt, source=batch.source, max_value_bytes=None)
+            limit = options.max_value_bytes
+        ev = evaluate(
+            frame,
+            rules,
+            batch.received_at,
+            ctx,
+            sample_size=options.sample_size,
+            max_value_bytes=limit,
+            source=batch.source,
+        )
+    except BatchInvalid as exc:
+        return rejected(batch, str(exc), now, meta=meta, rules=rules)
     violations = [
         _violation(f.rule, f.count, f.sample_ids, f.detail, ev.records)
         for f in ev.findings

@@ -22,26 +22,34 @@ built. Three choices keep the checks cheap next to the parse:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import itertools
+import math
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
 
+from pgwarden.quality.batch import refuse_long_value, string_fields
 from pgwarden.quality.errors import RulesInvalid
 from pgwarden.quality.fields import (
+    KINDS,
+    STATS_SAMPLE,
     as_text,
-    distribution,
+    distribution_aggs,
+    distribution_result,
     id_expr,
     mismatch,
     observed_fields,
     resolve,
     stat_fields,
     type_detail,
+    value_kind,
     value_mask,
 )
-from pgwarden.quality.onepass import OnePass, finite, ids_of
+from pgwarden.quality.onepass import ENGINE, OPTIMIZATIONS, ROW, OnePass, collect, finite, ids_of
 from pgwarden.quality.rules import DEFAULT_SEVERITY, Rule, RuleSet
 from pgwarden.quality.timestamps import TimePlan
 
@@ -93,248 +101,573 @@ def evaluate(
     context: CheckContext | None = None,
     *,
     sample_size: int = SAMPLE_SIZE,
+    max_value_bytes: int | None = None,
+    source: str = "?",
 ) -> Evaluation:
     """Evaluate the record-level rules of `rules` on `frame` (pure; no I/O).
 
     `reference` is the time freshness is measured from (the batch's receipt).
-    Batch-level rules (row_count, schema) are evaluated by the caller.
+    Batch-level rules (row_count, schema) are evaluated by the caller. One
+    collect, plus one per timestamp field whose values do not share a shape.
+    `max_value_bytes`: the value-size check of `read_batch` rides in the same
+    pass (raises BatchInvalid).
+    """
+    plan = _Plan(
+        frame,
+        rules,
+        reference,
+        context or CheckContext(),
+        sample_size,
+        stats_step=max(1, frame.height // STATS_SAMPLE),
+        max_value_bytes=max_value_bytes,
+    )
+    row = plan.p.run(frame)
+    plan.check_sizes(row, frame, source)
+    for time_plan in plan.time_plans.values():
+        if time_plan.shape_failed(row):
+            again = time_plan.reparse(plan.ids, sample_size)
+            again.uses_row = plan.p.uses_row
+            row = {**row, **again.run(frame)}
+    return plan.finish(row, frame.height)
+
+
+class Reparse(Exception):
+    """A chunk showed a timestamp field whose values do not share one shape: the
+    chunked evaluation starts again reading those fields parsed."""
+
+    def __init__(self, paths: set[str]) -> None:
+        super().__init__(", ".join(sorted(paths)))
+        self.paths = paths
+
+
+def evaluate_chunks(
+    chunks: Callable[[], Iterator[pl.DataFrame]],
+    rules: RuleSet,
+    reference: datetime,
+    context: CheckContext | None = None,
+    *,
+    sample_size: int = SAMPLE_SIZE,
+    max_value_bytes: int | None = None,
+    source: str = "?",
+    expected_records: int | None = None,
+) -> Evaluation:
+    """`evaluate` over a batch cut into chunks (all of one schema, in record order),
+    holding one chunk at a time: the counts, scores and sample ids equal those of
+    the whole frame.
+
+    Each chunk runs the same one pass; sums add and samples keep the first ones
+    in record order. Uniqueness spans chunks: each chunk's ids, hashes and values
+    of unique fields go to a spill file, and the exact duplicate check runs at the
+    end on the rows whose hash repeats. Per-field mean and std are merged (equal up
+    to float rounding); the quantiles and histogram come from a stride sample whose
+    step is set from `expected_records` (an estimate) rather than the exact count.
+    `chunks()` may be called twice: once more, with timestamp fields parsed, when
+    one chunk shows mixed timestamp shapes (as the whole-frame pass does).
     """
     context = context or CheckContext()
-    schema = frame.schema
-    n = frame.height
-    ev = Evaluation(records=n, findings=[], observed_fields=observed_fields(schema))
-    p = OnePass()
-    ids = id_expr(schema, rules.id_field)
-
-    def samples(mask: pl.Expr) -> str:
-        return p.add(ids.filter(mask).head(sample_size).implode())
-
-    pending: list[tuple[Rule, str, str, str]] = []  # rule, count alias, ids alias, detail
-    validity: list[pl.Expr] = []
-    field_of: dict[str, tuple[pl.Expr, pl.DataType] | None] = {}
-
-    def get(path: str) -> tuple[pl.Expr, pl.DataType] | None:
-        if path not in field_of:
-            field_of[path] = resolve(schema, path)
-        return field_of[path]
-
-    # -- required ---------------------------------------------------------
-    required = rules.of_kind("required")
-    ev.required_fields = len({r.field for r in required})
-    absent_required = False
-    null_masks: list[pl.Expr] = []
-    for rule in required:
-        got = get(rule.field or "")
-        if got is None:
-            head = frame.select(ids.head(sample_size)).to_series().to_list()
-            ev.findings.append(Finding(rule, n, tuple(map(str, head)), "field absent"))
-            ev.missing_required += n
-            absent_required = True
-            continue
-        expr, _ = got
-        null_mask = p.col(expr.is_null())
-        null_masks.append(null_mask)
-        pending.append((rule, p.add(expr.null_count()), samples(null_mask), ""))
-    # seed 004's completeness counts records, not cells: a record is incomplete
-    # when any required field is missing (every record, if a field is absent)
-    p_incomplete = (
-        p.add(pl.any_horizontal(null_masks).sum()) if null_masks and not absent_required else None
-    )
-
-    # -- types: explicit rules, and the types implied by range / freshness --
-    timestamp_fields = {r.field for r in rules.of_kind("freshness")}
-    typed: dict[str, tuple[Rule, str]] = {}
-    for rule in rules.of_kind("type"):
-        typed[rule.field or ""] = (rule, rule.type or "auto")
-    for rule in rules.of_kind("range"):
-        typed.setdefault(rule.field or "", (_implied(rule, "number"), "number"))
-    for rule in rules.of_kind("freshness"):
-        typed.setdefault(rule.field or "", (_implied(rule, "timestamp"), "timestamp"))
-    time_plans: dict[str, TimePlan] = {}
-    for path in timestamp_fields | {f for f, (_, t) in typed.items() if t == "timestamp"}:
-        got = get(path or "")
-        if got is not None:
-            time_plans[path or ""] = TimePlan.make(frame, got, reference)
-    # rule, path, then aliases of: mismatch count, non-null count, sample ids
-    type_slots: list[tuple[Rule, str, str | None, str | None, str | None]] = []
-    for path, (rule, want) in typed.items():
-        got = get(path)
-        if got is None:
-            continue
-        expr, dtype = got
-        if want == "timestamp" and path in time_plans:
-            time_plans[path].register(p, ids, sample_size)
-            type_slots.append((rule, path, None, None, None))
-            continue
-        mask = mismatch(expr, dtype, want)
-        p_nonnull = p.add(expr.is_not_null().sum())
-        if mask is None:
-            type_slots.append((rule, path, None, p_nonnull, None))
-            continue
-        mask = p.col(mask)
-        type_slots.append((rule, path, p.add(mask.sum()), p_nonnull, samples(mask)))
-
-    # -- value rules (accuracy) ---------------------------------------------
-    for rule in rules.rules:
-        if rule.kind not in ("range", "allowed", "regex", "custom"):
-            continue
-        if rule.kind == "custom":
-            expr = rule.expr if isinstance(rule.expr, pl.Expr) else pl.sql_expr(rule.expr)
-            absent = [c for c in expr.meta.root_names() if c not in schema]
-            if absent:
-                detail = "skipped: no column " + ", ".join(absent)
-                ev.findings.append(Finding(rule, 0, (), detail))
-                continue
-            mask = ~expr.fill_null(True)
-        else:
-            got = get(rule.field or "")
-            if got is None:
-                continue  # absence is the required rule's business
-            mask = value_mask(rule, *got)
-        mask = p.col(mask)
-        validity.append(mask)
-        pending.append((rule, p.add(mask.sum()), samples(mask), ""))
-
-    # -- uniqueness: hash once, exact on the candidates ---------------------
-    unique_rules = [r for r in rules.of_kind("unique") if get(r.field or "") is not None]
-    cand_parts: list[pl.Expr] = []
-    for rule in unique_rules:
-        expr, _ = get(rule.field or "")  # type: ignore[misc]
-        cand_parts.append(expr.is_not_null() & expr.hash().is_duplicated())
-        seen = context.seen.get(rule.name)
-        if seen:
-            seen_values = pl.Series(list(seen), dtype=pl.String).implode()
-            cand_parts.append(as_text(expr).is_in(seen_values))
-    cand = p.col(pl.any_horizontal(cand_parts)) if unique_rules else None
-    valid_any = p.col(pl.any_horizontal(validity), level=1) if validity else None
-    p_invalid = p.add(valid_any.sum()) if valid_any is not None else None
-
-    # -- freshness ----------------------------------------------------------
-    fresh_slots: list[tuple[Rule, TimePlan | None]] = []
-    for rule in rules.of_kind("freshness"):
-        plan = time_plans.get(rule.field or "")
-        if plan is not None:
-            plan.add_window(rule, reference, p, ids, sample_size)
-        fresh_slots.append((rule, plan))
-
-    # -- per-field statistics -----------------------------------------------
-    stat_exprs = stat_fields(rules, schema, get)
-    stat_slots: dict[str, dict[str, str]] = {}
-    for path, (expr, _dtype, numeric) in stat_exprs.items():
-        slot = {"nulls": p.add(expr.null_count())}
-        if numeric is not None:
-            slot["count"] = p.add(numeric.count())
-            slot["mean"] = p.add(numeric.mean())
-            slot["std"] = p.add(numeric.std())
-            slot["min"] = p.add(numeric.min())
-            slot["max"] = p.add(numeric.max())
-        stat_slots[path] = slot
-
-    row = p.run(frame)
-    overlap = 0
-    if cand is not None and p.staged is not None:
-        overlap = _uniqueness(
-            p.staged, cand, valid_any, unique_rules, get, ids, context, sample_size, ev
-        )
-
-    # Timestamp fields whose values do not all share one shape are parsed.
-    for plan in time_plans.values():
-        plan.settle(frame, row, ids, sample_size)
-
-    if absent_required:
-        ev.incomplete_records = n
-    elif p_incomplete is not None:
-        ev.incomplete_records = int(row[p_incomplete] or 0)
-
-    for rule, count_alias, ids_alias, detail in pending:
-        count = int(row[count_alias] or 0)
-        if rule.kind == "required":
-            ev.missing_required += count
-        if rule.kind == "range":
-            ev.out_of_range += count
-        ev.findings.append(Finding(rule, count, ids_of(row.get(ids_alias)), detail))
-
-    for rule, path, mismatch_alias, nonnull_alias, sample_alias in type_slots:
-        if nonnull_alias is None:
-            plan = time_plans[path]
-            count, sample, nonnull = plan.bad_count, plan.bad_ids, plan.nonnull
-        else:
-            nonnull = int(row[nonnull_alias] or 0)
-            count = int(row[mismatch_alias] or 0) if mismatch_alias else 0
-            sample = ids_of(row.get(sample_alias)) if sample_alias else ()
-        ev.typed_values += nonnull
-        ev.type_mismatches += count
-        detail = ""
-        if count:
-            detail = type_detail(frame, get(path), rules_type(typed, path), time_plans.get(path))
-        ev.findings.append(Finding(rule, count, sample, detail))
-        ev.field_stats.setdefault(path, {})["type_mismatch"] = count
-
-    invalid = int(row[p_invalid] or 0) if p_invalid else 0
-    ev.invalid_records = invalid + ev.duplicates - overlap
-
-    for rule, plan in fresh_slots:
-        if plan is None:
-            continue
-        count, sample = plan.window_result(rule)
-        ev.stale += count
-        ev.timed_records = max(ev.timed_records, plan.nonnull - plan.bad_count)
-        ev.findings.append(Finding(rule, count, sample, plan.window_detail(rule)))
-
-    for path, slot in stat_slots.items():
-        stats = ev.field_stats.setdefault(path, {})
-        stats["nulls"] = int(row[slot["nulls"]] or 0)
-        stats.setdefault("type_mismatch", 0)
-        if "count" in slot:
-            stats["numeric"] = {
-                k: finite(row[slot[k]]) for k in ("count", "mean", "std", "min", "max")
-            }
-            numeric = stat_exprs[path][2]
-            assert numeric is not None
-            stats["numeric"].update(distribution(frame, numeric, n))
-    for path in {r.field for r in required if get(r.field or "") is None}:
-        ev.field_stats.setdefault(path or "", {"nulls": n, "type_mismatch": 0})
-    return ev
+    parse: set[str] = set()
+    while True:
+        try:
+            return _evaluate_chunks(
+                chunks(),
+                rules,
+                reference,
+                context,
+                sample_size,
+                max_value_bytes,
+                source,
+                expected_records,
+                parse,
+            )
+        except Reparse as again:
+            if again.paths <= parse:
+                raise
+            parse |= again.paths
 
 
-def _uniqueness(
-    staged: pl.DataFrame,
-    cand: pl.Expr,
-    valid_any: pl.Expr | None,
-    unique_rules: list[Rule],
-    get: Any,
-    ids: pl.Expr,
+def _evaluate_chunks(
+    chunks: Iterator[pl.DataFrame],
+    rules: RuleSet,
+    reference: datetime,
     context: CheckContext,
     sample_size: int,
-    ev: Evaluation,
-) -> int:
-    """Exact duplicate counts on the hash candidates only; returns how many duplicated
-    records also broke a value rule (so accuracy counts each record once)."""
-    cols = [ids.alias("__id"), (valid_any if valid_any is not None else pl.lit(False)).alias("__v")]
-    for i, rule in enumerate(unique_rules):
-        expr, _ = get(rule.field or "")
-        cols.append(expr.alias(f"__u{i}"))
-    small = staged.filter(cand).select(cols)
-    masks = []
-    for i, rule in enumerate(unique_rules):
-        value = pl.col(f"__u{i}")
-        mask = value.is_not_null() & value.is_duplicated()
-        seen = context.seen.get(rule.name)
-        if seen:
-            mask = mask | as_text(value).is_in(pl.Series(list(seen), dtype=pl.String).implode())
-        masks.append(mask.alias(f"__d{i}"))
-    small = small.with_columns(masks)
-    dup_any = pl.any_horizontal([pl.col(f"__d{i}") for i in range(len(unique_rules))])
-    aggs = [pl.col(f"__d{i}").sum().alias(f"c{i}") for i in range(len(unique_rules))] + [
-        pl.col("__id").filter(pl.col(f"__d{i}")).head(sample_size).implode().alias(f"s{i}")
-        for i in range(len(unique_rules))
-    ]
-    aggs += [dup_any.sum().alias("dup"), (dup_any & pl.col("__v")).sum().alias("both")]
-    row = small.select(aggs).row(0, named=True)
-    for i, rule in enumerate(unique_rules):
-        ev.findings.append(Finding(rule, int(row[f"c{i}"] or 0), ids_of(row[f"s{i}"])))
-    ev.duplicates = int(row["dup"] or 0)
-    return int(row["both"] or 0)
+    max_value_bytes: int | None,
+    source: str,
+    expected_records: int | None,
+    parse: set[str],
+) -> Evaluation:
+    first = next(chunks)
+    step = max(1, (expected_records or first.height) // STATS_SAMPLE)
+    plan = _Plan(
+        first,
+        rules,
+        reference,
+        context,
+        sample_size,
+        stats_step=step,
+        max_value_bytes=max_value_bytes,
+        chunked=True,
+        parse=parse,
+    )
+    rows: list[dict[str, Any]] = []
+    start = 0
+    with tempfile.TemporaryDirectory(prefix="pgwarden-quality-") as spill:
+        files: list[str] = []
+        for chunk in itertools.chain([first], chunks):
+            if chunk.schema != plan.schema:
+                raise ValueError(f"chunk schema {chunk.schema} differs from {plan.schema}")
+            indexed = chunk.with_row_index(ROW, offset=start)
+            lf = plan.p.query(indexed, whole=False)
+            if plan.spill_exprs:
+                files.append(f"{spill}/{len(files)}.arrow")
+                row_frame, spilled = pl.collect_all(
+                    [lf.select(plan.p.exprs), lf.select(plan.spill_exprs)],
+                    engine=ENGINE,
+                    optimizations=OPTIMIZATIONS,
+                )
+                spilled.write_ipc(files[-1])
+                del spilled
+            else:
+                row_frame = collect(lf.select(plan.p.exprs))
+            row = row_frame.row(0, named=True)
+            plan.check_sizes(row, chunk, source)
+            failed = {path for path, tp in plan.time_plans.items() if tp.shape_failed(row)}
+            if failed:
+                raise Reparse(failed)
+            rows.append(row)
+            start += chunk.height
+            del chunk, indexed, lf
+        merged = plan.p.merge(rows)
+        plan.merge_moments(rows, merged)
+        plan.distributions_from_samples(merged)
+        if files:
+            plan.uniqueness_from_spill(files)
+    return plan.finish(merged, start)
+
+
+class _Plan:
+    """The expressions of one evaluation over a schema, and how their results are read."""
+
+    def __init__(
+        self,
+        frame: pl.DataFrame,
+        rules: RuleSet,
+        reference: datetime,
+        context: CheckContext,
+        sample_size: int,
+        *,
+        stats_step: int,
+        max_value_bytes: int | None,
+        chunked: bool = False,
+        parse: set[str] | frozenset[str] = frozenset(),
+    ) -> None:
+        schema = frame.schema
+        self.schema = schema
+        self.rules = rules
+        self.context = context
+        self.k = sample_size
+        self.chunked = chunked
+        p = self.p = OnePass()
+        ids = self.ids = id_expr(schema, rules.id_field, p.row)
+        k = sample_size
+        self.field_of: dict[str, tuple[pl.Expr, pl.DataType] | None] = {}
+        get = self.get
+
+        # -- value sizes (read_batch's check, in the same pass) -----------------
+        self.size_slots: list[tuple[str, pl.Expr, str]] = []
+        self.max_value_bytes = max_value_bytes
+        if max_value_bytes is not None:
+            for name, expr in string_fields(schema):
+                self.size_slots.append((name, expr, p.add(expr.str.len_bytes().max(), "max")))
+
+        # -- required ---------------------------------------------------------
+        # findings are listed in this order: absent required fields, skipped
+        # custom rules, uniqueness, then required and value rules, types, freshness
+        self.early: list[tuple[Rule, str | None, str]] = []  # rule, sample alias, detail
+        required = rules.of_kind("required")
+        self.required = required
+        self.required_fields = len({r.field for r in required})
+        self.absent_required = False
+        self.pending: list[tuple[Rule, str, str, str]] = []  # rule, count, ids, detail
+        null_masks: list[pl.Expr] = []
+        for rule in required:
+            got = get(rule.field or "")
+            if got is None:
+                self.early.append((rule, p.samples(ids, k), "field absent"))
+                self.absent_required = True
+                continue
+            expr, _ = got
+            null_mask = p.col(expr.is_null())
+            null_masks.append(null_mask)
+            self.pending.append(
+                (rule, p.add(expr.null_count()), p.samples(ids.filter(null_mask), k), "")
+            )
+        # seed 004's completeness counts records, not cells: a record is incomplete
+        # when any required field is missing (every record, if a field is absent)
+        self.p_incomplete = (
+            p.add(pl.any_horizontal(null_masks).sum())
+            if null_masks and not self.absent_required
+            else None
+        )
+
+        # -- types: explicit rules, and the types implied by range / freshness --
+        timestamp_fields = {r.field for r in rules.of_kind("freshness")}
+        typed: dict[str, tuple[Rule, str]] = {}
+        for rule in rules.of_kind("type"):
+            typed[rule.field or ""] = (rule, rule.type or "auto")
+        for rule in rules.of_kind("range"):
+            typed.setdefault(rule.field or "", (_implied(rule, "number"), "number"))
+        for rule in rules.of_kind("freshness"):
+            typed.setdefault(rule.field or "", (_implied(rule, "timestamp"), "timestamp"))
+        self.typed = typed
+        self.time_plans: dict[str, TimePlan] = {}
+        for path in timestamp_fields | {f for f, (_, t) in typed.items() if t == "timestamp"}:
+            got = get(path or "")
+            if got is not None:
+                self.time_plans[path or ""] = TimePlan.make(
+                    frame, got, reference, path=path or "", parse=(path or "") in parse
+                )
+        self.type_slots: list[tuple[Rule, str, _TypeSlot]] = []
+        for path, (rule, want) in typed.items():
+            got = get(path)
+            if got is None:
+                continue
+            expr, dtype = got
+            if want == "timestamp" and path in self.time_plans:
+                self.time_plans[path].register(p, ids, k)
+                self.type_slots.append((rule, path, _TypeSlot(timestamp=True)))
+                continue
+            slot = _TypeSlot(nonnull=p.add(expr.is_not_null().sum()))
+            if want == "auto" and dtype == pl.String:
+                kind = p.col(value_kind(expr))
+                present = expr.is_not_null()
+                for j in range(len(KINDS)):
+                    of_kind = present & (kind == j)
+                    slot.kinds.append(
+                        (
+                            p.add(of_kind.sum()),
+                            p.samples(
+                                pl.struct(p.row().alias("r"), ids.alias("i")).filter(of_kind),
+                                max(k, 1),
+                            ),
+                            p.add(expr.filter(of_kind).first(), "first"),
+                        )
+                    )
+            else:
+                mask = mismatch(expr, dtype, want)
+                if mask is not None:
+                    mask = p.col(mask)
+                    slot.count = p.add(mask.sum())
+                    slot.sample = p.samples(ids.filter(mask), k)
+                    slot.value = p.add(expr.filter(mask).first(), "first")
+            self.type_slots.append((rule, path, slot))
+
+        # -- value rules (accuracy) ---------------------------------------------
+        validity: list[pl.Expr] = []
+        for rule in rules.rules:
+            if rule.kind not in ("range", "allowed", "regex", "custom"):
+                continue
+            if rule.kind == "custom":
+                expr = rule.expr if isinstance(rule.expr, pl.Expr) else pl.sql_expr(rule.expr)
+                absent = [c for c in expr.meta.root_names() if c not in schema]
+                if absent:
+                    self.early.append((rule, None, "skipped: no column " + ", ".join(absent)))
+                    continue
+                mask = ~expr.fill_null(True)
+            else:
+                got = get(rule.field or "")
+                if got is None:
+                    continue  # absence is the required rule's business
+                mask = value_mask(rule, *got)
+            mask = p.col(mask)
+            validity.append(mask)
+            self.pending.append((rule, p.add(mask.sum()), p.samples(ids.filter(mask), k), ""))
+
+        # -- uniqueness: hash once, exact on the candidates ---------------------
+        self.unique_rules = [r for r in rules.of_kind("unique") if get(r.field or "") is not None]
+        valid_any = p.col(pl.any_horizontal(validity), level=1) if validity else None
+        self.p_invalid = p.add(valid_any.sum()) if valid_any is not None else None
+        self.unique_slots: list[tuple[str, str]] = []  # count, samples per rule
+        self.p_dup: str | None = None
+        self.p_both: str | None = None
+        self.spill_exprs: list[pl.Expr] = []
+        self.unique_result: tuple[list[int], list[tuple[str, ...]], int, int] | None = None
+        if self.unique_rules and not chunked:
+            cand_parts: list[pl.Expr] = []
+            for rule in self.unique_rules:
+                expr, _ = get(rule.field or "")  # type: ignore[misc]
+                cand_parts.append(expr.is_not_null() & expr.hash().is_duplicated())
+                seen = self._seen(rule)
+                if seen is not None:
+                    cand_parts.append(as_text(expr).is_in(seen))
+            cand = p.col(pl.any_horizontal(cand_parts))
+            values = [get(r.field or "")[0].filter(cand) for r in self.unique_rules]  # type: ignore[index]
+            valid = valid_any.filter(cand) if valid_any is not None else None
+            counts, samples, dup, both = self._dup_aggs(values, ids.filter(cand), valid)
+            self.unique_slots = [
+                (p.add(c), p.samples(s, k)) for c, s in zip(counts, samples, strict=True)
+            ]
+            self.p_dup = p.add(dup)
+            self.p_both = p.add(both) if both is not None else None
+        elif self.unique_rules:
+            self.spill_exprs = [
+                p.row(),
+                ids.alias("__id"),
+                (valid_any if valid_any is not None else pl.lit(False)).alias("__v"),
+            ]
+            for i, rule in enumerate(self.unique_rules):
+                expr, _ = get(rule.field or "")  # type: ignore[misc]
+                self.spill_exprs += [expr.alias(f"__u{i}"), expr.hash().alias(f"__h{i}")]
+
+        # -- freshness ----------------------------------------------------------
+        self.fresh_slots: list[tuple[Rule, TimePlan | None]] = []
+        for rule in rules.of_kind("freshness"):
+            time_plan = self.time_plans.get(rule.field or "")
+            if time_plan is not None:
+                time_plan.add_window(rule, reference, p, ids, k)
+            self.fresh_slots.append((rule, time_plan))
+
+        # -- per-field statistics -----------------------------------------------
+        self.stat_slots: dict[str, dict[str, str]] = {}
+        self.dist_slots: dict[str, dict[str, Any]] = {}
+        self.moments: list[tuple[str, str, str]] = []
+        for path, (expr, _dtype, numeric) in stat_fields(rules, schema, get).items():
+            stat = {"nulls": p.add(expr.null_count())}
+            if numeric is not None:
+                stat["count"] = p.add(numeric.count())
+                stat["mean"] = p.add(numeric.mean(), "first")
+                stat["std"] = p.add(numeric.std(), "first")
+                stat["min"] = p.add(numeric.min(), "min")
+                stat["max"] = p.add(numeric.max(), "max")
+                self.moments.append((stat["count"], stat["mean"], stat["std"]))
+                if chunked:
+                    sampled = numeric.filter(p.row() % stats_step == 0).drop_nulls()
+                    self.dist_slots[path] = {"values": p.add(sampled.implode(), "concat")}
+                else:
+                    sampled = numeric.gather_every(stats_step).drop_nulls()
+                    self.dist_slots[path] = {
+                        name: p.add(agg, "first") for name, agg in distribution_aggs(sampled)
+                    }
+            self.stat_slots[path] = stat
+
+    def get(self, path: str) -> tuple[pl.Expr, pl.DataType] | None:
+        if path not in self.field_of:
+            self.field_of[path] = resolve(self.schema, path)
+        return self.field_of[path]
+
+    def _seen(self, rule: Rule) -> pl.Series | None:
+        seen = self.context.seen.get(rule.name)
+        if not seen:
+            return None
+        return pl.Series(list(seen), dtype=pl.String).implode()
+
+    def _dup_aggs(
+        self, values: list[pl.Expr], ids: pl.Expr, valid: pl.Expr | None
+    ) -> tuple[list[pl.Expr], list[pl.Expr], pl.Expr, pl.Expr | None]:
+        """Exact duplicates among candidate rows (every row whose value may repeat):
+        per rule a count and the ids of such rows; records duplicated under any rule,
+        and how many of them also broke a value rule (accuracy counts each once)."""
+        masks = []
+        for rule, value in zip(self.unique_rules, values, strict=True):
+            mask = value.is_not_null() & value.is_duplicated()
+            seen = self._seen(rule)
+            if seen is not None:
+                mask = mask | as_text(value).is_in(seen)
+            masks.append(mask)
+        dup_any = pl.any_horizontal(masks)
+        counts = [m.sum() for m in masks]
+        samples = [ids.filter(m) for m in masks]
+        both = (dup_any & valid).sum() if valid is not None else None
+        return counts, samples, dup_any.sum(), both
+
+    def check_sizes(self, row: dict[str, Any], frame: pl.DataFrame, source: str) -> None:
+        """Refuse a string longer than max_value_bytes (the first such column)."""
+        limit = self.max_value_bytes
+        for name, expr, alias in self.size_slots:
+            longest = row.get(alias)
+            if limit is not None and longest is not None and longest > limit:
+                refuse_long_value(frame, source, name, expr, longest, limit)
+
+    def merge_moments(self, rows: list[dict[str, Any]], merged: dict[str, Any]) -> None:
+        """Mean and std of the whole from each chunk's count, mean and std (Chan et al.)."""
+        if len(rows) == 1:
+            return
+        for count_alias, mean_alias, std_alias in self.moments:
+            n, mean, m2 = 0, 0.0, 0.0
+            for row in rows:
+                nb = int(row.get(count_alias) or 0)
+                if nb == 0:
+                    continue
+                mb = float(row[mean_alias])
+                m2b = float(row[std_alias] or 0.0) ** 2 * (nb - 1)
+                total = n + nb
+                delta = mb - mean
+                mean += delta * nb / total
+                m2 += m2b + delta * delta * n * nb / total
+                n = total
+            merged[mean_alias] = mean if n else None
+            merged[std_alias] = math.sqrt(m2 / (n - 1)) if n > 1 else None
+
+    def distributions_from_samples(self, merged: dict[str, Any]) -> None:
+        """Chunked: quantiles and histogram of the stride sample gathered across chunks."""
+        for path, slots in self.dist_slots.items():
+            values = pl.Series("v", merged.pop(slots["values"]) or [], dtype=pl.Float64)
+            got = pl.DataFrame([values]).select(
+                [agg.alias(name) for name, agg in distribution_aggs(pl.col("v"))]
+            )
+            self.dist_slots[path] = {}
+            for name, value in got.row(0, named=True).items():
+                merged[f"{path}:{name}"] = value
+                self.dist_slots[path][name] = f"{path}:{name}"
+
+    def uniqueness_from_spill(self, files: list[str]) -> None:
+        """Chunked: exact duplicates across chunks, from the spilled ids, hashes and values."""
+        scan = pl.scan_ipc(files)
+        cand_parts: list[pl.Expr] = []
+        for i, rule in enumerate(self.unique_rules):
+            hashes = (
+                scan.filter(pl.col(f"__u{i}").is_not_null()).select(f"__h{i}").collect().to_series()
+            )
+            repeated = hashes.filter(hashes.is_duplicated()).unique()
+            del hashes
+            value = pl.col(f"__u{i}")
+            cand_parts.append(value.is_not_null() & pl.col(f"__h{i}").is_in(repeated.implode()))
+            seen = self._seen(rule)
+            if seen is not None:
+                cand_parts.append(as_text(value).is_in(seen))
+        values = [pl.col(f"__u{i}") for i in range(len(self.unique_rules))]
+        counts, samples, dup, both = self._dup_aggs(values, pl.col("__id"), pl.col("__v"))
+        k = self.k
+        aggs = [c.alias(f"c{i}") for i, c in enumerate(counts)]
+        aggs += [s.head(k).implode().alias(f"s{i}") for i, s in enumerate(samples)]
+        aggs += [dup.alias("dup"), (both if both is not None else pl.lit(0)).alias("both")]
+        row = scan.filter(pl.any_horizontal(cand_parts)).collect().select(aggs).row(0, named=True)
+        n = len(self.unique_rules)
+        self.unique_result = (
+            [int(row[f"c{i}"] or 0) for i in range(n)],
+            [ids_of(row[f"s{i}"]) for i in range(n)],
+            int(row["dup"] or 0),
+            int(row["both"] or 0),
+        )
+
+    def finish(self, row: dict[str, Any], n: int) -> Evaluation:
+        """The Evaluation from the pass's (merged) results over `n` records."""
+        ev = Evaluation(records=n, findings=[], observed_fields=observed_fields(self.schema))
+        ev.required_fields = self.required_fields
+        for rule, sample_alias, detail in self.early:
+            if sample_alias is None:  # a custom rule skipped
+                ev.findings.append(Finding(rule, 0, (), detail))
+                continue
+            ev.findings.append(Finding(rule, n, ids_of(row.get(sample_alias)), detail))
+            ev.missing_required += n
+
+        overlap = 0
+        if self.unique_result is not None:
+            counts, samples, ev.duplicates, overlap = self.unique_result
+            for rule, count, sample in zip(self.unique_rules, counts, samples, strict=True):
+                ev.findings.append(Finding(rule, count, sample))
+        elif self.unique_slots:
+            for rule, (count_alias, sample_alias) in zip(
+                self.unique_rules, self.unique_slots, strict=True
+            ):
+                ev.findings.append(
+                    Finding(rule, int(row[count_alias] or 0), ids_of(row.get(sample_alias)))
+                )
+            ev.duplicates = int(row[self.p_dup] or 0) if self.p_dup else 0
+            overlap = int(row[self.p_both] or 0) if self.p_both else 0
+
+        for time_plan in self.time_plans.values():
+            time_plan.settle(row)
+
+        if self.absent_required:
+            ev.incomplete_records = n
+        elif self.p_incomplete is not None:
+            ev.incomplete_records = int(row[self.p_incomplete] or 0)
+
+        for rule, count_alias, ids_alias, detail in self.pending:
+            count = int(row[count_alias] or 0)
+            if rule.kind == "required":
+                ev.missing_required += count
+            if rule.kind == "range":
+                ev.out_of_range += count
+            ev.findings.append(Finding(rule, count, ids_of(row.get(ids_alias)), detail))
+
+        for rule, path, slot in self.type_slots:
+            want = rules_type(self.typed, path)
+            if slot.timestamp:
+                time_plan = self.time_plans[path]
+                count, sample, nonnull = (
+                    time_plan.bad_count,
+                    time_plan.bad_ids,
+                    time_plan.nonnull,
+                )
+                value = time_plan.bad_value
+            else:
+                nonnull = int(row[slot.nonnull] or 0)
+                count, sample, value = slot.read(row, self.k)
+            ev.typed_values += nonnull
+            ev.type_mismatches += count
+            detail = type_detail(value, want) if count else ""
+            ev.findings.append(Finding(rule, count, sample, detail))
+            ev.field_stats.setdefault(path, {})["type_mismatch"] = count
+
+        invalid = int(row[self.p_invalid] or 0) if self.p_invalid else 0
+        ev.invalid_records = invalid + ev.duplicates - overlap
+
+        for rule, fresh in self.fresh_slots:
+            if fresh is None:
+                continue
+            count, sample = fresh.window_result(rule)
+            ev.stale += count
+            ev.timed_records = max(ev.timed_records, fresh.nonnull - fresh.bad_count)
+            ev.findings.append(Finding(rule, count, sample, fresh.window_detail(rule)))
+
+        for path, slot_aliases in self.stat_slots.items():
+            stats = ev.field_stats.setdefault(path, {})
+            stats["nulls"] = int(row[slot_aliases["nulls"]] or 0)
+            stats.setdefault("type_mismatch", 0)
+            if "count" in slot_aliases:
+                stats["numeric"] = {
+                    key: finite(row[slot_aliases[key]])
+                    for key in ("count", "mean", "std", "min", "max")
+                }
+                got = {name: row[alias] for name, alias in self.dist_slots[path].items()}
+                stats["numeric"].update(distribution_result(got))
+        for absent in {r.field or "" for r in self.required if self.get(r.field or "") is None}:
+            ev.field_stats.setdefault(absent, {"nulls": n, "type_mismatch": 0})
+        return ev
+
+
+@dataclass
+class _TypeSlot:
+    """Aliases of one type check; `auto` keeps per-kind counts, samples and a value."""
+
+    timestamp: bool = False
+    nonnull: str = ""
+    count: str | None = None
+    sample: str | None = None
+    value: str | None = None
+    kinds: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def read(self, row: dict[str, Any], k: int) -> tuple[int, tuple[str, ...], Any]:
+        """Mismatch count, sample ids and one offending value."""
+        if not self.kinds:
+            count = int(row[self.count] or 0) if self.count else 0
+            sample = ids_of(row.get(self.sample)) if self.sample else ()
+            return count, sample, row.get(self.value) if self.value else None
+        # the dominant kind (ties: the first in KINDS); every other kind mismatches
+        counts = [int(row[c] or 0) for c, _, _ in self.kinds]
+        dominant = counts.index(max(counts))
+        others = [j for j in range(len(self.kinds)) if j != dominant and counts[j]]
+        picks = sorted(
+            (s for j in others for s in (row.get(self.kinds[j][1]) or ())),
+            key=lambda s: s["r"],
+        )
+        value = None
+        if others:
+            first = min(others, key=lambda j: (row.get(self.kinds[j][1]) or [{"r": 0}])[0]["r"])
+            value = row.get(self.kinds[first][2])
+        return sum(counts[j] for j in others), ids_of([s["i"] for s in picks[:k]]), value
 
 
 def _implied(rule: Rule, want: str) -> Rule:

@@ -1,22 +1,18 @@
 """Field helpers of the evaluator: paths into a frame, type masks, value masks, statistics.
 
 Each takes polars expressions and dtypes and returns expressions or plain
-values; nothing here runs a pass of its own except `distribution` (on a
-bounded stride sample) and `type_detail` (one offending value).
+values; nothing here runs a pass of its own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import polars as pl
 
 from pgwarden.quality.onepass import finite
 from pgwarden.quality.rules import Rule, RuleSet
-
-if TYPE_CHECKING:
-    from pgwarden.quality.timestamps import TimePlan
 
 STATS_SAMPLE = 50_000  # values used for quantiles and histograms
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
@@ -58,10 +54,13 @@ def as_text(expr: pl.Expr) -> pl.Expr:
     return expr.cast(pl.String, strict=False)
 
 
-def id_expr(schema: Mapping[str, pl.DataType], id_field: str) -> pl.Expr:
+def id_expr(
+    schema: Mapping[str, pl.DataType], id_field: str, row: Callable[[], pl.Expr]
+) -> pl.Expr:
+    """The record id as text; `row {n}` (the record index, from `row()`) without an id field."""
     got = resolve(schema, id_field)
     if got is None:
-        return pl.format("row {}", pl.int_range(pl.len()))
+        return pl.format("row {}", row())
     expr, dtype = got
     if dtype == pl.String:
         return expr
@@ -70,24 +69,32 @@ def id_expr(schema: Mapping[str, pl.DataType], id_field: str) -> pl.Expr:
     return expr.cast(pl.String)
 
 
+#: what a text value looks like, for `type: auto` (the field's dominant kind wins)
+KINDS = ("number", "json", "boolean", "text")
+
+
+def value_kind(expr: pl.Expr) -> pl.Expr:
+    """The index in KINDS of each text value's kind."""
+    return (
+        pl.when(expr.cast(pl.Float64, strict=False).is_not_null())
+        .then(pl.lit(0))
+        .when(expr.str.starts_with("{") | expr.str.starts_with("["))
+        .then(pl.lit(1))
+        .when(expr.is_in(["true", "false"]))
+        .then(pl.lit(2))
+        .otherwise(pl.lit(3))
+    )
+
+
 def mismatch(expr: pl.Expr, dtype: pl.DataType, want: str) -> pl.Expr | None:
     """Mask of non-null values not of type `want`; None when the dtype guarantees it."""
     present = expr.is_not_null()
     if dtype == pl.Null:
         return None
     if want == "auto":
-        if dtype != pl.String:
-            return None
-        kind = (
-            pl.when(expr.cast(pl.Float64, strict=False).is_not_null())
-            .then(pl.lit(0))
-            .when(expr.str.starts_with("{") | expr.str.starts_with("["))
-            .then(pl.lit(1))
-            .when(expr.is_in(["true", "false"]))
-            .then(pl.lit(2))
-            .otherwise(pl.lit(3))
-        )
-        return present & (kind != kind.filter(present).mode().first())
+        # text fields are judged by their dominant kind across the batch, which the
+        # evaluator counts per kind (`value_kind`); other dtypes are one kind
+        return None
     if want in _NUMERIC_TYPES:
         if dtype.is_integer():
             return None
@@ -186,49 +193,43 @@ def stat_fields(
     return out
 
 
-def distribution(frame: pl.DataFrame, numeric: pl.Expr, n: int) -> dict[str, Any]:
-    """Quantiles and a 10-bin histogram from a stride sample (deterministic, bounded)."""
-    step = max(1, n // STATS_SAMPLE)
-    values = frame.select(numeric.gather_every(step).drop_nulls().alias("v")).to_series()
-    if values.len() == 0:
-        return {"quantiles": [], "histogram": {"edges": [], "counts": []}, "sampled": 0}
-    qs = [finite(values.quantile(q, interpolation="linear")) for q in QUANTILES]
-    lo, hi = float(values.min()), float(values.max())  # type: ignore[arg-type]
-    width = (hi - lo) / HISTOGRAM_BINS or 1.0
-    edges = [lo + i * width for i in range(HISTOGRAM_BINS + 1)]
+def distribution_aggs(values: pl.Expr) -> list[tuple[str, pl.Expr]]:
+    """Aggregates of a (sampled, null-free) float column: quantiles, bounds, histogram."""
+    lo, hi = values.min(), values.max()
+    width = (hi - lo) / HISTOGRAM_BINS
+    width = pl.when(width == 0).then(pl.lit(1.0)).otherwise(width)
     bins = ((values - lo) / width).floor().clip(0, HISTOGRAM_BINS - 1).cast(pl.Int32)
+    out = [(f"q{i}", values.quantile(q, interpolation="linear")) for i, q in enumerate(QUANTILES)]
+    out += [("lo", lo), ("hi", hi), ("len", values.len())]
+    out.append(("bins", bins.alias("v").value_counts(name="n").implode()))
+    return out
+
+
+def distribution_result(got: Mapping[str, Any]) -> dict[str, Any]:
+    """Quantiles and a 10-bin histogram from the values of `distribution_aggs`."""
+    if not got.get("len"):
+        return {"quantiles": [], "histogram": {"edges": [], "counts": []}, "sampled": 0}
+    lo, hi = float(got["lo"]), float(got["hi"])
+    width = (hi - lo) / HISTOGRAM_BINS or 1.0
     counts = [0] * HISTOGRAM_BINS
-    for b, c in bins.value_counts().iter_rows():
-        counts[b] = int(c)
+    for pair in got["bins"] or ():
+        counts[pair["v"]] = int(pair["n"])
     return {
         "quantile_levels": list(QUANTILES),
-        "quantiles": qs,
-        "histogram": {"edges": edges, "counts": counts},
-        "sampled": int(values.len()),
+        "quantiles": [finite(got[f"q{i}"]) for i in range(len(QUANTILES))],
+        "histogram": {
+            "edges": [lo + i * width for i in range(HISTOGRAM_BINS + 1)],
+            "counts": counts,
+        },
+        "sampled": int(got["len"]),
     }
 
 
-def type_detail(
-    frame: pl.DataFrame,
-    got: tuple[pl.Expr, pl.DataType] | None,
-    want: str,
-    plan: TimePlan | None,
-) -> str:
+def type_detail(value: Any, want: str) -> str:
     """One offending value, shown in the violation message."""
-    if got is None:
+    if value is None:
         return ""
-    expr, dtype = got
-    mask: pl.Expr | None
-    if want == "timestamp" and plan is not None:
-        mask = expr.is_not_null() & plan.parsed_expr().is_null()
-    else:
-        mask = mismatch(expr, dtype, want)
-    if mask is None:
-        return ""
-    value = frame.select(expr.filter(mask).first()).to_series().to_list()
-    if not value:
-        return ""
-    shown = repr(value[0])
+    shown = repr(value)
     if len(shown) > 60:
         shown = shown[:50] + f"... ({len(shown)} chars)"
     return f"expected {want}, e.g. {shown}"

@@ -43,22 +43,28 @@ class TimePlan:
     bad_count: int = 0
     bad_ids: tuple[str, ...] = ()
     parsed: bool = False
+    bad_value: Any = None
 
     @classmethod
     def make(
-        cls, frame: pl.DataFrame, got: tuple[pl.Expr, pl.DataType], reference: datetime
+        cls,
+        frame: pl.DataFrame,
+        got: tuple[pl.Expr, pl.DataType],
+        reference: datetime,
+        *,
+        path: str = "",
+        parse: bool = False,
     ) -> TimePlan:
+        """The plan of one field, from the shape of its first value in `frame`;
+        `parse`: read the field parsed whatever its shape."""
         expr, dtype = got
-        plan = cls(expr=expr, dtype=dtype)
-        if dtype != pl.String:
+        plan = cls(expr=expr, dtype=dtype, parsed=parse)
+        if dtype != pl.String or parse:
             return plan
-        head = frame.select(expr.head(1000)).to_series()
-        first = head.drop_nulls().head(1).to_list()
-        if not first:
-            first = frame.select(expr.drop_nulls().first()).to_series().to_list()
-        if not first or first[0] is None:
+        first = _first_value(frame, path, expr)
+        if first is None:
             return plan
-        plan.sample = first[0]
+        plan.sample = first
         match = _ISO.match(plan.sample)
         if match is None:
             return plan
@@ -119,11 +125,12 @@ class TimePlan:
             return
         self.aliases["nonnull"] = p.add(self.expr.is_not_null().sum())
         if self.text_order:
-            self.aliases["shape_ok"] = p.add(self.expr.str.contains(str(self.regex)).all())
+            self.aliases["shape_ok"] = p.add(self.expr.str.contains(str(self.regex)).all(), "all")
         elif self.dtype == pl.String or not is_time(self.dtype):
             bad = p.col(self.expr.is_not_null() & self.parsed_expr().is_null())
             self.aliases["bad"] = p.add(bad.sum())
-            self.aliases["bad_ids"] = p.add(ids.filter(bad).head(sample_size).implode())
+            self.aliases["bad_ids"] = p.samples(ids.filter(bad), sample_size)
+            self.aliases["bad_value"] = p.add(self.expr.filter(bad).first(), "first")
 
     def add_window(
         self, rule: Rule, reference: datetime, p: OnePass, ids: pl.Expr, sample_size: int
@@ -137,7 +144,7 @@ class TimePlan:
             lo,
             hi,
             p.add(mask.sum()),
-            p.add(ids.filter(mask).head(sample_size).implode()),
+            p.samples(ids.filter(mask), sample_size),
         )
 
     def _stale_mask(self, lo: datetime, hi: datetime) -> pl.Expr:
@@ -146,29 +153,37 @@ class TimePlan:
         value = self.parsed_expr()
         return (value < lo) | (value > hi)
 
-    def settle(self, frame: pl.DataFrame, row: dict[str, Any], ids: pl.Expr, size: int) -> None:
-        """Read the pass's results; re-run with parsing if the text shape did not hold."""
+    def shape_failed(self, row: dict[str, Any]) -> bool:
+        """True when the pass compared as text but not every value had the shape."""
+        alias = self.aliases.get("shape_ok")
+        return self.text_order and alias is not None and row[alias] is False
+
+    def reparse(self, ids: pl.Expr, size: int) -> OnePass:
+        """Switch to parsing; the pass that re-reads this field's checks and windows."""
+        self.parsed = True
+        p = OnePass()
+        self.aliases.pop("shape_ok", None)
+        self.aliases.pop("nonnull", None)
+        self.register(p, ids, size)
+        for name, (lo, hi, _, _) in list(self.windows.items()):
+            mask = p.col(self._stale_mask(lo, hi))
+            self.windows[name] = (
+                lo,
+                hi,
+                p.add(mask.sum()),
+                p.samples(ids.filter(mask), size),
+            )
+        return p
+
+    def settle(self, row: dict[str, Any]) -> None:
+        """Read the pass's results (after any re-run with parsing: see `reparse`)."""
         if "nonnull" not in self.aliases:
             return
         self.nonnull = int(row[self.aliases["nonnull"]] or 0)
-        if self.text_order and row[self.aliases["shape_ok"]] is False:
-            self.parsed = True
-            p = OnePass()
-            self.aliases.pop("shape_ok")
-            self.aliases.pop("nonnull")
-            self.register(p, ids, size)
-            for name, (lo, hi, _, _) in list(self.windows.items()):
-                mask = p.col(self._stale_mask(lo, hi))
-                self.windows[name] = (
-                    lo,
-                    hi,
-                    p.add(mask.sum()),
-                    p.add(ids.filter(mask).head(size).implode()),
-                )
-            row = {**row, **p.run(frame)}
         if "bad" in self.aliases:
             self.bad_count = int(row[self.aliases["bad"]] or 0)
             self.bad_ids = ids_of(row.get(self.aliases["bad_ids"]))
+            self.bad_value = row.get(self.aliases["bad_value"])
         for name, (_, _, count_alias, ids_alias) in self.windows.items():
             self.results[name] = (int(row[count_alias] or 0), ids_of(row.get(ids_alias)))
 
@@ -183,3 +198,17 @@ class TimePlan:
 
 def is_time(dtype: pl.DataType) -> bool:
     return isinstance(dtype, pl.Datetime) or dtype == pl.Date
+
+
+def _first_value(frame: pl.DataFrame, path: str, expr: pl.Expr) -> str | None:
+    """The first non-null value of a field, preferably among its first 1,000 rows."""
+    if path in frame.schema:
+        column = frame.get_column(path)
+        value = column.head(1000).first(ignore_nulls=True)
+        if value is None:
+            value = column.first(ignore_nulls=True)
+    else:  # a struct field: one small select, the whole column only if needed
+        value = frame.head(1000).select(expr).to_series().first(ignore_nulls=True)
+        if value is None:
+            value = frame.select(expr.drop_nulls().first()).item()
+    return None if value is None else str(value)
