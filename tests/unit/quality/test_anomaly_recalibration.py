@@ -124,6 +124,50 @@ def test_cauchy_combination_reference_values():
     assert stats.cauchy_combine([1e-20, 0.9]) == pytest.approx(2e-20, rel=1e-3)
 
 
+def test_weighted_cauchy_combination_keeps_the_heavy_test_almost_whole():
+    # far in the tail the combination is about min(p_i / w_i)
+    assert stats.cauchy_combine([1e-8, 0.5, 0.5], [0.9, 0.05, 0.05]) == pytest.approx(
+        1e-8 / 0.9, rel=1e-3
+    )
+    assert stats.cauchy_combine([0.3, 0.3], [2.0, 1.0]) == pytest.approx(0.3)
+    with pytest.raises(ValueError, match="2 weights for 3"):
+        stats.cauchy_combine([0.1, 0.2, 0.3], [1.0, 1.0])
+
+
+def test_overdispersion_is_estimated_without_the_first_fits_leverage():
+    # flat negative-binomial counts (k = 20): alpha must be near 1/20, not a third above
+    rng = np.random.default_rng(3)
+    pts = regular(28 * 96, 15, lambda i, t: int(rng.poisson(rng.gamma(20, 500 / 20))))
+    times = np.array([p.received_at.timestamp() for p in pts])
+    counts = np.array([float(p.records) for p in pts])
+    at = times[-1] + 900
+    fit = seasonal.fit_volume(times, counts, np.ones(len(pts), bool), at, UTC, min_points=24)
+    assert fit is not None and fit.alpha == pytest.approx(0.05, rel=0.12)
+    assert math.sqrt(fit.variance) / math.sqrt(500 + 500**2 / 20) < 1.1
+
+
+def test_a_change_that_lasts_is_found_over_three_batches():
+    rng = np.random.default_rng(11)
+    pts = regular(21 * 96, 15, lambda i, t: int(rng.poisson(400)))
+    s = DetectorSettings()
+    level = detectors.batch_level(pts, s)
+    alone = s.per_test_level("volume", level)
+    # +3 sigma three times: no batch alone reaches the volume test's level
+    step = timedelta(minutes=15)
+    seen = list(pts)
+    for k in range(3):
+        at = pts[-1].received_at + step * (k + 1)
+        batch = BatchPoint(f"x{k}", at, 460)
+        r = detectors.volume(seen, batch, UTC, s, level)
+        assert r.details["batch_p_value"] > alone
+        seen.append(batch)
+    assert r.p_value <= alone and r.details["evidence"] == "last 3 batches"
+    # after a flagged batch the window stops: one incident does not alert again
+    seen[-2] = replace(seen[-2], flagged=frozenset({"volume"}))
+    after = detectors.volume(seen[:-1], batch, UTC, s, level)
+    assert after.details["window_p_values"] == [] and after.p_value > alone
+
+
 def test_the_randomiser_is_reproducible_and_uniform():
     assert stats.unit_uniform("b1", "volume") == stats.unit_uniform("b1", "volume")
     us = [stats.unit_uniform(f"b{i}", "volume") for i in range(4000)]

@@ -149,6 +149,26 @@ def batch_level(history: Sequence[BatchPoint], s: DetectorSettings) -> float:
 
 # -- volume --------------------------------------------------------------------------
 
+#: share of the volume test's level kept for the batch alone; the rest is the windows'
+VOLUME_BATCH_WEIGHT = 0.9
+
+
+#: share of the two-sided level spent on the upper tail (spikes). A count's upper
+#: tail is the heavy one (a 5-sigma spike on a negative binomial with k = 50
+#: has p ~ 3e-5, a 5-sigma drop ~ 1e-12), so an even split would waste most of
+#: the lower half on drops that are found anyway.
+VOLUME_UPPER_SHARE = 0.8
+
+
+def _count_p(x: float, mu: float, variance: float, u: float) -> float:
+    """Two-sided randomised p-value of a count under a negative binomial of this mean and
+    variance (Poisson when the variance is not above the mean), the level split unevenly
+    between the tails (`VOLUME_UPPER_SHARE`): uniform under the null all the same."""
+    le, ge = negbin_tails(x, mu, variance / mu)
+    pmf = max(0.0, le + ge - 1.0)
+    cdf = min(1.0, max(0.0, le - (1.0 - u) * pmf))  # randomised: uniform under the null
+    return min(1.0, cdf / (1.0 - VOLUME_UPPER_SHARE), (1.0 - cdf) / VOLUME_UPPER_SHARE)
+
 
 def volume(
     history: Sequence[BatchPoint],
@@ -176,24 +196,38 @@ def volume(
         )  # fmt: skip
     mu = max(fit.expected, 1e-9)
     variance = max(fit.variance, mu * 1e-6)
-    dispersion = variance / mu
     x = float(current.records)
-    le, ge = negbin_tails(x, mu, dispersion)
-    pmf = max(0.0, le + ge - 1.0)
-    u = unit_uniform(current.batch_id, VOLUME)
-    cdf = min(1.0, max(0.0, le - (1.0 - u) * pmf))  # randomised: uniform under the null
-    p = min(1.0, 2.0 * min(cdf, 1.0 - cdf))
-    z = norm_isf(s.per_test_level(VOLUME, level) / 2)
+    p_batch = _count_p(x, mu, variance, unit_uniform(current.batch_id, VOLUME))
+    z_hi = norm_isf(s.per_test_level(VOLUME, level) * VOLUME_UPPER_SHARE)
+    z_lo = norm_isf(s.per_test_level(VOLUME, level) * (1.0 - VOLUME_UPPER_SHARE))
     sd = math.sqrt(variance)
     effect = (x - mu) / sd
+    # A change that lasts is also tested on the last 2 and 3 batches together:
+    # a 5-sigma spike a single batch's level may miss is ~7 sigma over two.
+    tests, weights = [p_batch], [VOLUME_BATCH_WEIGHT]
+    strength, driven = abs(effect), "batch"
+    for size in range(2, seasonal.WINDOW + 1):
+        win = fit.window(x, size)
+        if win is None:
+            break
+        wx, wm, wv = win
+        pw = _count_p(
+            wx, max(wm, 1e-9), max(wv, wm * 1e-6), unit_uniform(current.batch_id, VOLUME, size)
+        )
+        tests.append(pw)
+        weights.append((1.0 - VOLUME_BATCH_WEIGHT) / (seasonal.WINDOW - 1))
+        if pw / weights[-1] < min(t / w for t, w in zip(tests[:-1], weights[:-1], strict=True)):
+            strength, driven = abs(wx - wm) / math.sqrt(wv), f"last {size} batches"
+    p = cauchy_combine(tests, weights) if len(tests) > 1 else p_batch
     return TestResult(
         VOLUME, None, Status.TESTED, f"{method}; seasonality: {fit.seasonality}", window,
-        observed=x, expected=mu, low=max(0.0, mu - z * sd), high=mu + z * sd,
+        observed=x, expected=mu, low=max(0.0, mu - z_lo * sd), high=mu + z_hi * sd,
         direction="high" if x > mu else "low", p_value=p, effect=effect,
-        weight=s.weight(VOLUME), strength=abs(effect),
+        weight=s.weight(VOLUME), strength=strength,
         details={"alpha": fit.alpha, "sd": sd, "zone": fit.zone, "slot_minutes": fit.slot_minutes,
                  "cadence_seconds": fit.cadence, "gap_exponent": fit.beta,
-                 "neighbour": fit.neighbour, "relative": x / mu},
+                 "neighbour": fit.neighbour, "relative": x / mu, "batch_p_value": p_batch,
+                 "window_p_values": tests[1:], "evidence": driven},
     )  # fmt: skip
 
 
@@ -507,10 +541,13 @@ def outliers(
     counts = [(outside(sm), sm.total) for sm in sums]
     m = sum(t for _, t in counts)
     p0 = (sum(c for c, _ in counts) + 0.5) / (m + 1.0)
-    resid = [min(25.0, (c - t * p0) ** 2 / (t * p0 * (1 - p0))) for c, t in counts]
-    # Certain counts come in lumps (a whole bin beyond the range), which a few
-    # dozen mostly-zero reference batches cannot show: the dispersion is at least 2.
-    phi = max(2.0, sum(resid) / len(resid)) * (1.0 + size / m)
+    resid = [min(100.0, (c - t * p0) ** 2 / (t * p0 * (1 - p0))) for c, t in counts]
+    # Certain counts come in lumps (a whole bin beyond the range): the dispersion is
+    # their Pearson residuals' mean, clipped only far out, and raised by its own
+    # sampling error over a few dozen batches (an estimate that happens low would
+    # make the far tail liberal; a fixed floor of 2 made it 2-5x conservative).
+    phi = max(1.0, sum(resid) / len(resid)) * (1.0 + math.sqrt(2.0 / len(resid)))
+    phi *= 1.0 + size / m
     x = outside(cur)
     p = _quasi_upper(x, size, p0, phi, unit_uniform(current.batch_id, key))
     ratio = (x / size) / p0

@@ -49,6 +49,7 @@ DAY = 86400.0
 WEEK = 7 * DAY
 SLOTS = (5, 10, 15, 20, 30, 60)  # minutes
 CLIP_Z = 5.0
+WINDOW = 3  # batches: a volume change is also tested over the last 2 and 3 batches together
 #: E[min(Z^2, 25)] for a standard normal Z: the target of the winsorised variance (clipping
 #: at 5 bounds a missed anomaly's pull without biasing skewed negative-binomial residuals)
 _CLIPPED_VAR = (
@@ -95,6 +96,33 @@ class VolumeFit:
     beta: float  # count ~ (gap / cadence) ** beta
     neighbour: float  # lag-one correlation of standardised residuals used
     points: int
+    #: the part of relative_error every slot shares (level, weekday factor)
+    shared_error: float = 0.0
+    #: the batch's mean and noise variance before conditioning on its predecessor
+    plain_expected: float = 0.0
+    plain_variance: float = 0.0
+    #: (count, mean, noise variance) of the batches just before, newest first
+    recent: tuple[tuple[float, float, float], ...] = ()
+
+    def window(self, x: float, size: int) -> tuple[float, float, float] | None:
+        """(count, mean, variance) of this batch and the `size - 1` before it together.
+
+        The variance has the lag-one covariance of neighbours and the estimate's
+        own error: the slots' own parts independent, the level's shared; None
+        when the batches before are not all usable.
+        """
+        if size < 2 or len(self.recent) < size - 1:
+            return None
+        parts = [(x, self.plain_expected, self.plain_variance), *self.recent[: size - 1]]
+        total = sum(p[0] for p in parts)
+        mean = sum(p[1] for p in parts)
+        var = sum(p[2] for p in parts)
+        for a, b in zip(parts, parts[1:], strict=False):
+            var += 2.0 * self.neighbour * math.sqrt(a[2] * b[2])
+        slot = self.relative_error - self.shared_error
+        var = max(var, 1e-9) + sum(p[1] ** 2 for p in parts) * slot
+        var += mean * mean * self.shared_error
+        return total, mean, var
 
 
 def cadence_of(times: Any) -> float:
@@ -181,8 +209,11 @@ class _Fit:
 
 
 def _fit(x: Any, lay: _Layout, secs: Any, t_ref: float, span_days: float, alpha: float,
-         cells: bool) -> _Fit:  # fmt: skip
+         cells: bool, off: Any = None) -> _Fit:  # fmt: skip
+    """The multiplicative model fitted to counts `x`; `off` is a known factor per point
+    (the gap term of counts flushed on a timer), 1 when None."""
     n = np()
+    off = n.ones(x.shape) if off is None else off
     pd = lay.per_day
     use_week = span_days >= 14.0
     use_trend = span_days >= 14.0
@@ -198,7 +229,7 @@ def _fit(x: Any, lay: _Layout, secs: Any, t_ref: float, span_days: float, alpha:
     a, b, level_var = float(level[0]), 0.0, 0.0
     tdays = (secs - t_ref) / DAY
     for _ in range(3):
-        base = level * weekday[lay.dow] * cell[week_key]
+        base = level * weekday[lay.dow] * cell[week_key] * off
         raw, _c = _means(type_key, x, base, 2 * pd)
         raw = raw.reshape(2, pd)
         for k in (0, 1):
@@ -209,7 +240,7 @@ def _fit(x: Any, lay: _Layout, secs: Any, t_ref: float, span_days: float, alpha:
             raw[k] = n.where(n.isnan(raw[k]), fill, raw[k])
         shape = n.maximum(raw, 1e-6)
         if use_week:
-            base = level * shape[lay.wkend, lay.sod] * cell[week_key]
+            base = level * shape[lay.wkend, lay.sod] * cell[week_key] * off
             w, _c = _means(lay.dow, x, base, 7)
             w = n.where(n.isnan(w), 1.0, w)
             for group in ((0, 1, 2, 3, 4), (5, 6)):
@@ -217,7 +248,7 @@ def _fit(x: Any, lay: _Layout, secs: Any, t_ref: float, span_days: float, alpha:
                 w[g] = w[g] / w[g].mean()
             weekday = n.maximum(w, 1e-6)
         if cells and use_week:
-            base = level * shape[lay.wkend, lay.sod] * weekday[lay.dow]
+            base = level * shape[lay.wkend, lay.sod] * weekday[lay.dow] * off
             r, c = _means(week_key, x, base, 7 * pd)
             mbar, _c = _means(week_key, base, n.ones_like(base), 7 * pd)
             ok = (c >= 2) & ~n.isnan(r)
@@ -231,7 +262,7 @@ def _fit(x: Any, lay: _Layout, secs: Any, t_ref: float, span_days: float, alpha:
                 tau2 = 0.0
             cell_w = n.where(ok, tau2 / (tau2 + noise), 0.0)
             cell = n.maximum(1.0 + cell_w * dev, 1e-6)
-        season = shape[lay.wkend, lay.sod] * weekday[lay.dow] * cell[week_key]
+        season = shape[lay.wkend, lay.sod] * weekday[lay.dow] * cell[week_key] * off
         # level: weighted least squares over local days of sum(x) / sum(season)
         days, inv = n.unique(lay.day, return_inverse=True)
         sx = n.bincount(inv, weights=x)
@@ -256,7 +287,7 @@ def _fit(x: Any, lay: _Layout, secs: Any, t_ref: float, span_days: float, alpha:
         level_var = s2 / max(wsum, 1e-9) + (s2 * tm * tm / sxx if b and sxx > 0 else 0.0)
         a = max(a, 1e-9)
         level = n.maximum(a + b * tdays, 1e-9 * a)
-    mu = level * shape[lay.wkend, lay.sod] * weekday[lay.dow] * cell[week_key]
+    mu = level * shape[lay.wkend, lay.sod] * weekday[lay.dow] * cell[week_key] * off
     return _Fit(mu, shape, weekday, cell, cell_w, cnt_shape, cnt_cell, a, b, level_var,
                 t_ref, use_week, use_trend)  # fmt: skip
 
@@ -398,12 +429,20 @@ def fit_volume(
     pd = lay.per_day
     type_key = lay.wkend * pd + lay.sod
     week_key = lay.dow * pd + lay.sod
-    lev = 1.0 / n.maximum(f.counts_shape[type_key], 1) + f.cell_weight[week_key] / n.maximum(
-        f.counts_cell[week_key], 1
-    )
-    alpha = dispersion(x, f.mu, lev)
-    f = _fit(x, lay, secs, at, span, alpha, cells=True)
-    alpha = dispersion(x, f.mu, lev)
+
+    def leverage(f: _Fit) -> Any:
+        return 1.0 / n.maximum(f.counts_shape[type_key], 1) + f.cell_weight[week_key] / n.maximum(
+            f.counts_cell[week_key], 1
+        )
+
+    # The first fit takes the counts as Poisson, so its cells soak up the extra
+    # variance and their leverage is high; alpha is taken again from the
+    # refit's own leverage (the first one's overstated it by up to a third).
+    alpha = dispersion(x, f.mu, leverage(f))
+    for _ in range(2):
+        f = _fit(x, lay, secs, at, span, alpha, cells=True)
+        lev = leverage(f)
+        alpha = dispersion(x, f.mu, lev)
     mu = f.mu
     # counts per time window: gap exponent and neighbour correlation
     gaps = n.diff(times, prepend=times[0] - cad)[usable]
@@ -419,7 +458,10 @@ def fit_volume(
         if est / se > 3.0:
             beta = min(1.5, max(0.0, est))
     if beta > 0:
-        mu = mu * n.exp(beta * g)
+        # refit with the gap term known, so the slot shape and cells do not soak up gap noise
+        f = _fit(x, lay, secs, at, span, alpha, cells=True, off=n.exp(beta * g))
+        mu = f.mu
+        lev = leverage(f)
         alpha = dispersion(x, mu, lev)
         var = mu + alpha * mu * mu
     e = (x - mu) / n.sqrt(n.maximum(var, 1e-12))
@@ -444,12 +486,25 @@ def fit_volume(
         expected *= math.exp(beta * math.log(min(max(gap_now / cad, 0.05), 20.0)))
     expected = max(expected, 1e-9)
     unit = 1.0 / expected + alpha
-    rel_err = unit * (1.0 / max(int(f.counts_shape[hk]), 1) + float(f.cell_weight[wk]) /
-                      max(int(f.counts_cell[wk]), 1))  # fmt: skip
-    rel_err += f.level_var / level**2 if level > 0 else 0.0
-    rel_err += 1.0 / max(len(x), 1)
+    # relative variance of the expected value: the slot's own estimates (shape,
+    # cell), then the parts every slot shares (the level line, the weekday
+    # factor, each from about a seventh of the history)
+    slot_err = unit * (1.0 / max(int(f.counts_shape[hk]), 1) + float(f.cell_weight[wk]) /
+                       max(int(f.counts_cell[wk]), 1))  # fmt: skip
+    shared_err = f.level_var / level**2 if level > 0 else 0.0
+    shared_err += unit * 7.0 / max(len(x), 1)
+    rel_err = slot_err + shared_err
     variance = expected + alpha * expected * expected
+    # the batches just before, for the window tests: (count, mean, noise variance)
     last = len(times) - 1
+    recent: list[tuple[float, float, float]] = []
+    j = len(idx) - 1
+    for k in range(last, max(last - WINDOW, -1), -1):
+        if j < 0 or int(idx[j]) != k:
+            break  # not usable (flagged, rejected): the window stops there
+        recent.append((float(x[j]), float(mu[j]), float(var[j])))
+        j -= 1
+    window = (expected, variance, tuple(recent))
     if phi != 0.0 and usable[last] and last in pos:
         j = pos[last]
         expected = max(1e-9, expected + phi * float(e[j]) * math.sqrt(variance))
@@ -459,4 +514,4 @@ def fit_volume(
     if f.use_trend:
         label += " x trend"
     return VolumeFit(expected, variance, alpha, rel_err, label, zone_name(zone), slot_min, cad,
-                     beta, phi, len(x))  # fmt: skip
+                     beta, phi, len(x), shared_err, window[0], window[1], window[2])  # fmt: skip

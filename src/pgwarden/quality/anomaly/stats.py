@@ -119,22 +119,28 @@ def randomized(upper_strict: float, at: float, u: float) -> float:
     return min(1.0, max(0.0, upper_strict + u * at))
 
 
-def cauchy_combine(pvalues: Sequence[float]) -> float:
+def cauchy_combine(pvalues: Sequence[float], weights: Sequence[float] | None = None) -> float:
     """One p-value from several dependent ones (Liu & Xie 2020, Cauchy combination).
 
-    mean(tan((1/2 - p) pi)) is standard Cauchy under the null whatever the
-    dependence between the tests in the tail, so unlike Bonferroni (min p x k)
-    the result stays calibrated instead of conservative.
+    sum(w_i tan((1/2 - p_i) pi)) with weights summing to 1 is standard Cauchy
+    under the null whatever the dependence between the tests in the tail, so
+    unlike Bonferroni (min p x k) the result stays calibrated instead of
+    conservative; far in the tail it is about min(p_i / w_i), so a test with
+    most of the weight loses little to the others. Equal weights by default.
     """
     ps = [min(max(p, 1e-300), 1.0 - 1e-15) for p in pvalues]
     if not ps:
         return 1.0
-    if min(ps) < 1e-15:
-        # tan((1/2 - p) pi) ~ 1 / (p pi) far in the tail: avoid the cancellation
-        t = sum(1.0 / (p * math.pi) if p < 1e-15 else math.tan((0.5 - p) * math.pi) for p in ps)
-    else:
-        t = sum(math.tan((0.5 - p) * math.pi) for p in ps)
-    t /= len(ps)
+    ws = [1.0 / len(ps)] * len(ps) if weights is None else list(weights)
+    total = sum(ws)
+    if len(ws) != len(ps) or total <= 0:
+        raise ValueError(f"cauchy_combine: {len(ws)} weights for {len(ps)} p-values")
+    ws = [w / total for w in ws]
+    # tan((1/2 - p) pi) ~ 1 / (p pi) far in the tail: avoid the cancellation
+    t = sum(
+        w * (1.0 / (p * math.pi) if p < 1e-15 else math.tan((0.5 - p) * math.pi))
+        for p, w in zip(ps, ws, strict=True)
+    )
     if t > 1e15:
         return min(1.0, 1.0 / (t * math.pi))
     return min(1.0, max(0.0, 0.5 - math.atan(t) / math.pi))
