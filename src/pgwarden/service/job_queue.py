@@ -3,6 +3,10 @@
 The App is built at run time from a Database and the runtime config, never at
 import: periodic schedules come from config keys, and tests build one App per
 database.
+
+The App's job manager takes hand-offs from the pipeline task
+(`service/handoff.py`): a batch's closing transaction also finishes its job
+and fetches the worker's next one.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import procrastinate
 
 from pgwarden.db.conninfo import session_options, with_options
+from pgwarden.service.handoff import HandoffJobManager
 from pgwarden.service.tasks import register_tasks
 from pgwarden.services import Services
 
@@ -38,5 +43,6 @@ def build_app(
         max_size=max(2, pool_size),
     )
     app = procrastinate.App(connector=connector)
+    app.job_manager = HandoffJobManager(connector, services.db.schema)
     register_tasks(app, services)
     return app

@@ -23,13 +23,14 @@ one: the after-batch step records its completion in `batch_steps` in its
 own transaction, and a retry runs it whenever that record is missing (a
 crash between the quality commit and this one used to lose it for good).
 
-Durability: only the batch's closing commit (step 7) waits for the WAL flush.
-The commits before it (claim, quality, the after-batch step, the model cycle)
-return at once; PostgreSQL flushes WAL in order, so once the batch is durably
-DONE or REJECTED every step before it is durable too, and a server crash
-before that leaves a prefix of the steps, which a retry resumes like a worker
-killed at that point. The after-batch step waits when it queued deliveries,
-since they are sent before the batch closes.
+Durability: no commit of a batch waits for the WAL flush while the worker has
+a next job in hand (`pipeline.flush_wait` 'idle'); the closing commit, which
+also finishes the batch's job and fetches the next (service/handoff.py),
+waits when there is none, or always with 'batch'. PostgreSQL flushes WAL in
+order, so a durable step implies every step before it, and a server crash
+leaves a prefix of the steps, which the retried job resumes like a worker
+killed at that point. The after-batch step waits when it queued
+deliveries, since they are sent before the batch closes.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from pgwarden import alerts, models, quality
 from pgwarden.db.queries import Queries
 from pgwarden.errors import PgwardenError
 from pgwarden.quality import BatchResult, BatchStatus, Violation
+from pgwarden.service.handoff import Handoff
 from pgwarden.services import Services
 
 log = logging.getLogger(__name__)
@@ -72,9 +74,13 @@ class ProcessOutcome:
         return asdict(self)
 
 
-def process_batch(services: Services, batch_id: str) -> ProcessOutcome:
+def process_batch(
+    services: Services, batch_id: str, *, handoff: Handoff | None = None
+) -> ProcessOutcome:
     """Run one batch through the pipeline; a finished batch is skipped.
 
+    With a `handoff` (the worker's job of this batch), the batch's closing
+    transaction also finishes that job and fetches the worker's next one.
     An unexpected error marks the batch FAILED with the error and re-raises,
     so procrastinate retries the job (a FAILED batch may be claimed again).
     """
@@ -92,7 +98,7 @@ def process_batch(services: Services, batch_id: str) -> ProcessOutcome:
         log.info("batch %s already processed; skipping", batch_id, extra={"action": "skip"})
         return ProcessOutcome(batch_id, "SKIPPED")
     try:
-        return _process_claimed(services, q, row, started, clock)
+        return _process_claimed(services, q, row, started, clock, handoff)
     except Exception as exc:
         _finish(services, q, batch_id, "FAILED", error=f"{type(exc).__name__}: {exc}"[:2000])
         log.exception("batch %s failed", batch_id, extra={"action": "batch_failed"})
@@ -113,11 +119,18 @@ class _Stages:
 
 
 def _process_claimed(
-    services: Services, q: Queries, row: tuple[Any, ...], started: float, clock: _Stages
+    services: Services,
+    q: Queries,
+    row: tuple[Any, ...],
+    started: float,
+    clock: _Stages,
+    handoff: Handoff | None,
 ) -> ProcessOutcome:
     batch_id, source, received_at, fmt, payload, metadata, _attempts = row
     if payload is None:
-        return _finish(services, q, batch_id, "REJECTED", reason="payload no longer stored")
+        return _finish(
+            services, q, batch_id, "REJECTED", reason="payload no longer stored", handoff=handoff
+        )
 
     frame, unreadable = parse(services, bytes(payload), fmt, source)
     clock.lap("parse")
@@ -135,7 +148,9 @@ def _process_claimed(
         )
     except PgwardenError as exc:
         # A malformed batch is recorded as rejected with its reason, never retried.
-        return _finish(services, q, batch_id, "REJECTED", reason=str(exc), started=started)
+        return _finish(
+            services, q, batch_id, "REJECTED", reason=str(exc), started=started, handoff=handoff
+        )
 
     level = result.scores.level.value if result.scores else None
     overall = result.scores.overall if result.scores else None
@@ -144,7 +159,7 @@ def _process_claimed(
         return _finish(
             services, q, batch_id, "REJECTED",
             records=result.records, level=level, overall=overall, reason=reason, started=started,
-            clock=clock,
+            clock=clock, handoff=handoff,
         )  # fmt: skip
 
     cycle_id = cycle_id_for(batch_id)
@@ -160,7 +175,7 @@ def _process_claimed(
     return _finish(
         services, q, batch_id, "DONE",
         records=result.records, level=level, overall=overall, cycle_id=cycle_id,
-        models_ok=ok, models_failed=failed, started=started, clock=clock,
+        models_ok=ok, models_failed=failed, started=started, clock=clock, handoff=handoff,
     )  # fmt: skip
 
 
@@ -344,26 +359,28 @@ def _finish(
     models_failed: int | None = None,
     started: float | None = None,
     clock: _Stages | None = None,
+    handoff: Handoff | None = None,
 ) -> ProcessOutcome:
-    # The batch's closing commit waits for the WAL flush, which makes every
-    # earlier step of the batch durable too (see the module docstring).
-    # One round trip (pipeline mode): BEGIN, UPDATE, COMMIT.
-    with services.db.connection() as conn, conn.pipeline(), conn.transaction():
-        conn.execute(
-            q["finish_batch"],
-            {
-                "batch_id": batch_id,
-                "status": status,
-                "records": records,
-                "level": level,
-                "overall": overall,
-                "reject_reason": reason,
-                "error": error,
-                "cycle_id": cycle_id,
-                "models_ok": models_ok,
-                "models_failed": models_failed,
-            },
-        )
+    params = {
+        "batch_id": batch_id,
+        "status": status,
+        "records": records,
+        "level": level,
+        "overall": overall,
+        "reject_reason": reason,
+        "error": error,
+        "cycle_id": cycle_id,
+        "models_ok": models_ok,
+        "models_failed": models_failed,
+    }
+    if handoff is not None and status in ("DONE", "REJECTED"):
+        _finish_and_hand_off(services, q, params, handoff)
+    else:
+        # The batch's closing commit waits for the WAL flush, which makes every
+        # earlier step of the batch durable too (see the module docstring).
+        # One round trip (pipeline mode): BEGIN, UPDATE, COMMIT.
+        with services.db.connection() as conn, conn.pipeline(), conn.transaction():
+            conn.execute(q["finish_batch"], params)
     return ProcessOutcome(
         batch_id,
         status,
@@ -377,6 +394,37 @@ def _finish(
         seconds=time.monotonic() - started if started else 0.0,
         stages=_finished(clock),
     )
+
+
+def _finish_and_hand_off(
+    services: Services, q: Queries, params: dict[str, Any], handoff: Handoff
+) -> None:
+    """The closing transaction that also finishes the batch's job and fetches the next job.
+
+    One round trip (pipeline mode): BEGIN, UPDATE, finish, fetch, COMMIT. The
+    batch and its job commit together, so a job is never durably succeeded
+    while its batch is not DONE. With a next job in hand and
+    `pipeline.flush_wait` 'idle', the commit does not wait for the WAL flush:
+    the worker goes on at once, the WAL writer flushes within
+    wal_writer_delay, and any later commit that waits makes this one durable
+    too. Without a next job it waits, so a drained queue is always durable.
+    A job taken from this worker meanwhile (the stalled-job recovery) is left
+    to procrastinate, as before.
+    """
+    job = {
+        "job_id": handoff.job_id,
+        "worker_id": handoff.worker_id,
+        "queues": handoff.queues,
+        "flush_wait": services.config.get("pipeline.flush_wait"),
+    }
+    with services.db.connection() as conn:
+        with conn.pipeline(), conn.transaction():
+            conn.execute(q["finish_batch"], params)
+            own = conn.execute(q["finish_own_job"], job)
+            fetched = conn.execute(q["fetch_next_job"], job)
+        ours = own.fetchone() is not None  # else procrastinate's own finish reports it
+        row = fetched.fetchone()
+    handoff.finished(ours, row[:-1] if row is not None and row[0] is not None else None)
 
 
 def _finished(clock: _Stages | None) -> dict[str, float]:

@@ -14,11 +14,11 @@ UPDATE {schema}.workers SET last_seen = now() WHERE name = %(name)s;
 -- A worker stopped cleanly.
 UPDATE {schema}.workers SET stopped_at = now(), last_seen = now() WHERE name = %(name)s;
 
--- name: job_done
--- Count one finished job, and remember the last error if it failed.
+-- name: jobs_done
+-- Count finished jobs (and failed ones among them), and remember the last error if any.
 UPDATE {schema}.workers
-   SET jobs_done = jobs_done + 1,
-       jobs_failed = jobs_failed + CASE WHEN %(error)s::text IS NULL THEN 0 ELSE 1 END,
+   SET jobs_done = jobs_done + %(done)s,
+       jobs_failed = jobs_failed + %(failed)s,
        last_error = coalesce(%(error)s, last_error),
        last_error_at = CASE WHEN %(error)s::text IS NULL THEN last_error_at ELSE now() END,
        last_seen = now()
@@ -217,3 +217,30 @@ WHERE i.received_at > now() - interval '1 day'
                   WHERE s.batch_id = i.batch_id AND s.step = 'after_batch')
 ORDER BY i.received_at
 LIMIT %(limit)s;
+
+-- name: finish_own_job
+-- The pipeline task finishes its own procrastinate job in the batch's closing transaction
+-- (what procrastinate_finish_job_v1 does to a 'doing' job); no row: the job is not this
+-- worker's any more (the stalled-job recovery took it back).
+UPDATE {schema}.procrastinate_jobs
+   SET status = 'succeeded', abort_requested = false, attempts = attempts + 1
+ WHERE id = %(job_id)s AND status = 'doing' AND worker_id = %(worker_id)s
+RETURNING id;
+
+-- name: fetch_next_job
+-- ... and fetches the worker's next job there too (procrastinate's fetch_job, same columns);
+-- the last column sets this transaction's commit not to wait for the WAL flush when a next
+-- job was found and pipeline.flush_wait is 'idle'.
+SELECT j.id, j.status, j.task_name, j.priority, j.lock, j.queueing_lock, j.args,
+       j.scheduled_at, j.queue_name, j.attempts, j.worker_id,
+       set_config('synchronous_commit',
+                  CASE WHEN j.id IS NOT NULL AND %(flush_wait)s = 'idle' THEN 'off'
+                       ELSE current_setting('synchronous_commit') END,
+                  true)
+  FROM {schema}.procrastinate_fetch_job_v2(%(queues)s::varchar[], %(worker_id)s) AS j;
+
+-- name: release_job
+-- A job fetched for a worker that stopped before running it goes back to the queue, as if
+-- never fetched (not a retry: no attempt is counted).
+UPDATE {schema}.procrastinate_jobs SET status = 'todo', worker_id = NULL
+ WHERE id = %(job_id)s AND status = 'doing';

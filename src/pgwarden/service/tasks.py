@@ -20,6 +20,7 @@ from pgwarden.ops.tasks import register_ops_tasks
 from pgwarden.quality import report as quality_report
 from pgwarden.quality import silence
 from pgwarden.service import pipeline, sources
+from pgwarden.service.handoff import HandoffJobManager
 from pgwarden.service.ingest import PROCESS_TASK as PROCESS_BATCH
 from pgwarden.service.ingest import QUEUE_PIPELINE
 from pgwarden.services import Services
@@ -53,10 +54,21 @@ def register_tasks(app: procrastinate.App, services: Services) -> None:
         name=PROCESS_BATCH,
         queue=QUEUE_PIPELINE,
         retry=procrastinate.RetryStrategy(max_attempts=3, exponential_wait=2),
+        pass_context=True,
     )
-    def process_batch(batch_id: str) -> None:
-        """ingest -> quality -> model DAG -> persist -> alerts, once per batch in effect."""
-        pipeline.process_batch(services, batch_id)
+    def process_batch(context: JobContext, batch_id: str) -> None:
+        """ingest -> quality -> model DAG -> persist -> alerts, once per batch in effect.
+
+        The batch's closing transaction finishes this job and fetches the
+        worker's next one (service/handoff.py).
+        """
+        manager = context.app.job_manager
+        handoff = (
+            manager.handoff_for(context.job, context.worker_queues)
+            if isinstance(manager, HandoffJobManager)
+            else None
+        )
+        pipeline.process_batch(services, batch_id, handoff=handoff)
 
     @app.periodic(cron=cfg.get("sources.poll_cron"), periodic_id="poll_sources")
     @app.task(name=POLL_SOURCES, queue=QUEUE_MAINTENANCE, queueing_lock=POLL_SOURCES)

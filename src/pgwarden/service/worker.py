@@ -22,6 +22,7 @@ from typing import Any
 
 from pgwarden.db.queries import Queries
 from pgwarden.errors import WorkerStopped
+from pgwarden.service.handoff import HandoffJobManager
 from pgwarden.service.job_queue import build_app
 from pgwarden.services import Services
 
@@ -53,6 +54,47 @@ def list_workers(services: Services) -> list[WorkerInfo]:
     with services.db.connection() as conn:
         rows = conn.execute(q["list_workers"], {"stale": stale}).fetchall()
     return [WorkerInfo(*row) for row in rows]
+
+
+class _JobCounts:
+    """Jobs done and failed since the last write; the beat thread takes them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.done = 0
+        self.failed = 0
+
+    def add(self, *, failed: bool) -> None:
+        with self._lock:
+            self.done += 1
+            self.failed += int(failed)
+
+    def take(self) -> tuple[int, int]:
+        with self._lock:
+            taken = (self.done, self.failed)
+            self.done = self.failed = 0
+        return taken
+
+    def give_back(self, done: int, failed: int) -> None:
+        with self._lock:
+            self.done += done
+            self.failed += failed
+
+
+def _stop_handoffs(app: Any) -> None:
+    if isinstance(app.job_manager, HandoffJobManager):
+        app.job_manager.accepting = False
+
+
+async def _release_prefetched(app: Any) -> None:
+    """Jobs a last batch fetched for this worker, never run, go back to the queue."""
+    manager = app.job_manager
+    if isinstance(manager, HandoffJobManager):
+        manager.accepting = False
+        try:
+            await manager.release_prefetched()
+        except Exception as exc:  # the stalled-job recovery will retry them
+            log.warning("could not release prefetched jobs: %s: %s", type(exc).__name__, exc)
 
 
 def default_worker_name() -> str:
@@ -108,33 +150,44 @@ async def run_worker_async(
             },
         )
 
-    def record_outcome(error: str | None) -> None:
+    counts = _JobCounts()
+
+    def write_counts(error: str | None = None) -> None:
+        done, failed = counts.take()
+        if not (done or error):
+            return
         try:
             with services.db.connection() as conn, conn.transaction():
-                # a count lost to a server crash is harmless; the next job waits for nobody
+                # a count lost to a server crash is harmless; nothing waits for the flush
                 conn.execute(q["async_commit_local"])
-                conn.execute(q["job_done"], {"name": name, "error": error})
+                conn.execute(
+                    q["jobs_done"], {"name": name, "done": done, "failed": failed, "error": error}
+                )
         except Exception:  # bookkeeping must never fail a job
-            log.exception("could not record job outcome", extra={"action": "job_count"})
+            counts.give_back(done, failed)
+            log.exception("could not record job outcomes", extra={"action": "job_count"})
 
-    counting: set[asyncio.Task[None]] = set()
+    errors: set[asyncio.Task[None]] = set()
 
     async def count_job(call_next: Callable[[], Any], context: Any, worker: Any) -> Any:
         """Worker middleware: wraps every job, sync or async, on the event loop.
 
-        The count is written beside the next job, not before it: awaiting it
-        here kept a lone worker idle for a round trip and a commit per job.
+        A success is only counted in memory (the beat writes the counts): a
+        write per job, even in a thread beside the next job, cost a lone
+        worker a round trip and a thread hop between two batches. A failure,
+        with its error, is written at once.
         """
-        error: str | None = None
         try:
-            return await call_next()
+            result = await call_next()
         except BaseException as exc:
+            counts.add(failed=True)
             error = f"{type(exc).__name__}: {exc}"[:2000]
+            task = asyncio.create_task(asyncio.to_thread(write_counts, error))
+            errors.add(task)
+            task.add_done_callback(errors.discard)
             raise
-        finally:
-            task = asyncio.create_task(asyncio.to_thread(record_outcome, error))
-            counting.add(task)
-            task.add_done_callback(counting.discard)
+        counts.add(failed=False)
+        return result
 
     stalled_after = float(services.config.get("jobs.stalled_after"))
     beat_stop = threading.Event()
@@ -146,6 +199,7 @@ async def run_worker_async(
                     conn.execute(q["touch_worker"], {"name": name})
             except Exception as exc:
                 log.warning("worker beat failed: %s: %s", type(exc).__name__, exc)
+            write_counts()
 
     beater = threading.Thread(target=beat, name=f"beat-{name}", daemon=True)
     beater.start()
@@ -175,32 +229,41 @@ async def run_worker_async(
                     fetch_job_polling_interval=FETCH_POLL_INTERVAL,
                 )
             )
-            if stop is None:
-                await work
-            else:
-                watcher = asyncio.create_task(asyncio.to_thread(stop.wait))
-                done, _ = await asyncio.wait({work, watcher}, return_when=asyncio.FIRST_COMPLETED)
-                if work not in done:
-                    # procrastinate stops gracefully on cancel: running jobs finish first.
-                    work.cancel()
-                    await asyncio.gather(work, return_exceptions=True)
+            try:
+                if stop is None:
+                    await work
                 else:
-                    stop.set()
-                    await watcher
-                    work.result()
-                    if wait:
-                        # procrastinate stops quietly when a side task (the
-                        # periodic deferrer, the listener) fails
-                        raise WorkerStopped(
-                            f"worker {name} stopped without being asked to; the log above "
-                            "names the failed part"
-                        )
+                    watcher = asyncio.create_task(asyncio.to_thread(stop.wait))
+                    done, _ = await asyncio.wait(
+                        {work, watcher}, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    if work not in done:
+                        # running jobs finish first; they fetch no next job any more
+                        _stop_handoffs(app)
+                        # procrastinate stops gracefully on cancel: running jobs finish first.
+                        work.cancel()
+                        await asyncio.gather(work, return_exceptions=True)
+                    else:
+                        stop.set()
+                        await watcher
+                        work.result()
+                        if wait:
+                            # procrastinate stops quietly when a side task (the
+                            # periodic deferrer, the listener) fails
+                            raise WorkerStopped(
+                                f"worker {name} stopped without being asked to; the log above "
+                                "names the failed part"
+                            )
+            finally:
+                await _release_prefetched(app)
     finally:
         if own_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 asyncio.get_running_loop().remove_signal_handler(sig)
-        if counting:  # the last jobs' counts are written before the worker says it stopped
-            await asyncio.gather(*counting, return_exceptions=True)
+        if errors:
+            await asyncio.gather(*errors, return_exceptions=True)
+        # the last jobs' counts are written before the worker says it stopped
+        await asyncio.to_thread(write_counts)
         registry.close()
         beat_stop.set()
         beater.join(timeout=BEAT_INTERVAL)

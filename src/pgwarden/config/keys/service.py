@@ -12,6 +12,16 @@ KEYS = [
         choices=("low", "medium", "high", "critical", "none"),
     ),
     Key(
+        "pipeline.flush_wait",
+        "str",
+        "idle",
+        "when a worker waits for the WAL flush of a batch's closing commit: 'idle' only when "
+        "it has no next job in hand (the WAL writer flushes within wal_writer_delay; a server "
+        "crash may take back the last finished batches, which are then processed again), "
+        "'batch' after every batch",
+        choices=("idle", "batch"),
+    ),
+    Key(
         "pipeline.keep_payload_hours",
         "int",
         24,

@@ -1,0 +1,129 @@
+"""A batch's closing transaction finishes its own job and fetches the worker's next one
+(issue 16): no job is lost, run twice or left `doing`, whatever happens around it."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from procrastinate.jobs import Status
+
+from pgwarden.errors import ConfigValueInvalid
+from pgwarden.service import pipeline
+from pgwarden.service.handoff import HandoffJobManager
+from pgwarden.service.ingest import ingest
+from pgwarden.service.job_queue import build_app
+from pgwarden.service.worker import list_workers, run_worker
+
+
+def _batch(services, source: str, batch_id: str) -> None:
+    records = "\n".join(f'{{"id": {i}, "v": {i * 2}}}' for i in range(5))
+    ingest(services, source, records.encode(), batch_id=batch_id)
+
+
+def _job_states(conn) -> dict[str, tuple[str, int]]:
+    rows = conn.execute(
+        "SELECT args->>'batch_id', status, attempts FROM procrastinate_jobs "
+        "WHERE queue_name = 'pipeline'"
+    ).fetchall()
+    return {r[0]: (r[1], r[2]) for r in rows}
+
+
+def test_a_worker_drains_queued_batches_through_hand_offs(services, conn):
+    for i in range(8):
+        _batch(services, f"src{i % 2}", f"b-{i}")
+    apps = []
+    run_worker(
+        services,
+        wait=False,
+        install_signal_handlers=False,
+        name="w-handoff",
+        queues=["pipeline"],
+        on_app=apps.append,
+    )
+    # every job ran once and succeeded; every batch is DONE once
+    assert _job_states(conn) == {f"b-{i}": ("succeeded", 1) for i in range(8)}
+    statuses = conn.execute("SELECT status, attempts FROM ingest_batches").fetchall()
+    assert statuses == [("DONE", 1)] * 8
+    # all but the first were fetched by the batch before them, in its transaction
+    assert apps[0].job_manager.handed_off == 7
+    (w,) = list_workers(services)
+    assert (w.jobs_done, w.jobs_failed) == (8, 0)
+
+
+def test_the_closing_transaction_finishes_its_job_and_fetches_the_next(services, conn):
+    _batch(services, "a", "b-1")
+    _batch(services, "b", "b-2")
+    _batch(services, "c", "b-3")
+
+    async def scenario():
+        app = build_app(services, pool_size=2)
+        manager = app.job_manager
+        assert isinstance(manager, HandoffJobManager)
+        async with app.open_async():
+            worker_id = await manager.register_worker()
+            job = await manager.fetch_job(queues=["pipeline"], worker_id=worker_id)
+            assert job is not None and job.task_kwargs == {"batch_id": "b-1"}
+            handoff = manager.handoff_for(job, ["pipeline"])
+            await asyncio.to_thread(pipeline.process_batch, services, "b-1", handoff=handoff)
+            after_first = _job_states(conn)
+            # the worker's next fetch is the job the transaction fetched: no query
+            nxt = await manager.fetch_job(queues=["pipeline"], worker_id=worker_id)
+            # the worker's own finish of b-1 is skipped (it would fail: not 'doing')
+            await manager.finish_job(job, status=Status.SUCCEEDED, delete_job=False)
+            handoff = manager.handoff_for(nxt, ["pipeline"])
+            await asyncio.to_thread(pipeline.process_batch, services, "b-2", handoff=handoff)
+            # the worker stops before running b-3: it goes back to the queue
+            released = await manager.release_prefetched()
+            return after_first, nxt, released
+
+    after_first, nxt, released = asyncio.run(scenario())
+    assert after_first == {"b-1": ("succeeded", 1), "b-2": ("doing", 0), "b-3": ("todo", 0)}
+    assert nxt is not None and nxt.task_kwargs == {"batch_id": "b-2"}
+    assert released == 1
+    assert _job_states(conn) == {
+        "b-1": ("succeeded", 1),
+        "b-2": ("succeeded", 1),
+        "b-3": ("todo", 0),
+    }
+    worker_of_b3 = conn.execute(
+        "SELECT worker_id FROM procrastinate_jobs WHERE args->>'batch_id' = 'b-3'"
+    ).fetchone()
+    assert worker_of_b3 == (None,)
+
+
+def test_a_job_taken_back_meanwhile_is_not_finished_by_the_batch(services, conn):
+    _batch(services, "a", "b-1")
+
+    async def scenario():
+        app = build_app(services, pool_size=2)
+        manager = app.job_manager
+        assert isinstance(manager, HandoffJobManager)
+        async with app.open_async():
+            worker_id = await manager.register_worker()
+            job = await manager.fetch_job(queues=["pipeline"], worker_id=worker_id)
+            handoff = manager.handoff_for(job, ["pipeline"])
+            # the stalled-job recovery gave the job back to the queue while it ran
+            conn.execute(
+                "UPDATE procrastinate_jobs SET status = 'todo', worker_id = NULL WHERE id = %s",
+                [job.id],
+            )
+            conn.commit()
+            outcome = await asyncio.to_thread(
+                pipeline.process_batch, services, "b-1", handoff=handoff
+            )
+            return outcome, manager.handed_off
+
+    outcome, handed_off = asyncio.run(scenario())
+    assert outcome.status == "DONE"
+    # not marked succeeded by a worker that no longer owned it; fetched again (the only
+    # job) and handed to this worker, whose run of it will find the batch DONE
+    assert _job_states(conn) == {"b-1": ("doing", 0)}
+    assert handed_off == 1
+
+
+def test_flush_wait_refuses_an_unknown_value(services):
+    with pytest.raises(ConfigValueInvalid) as err:
+        services.config.set("pipeline.flush_wait", "sometimes")
+    assert "pipeline.flush_wait" in str(err.value) and "sometimes" in str(err.value)
+    assert services.config.get("pipeline.flush_wait") == "idle"
