@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -196,7 +196,77 @@ def read_batch(
     return frame
 
 
-def input_size(data: Any, frame: pl.DataFrame) -> int:
+def ndjson_chunks(
+    data: bytes | str | Path, chunk_bytes: int, *, source: str = "?"
+) -> Iterator[pl.DataFrame]:
+    """A JSON-lines batch (bytes or a file) as frames of about `chunk_bytes` of input each,
+    cut at line ends, holding one chunk at a time.
+
+    The first chunk's schema (inferred from its first 100 lines, as `read_batch`
+    infers the whole batch's) is imposed on the rest, so each chunk reads as that
+    part of the whole frame would. Raises what `read_batch` raises (BatchInvalid);
+    a line past the first chunk that does not fit the schema raises
+    `ChunkUnreadable` (the caller reads the batch whole, which names the line).
+    """
+    import polars as pl
+
+    schema: Any = None
+    for piece in _line_blocks(data, chunk_bytes):
+        if not piece.strip():
+            continue
+        if schema is None:
+            try:
+                frame = pl.read_ndjson(piece)
+            except pl.exceptions.SchemaError as exc:
+                raise ChunkUnreadable(str(exc)) from exc  # mixed types: read whole
+            except Exception as exc:
+                raise _explain(piece, "ndjson", source, exc) from exc
+            schema = frame.schema
+        else:
+            try:
+                frame = pl.read_ndjson(piece, schema=schema)
+            except Exception as exc:
+                raise ChunkUnreadable(str(exc)) from exc
+        yield frame
+    if schema is None:
+        raise BatchInvalid(source, None, None, "empty batch: 0 bytes")
+
+
+class ChunkUnreadable(Exception):
+    """A chunk past the first did not read with the first chunk's schema."""
+
+
+def _line_blocks(data: bytes | str | Path, size: int) -> Iterator[bytes]:
+    """Blocks of about `size` bytes, each ending at a line end (the last: at the end)."""
+    if isinstance(data, bytes | bytearray | memoryview):
+        view = bytes(data) if not isinstance(data, bytes) else data
+        start = 0
+        while start < len(view):
+            end = min(start + size, len(view))
+            if end < len(view):
+                cut = view.rfind(b"\n", start, end)
+                end = cut + 1 if cut >= start else view.find(b"\n", end) + 1 or len(view)
+            yield view[start:end]
+            start = end
+        return
+    with open(data, "rb") as fh:
+        rest = b""
+        while True:
+            block = fh.read(size)
+            if not block:
+                if rest:
+                    yield rest
+                return
+            block = rest + block
+            cut = block.rfind(b"\n")
+            if cut < 0:
+                rest = block
+                continue
+            rest = block[cut + 1 :]
+            yield block[: cut + 1]
+
+
+def input_size(data: Any, frame: pl.DataFrame | None) -> int:
     """Bytes of input for MB/s: the raw bytes when given, else the frame's size."""
     if isinstance(data, bytes | bytearray | memoryview):
         return len(data)
@@ -205,7 +275,7 @@ def input_size(data: Any, frame: pl.DataFrame) -> int:
             return Path(data).stat().st_size
         except OSError:
             pass
-    return int(frame.estimated_size())
+    return int(frame.estimated_size()) if frame is not None else 0
 
 
 def check_value_sizes(frame: pl.DataFrame, source: str, limit: int) -> None:

@@ -10,22 +10,42 @@ caller can store it.
 
 from __future__ import annotations
 
+import logging
 import resource
 import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from pgwarden.quality.batch import DEFAULT_MAX_VALUE_BYTES, DataBatch, input_size, read_batch
+from pgwarden.quality.batch import (
+    DEFAULT_MAX_VALUE_BYTES,
+    ChunkUnreadable,
+    DataBatch,
+    guess_format,
+    input_size,
+    ndjson_chunks,
+    read_batch,
+)
 from pgwarden.quality.errors import BatchInvalid
 from pgwarden.quality.model import BatchMetadata, BatchResult, BatchStatus, Severity, Violation
 from pgwarden.quality.rules import Rule, RuleSet
 from pgwarden.quality.scoring import Levels, compute_scores
 
+if TYPE_CHECKING:
+    from pgwarden.quality.evaluator import Evaluation
+
+log = logging.getLogger(__name__)
+
 METADATA_MAX_AGE = 3600.0  # seconds; the seed's "data_freshness under one hour"
 EXPECTED_RECORDS_MAX = 1_000_000  # the seed's expected_records range is 1..1,000,000
 ROW_COUNT_TOLERANCE = 0.0  # share of expected_records a batch may miss by
+MAX_MEMORY_MB = 512  # seed 004's cap on one batch's memory (runtime key quality.max_memory_mb)
+# Peak memory of reading and checking JSON lines whole, per input byte: the frame
+# (about 1.3x the text), the text itself and the pass's masks (measured 2.2x at
+# 1 M records with benchmarks/quality.py); 3 leaves room.
+MEMORY_PER_INPUT_BYTE = 3
 
 
 @dataclass(frozen=True)
@@ -37,6 +57,11 @@ class CheckOptions:
     max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES
     metadata_max_age: float = METADATA_MAX_AGE
     expected_records_max: int = EXPECTED_RECORDS_MAX
+    max_memory_mb: int = MAX_MEMORY_MB
+
+    def chunk_bytes(self) -> int:
+        """Input bytes per chunk under the memory ceiling (see `chunked`)."""
+        return max(1 << 20, self.max_memory_mb * 1_048_576 // MEMORY_PER_INPUT_BYTE // 2)
 
 
 def check_batch(
@@ -66,6 +91,21 @@ def check_batch(
     from pgwarden.quality.evaluator import CheckContext, evaluate
 
     ctx = context or CheckContext()
+    if frame is None and chunked(batch, options):
+        try:
+            ev = _evaluate_in_chunks(batch, rules, ctx, options)
+        except BatchInvalid as exc:
+            return rejected(batch, str(exc), now, meta=meta, rules=rules)
+        except ChunkUnreadable:
+            log.info(
+                "batch %s does not read in chunks; reading it whole",
+                batch.id,
+                extra={"action": "quality_chunks_fallback", "batch_id": batch.id},
+            )
+        else:
+            return _result(
+                batch, rules, now, meta, ctx, options, ev, None, started, (rss_before, peak_before)
+            )
     try:
         # a frame from the caller was size-checked when it was read; a batch read
         # here is size-checked in the evaluation's own pass
@@ -84,6 +124,71 @@ def check_batch(
         )
     except BatchInvalid as exc:
         return rejected(batch, str(exc), now, meta=meta, rules=rules)
+    return _result(
+        batch, rules, now, meta, ctx, options, ev, frame, started, (rss_before, peak_before)
+    )
+
+
+def chunked(batch: DataBatch, options: CheckOptions) -> bool:
+    """Whether a batch is checked in chunks: JSON lines (bytes or a file) whose whole
+    check would need more than `options.max_memory_mb`."""
+    data = batch.records
+    if isinstance(data, bytes | bytearray | memoryview):
+        fmt = batch.fmt or guess_format(bytes(data[:4096]))
+    elif isinstance(data, str | Path):
+        try:
+            with open(data, "rb") as fh:
+                head = fh.read(4096)
+        except OSError:
+            return False  # read_batch names the problem
+        fmt = batch.fmt or guess_format(head, Path(data).name)
+    else:
+        return False
+    if fmt not in ("ndjson", "jsonl"):
+        return False
+    need = input_size(data, None) * MEMORY_PER_INPUT_BYTE
+    return need > options.max_memory_mb * 1_048_576
+
+
+def _evaluate_in_chunks(
+    batch: DataBatch, rules: RuleSet, ctx: Any, options: CheckOptions
+) -> Evaluation:
+    from pgwarden.quality.evaluator import evaluate_chunks
+
+    data = batch.records
+    size = options.chunk_bytes()
+    total = input_size(data, None)
+
+    def estimate(first: Any) -> int:
+        # records per input byte of the first chunk, for the stride of the stats sample
+        return max(1, round(first.height * total / min(size, total)))
+
+    return evaluate_chunks(
+        lambda: ndjson_chunks(data, size, source=batch.source),
+        rules,
+        batch.received_at,
+        ctx,
+        sample_size=options.sample_size,
+        max_value_bytes=options.max_value_bytes,
+        source=batch.source,
+        estimate_records=estimate,
+    )
+
+
+def _result(
+    batch: DataBatch,
+    rules: RuleSet,
+    now: datetime,
+    meta: BatchMetadata,
+    ctx: Any,
+    options: CheckOptions,
+    ev: Evaluation,
+    frame: Any,
+    started: float,
+    memory_before: tuple[int, int],
+) -> BatchResult:
+    """The BatchResult of an evaluation: batch-level checks, metadata checks, scores."""
+    rss_before, peak_before = memory_before
     violations = [
         _violation(f.rule, f.count, f.sample_ids, f.detail, ev.records)
         for f in ev.findings
@@ -120,6 +225,7 @@ def check_batch(
     scores = compute_scores(counts, rules.weights, options.levels)
     elapsed = max(time.perf_counter() - started, 1e-9)
     size = input_size(batch.records, frame)
+    frame_bytes = int(frame.estimated_size()) if frame is not None else 0
     return BatchResult(
         batch_id=batch.id,
         source=batch.source,
@@ -134,7 +240,7 @@ def check_batch(
         processing_seconds=elapsed,
         records_per_second=ev.records / elapsed,
         mb_per_second=size / 1_048_576 / elapsed,
-        peak_memory_bytes=_peak_extra(rss_before, peak_before, int(frame.estimated_size())),
+        peak_memory_bytes=_peak_extra(rss_before, peak_before, frame_bytes),
         input_bytes=size,
         counts=counts,
         rule_counts=rule_counts,

@@ -149,7 +149,7 @@ def evaluate_chunks(
     sample_size: int = SAMPLE_SIZE,
     max_value_bytes: int | None = None,
     source: str = "?",
-    expected_records: int | None = None,
+    estimate_records: Callable[[pl.DataFrame], int] | None = None,
 ) -> Evaluation:
     """`evaluate` over a batch cut into chunks (all of one schema, in record order),
     holding one chunk at a time: the counts, scores and sample ids equal those of
@@ -160,7 +160,8 @@ def evaluate_chunks(
     of unique fields go to a spill file, and the exact duplicate check runs at the
     end on the rows whose hash repeats. Per-field mean and std are merged (equal up
     to float rounding); the quantiles and histogram come from a stride sample whose
-    step is set from `expected_records` (an estimate) rather than the exact count.
+    step is set from `estimate_records(first chunk)` (an estimate of the record
+    count) rather than the exact count.
     `chunks()` may be called twice: once more, with timestamp fields parsed, when
     one chunk shows mixed timestamp shapes (as the whole-frame pass does).
     """
@@ -176,7 +177,7 @@ def evaluate_chunks(
                 sample_size,
                 max_value_bytes,
                 source,
-                expected_records,
+                estimate_records,
                 parse,
             )
         except Reparse as again:
@@ -193,11 +194,12 @@ def _evaluate_chunks(
     sample_size: int,
     max_value_bytes: int | None,
     source: str,
-    expected_records: int | None,
+    estimate_records: Callable[[pl.DataFrame], int] | None,
     parse: set[str],
 ) -> Evaluation:
     first = next(chunks)
-    step = max(1, (expected_records or first.height) // STATS_SAMPLE)
+    expected = estimate_records(first) if estimate_records else first.height
+    step = max(1, expected // STATS_SAMPLE)
     plan = _Plan(
         first,
         rules,

@@ -88,7 +88,10 @@ class OnePass:
     """Row-level masks become columns first (`col`), so each is computed once however
     many aggregates read it; then all aggregates (`add`) run in one select."""
 
-    def __init__(self) -> None:
+    def __init__(self, prefix: str = "_e") -> None:
+        #: aliases start with this; a second pass over the same frame takes another
+        #: prefix so its results can join the first pass's
+        self.prefix = prefix
         self.exprs: list[pl.Expr] = []
         self.merges: dict[str, Merge] = {}
         self.levels: list[list[pl.Expr]] = [[], []]
@@ -97,7 +100,7 @@ class OnePass:
 
     def col(self, expr: pl.Expr, level: int = 0) -> pl.Expr:
         """Materialise a row-level expression; level 1 may read level-0 columns."""
-        name = f"__m{self._n}"
+        name = f"_{self.prefix}m{self._n}"
         self._n += 1
         self.levels[level].append(expr.alias(name))
         return pl.col(name)
@@ -109,7 +112,7 @@ class OnePass:
 
     def add(self, expr: pl.Expr, merge: str | Merge = "sum") -> str:
         """An aggregate; `merge` says how chunk values combine (a MERGES name or a function)."""
-        alias = f"_e{len(self.exprs)}"
+        alias = f"{self.prefix}{len(self.exprs)}"
         self.exprs.append(expr.alias(alias))
         self.merges[alias] = MERGES[merge] if isinstance(merge, str) else merge
         return alias

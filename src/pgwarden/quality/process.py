@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from pgwarden.quality.batch import DataBatch, read_batch
-from pgwarden.quality.check import CheckOptions, check_batch, rejected
+from pgwarden.quality.check import CheckOptions, check_batch, chunked, rejected
 from pgwarden.quality.errors import BatchInvalid
 from pgwarden.quality.evaluator import CheckContext
 from pgwarden.quality.fields import resolve
@@ -69,6 +69,7 @@ def options_from_config(config: Any) -> CheckOptions:
         max_value_bytes=config.get("quality.max_value_bytes"),
         metadata_max_age=config.get("quality.metadata_max_age"),
         expected_records_max=config.get("quality.expected_records_max"),
+        max_memory_mb=config.get("quality.max_memory_mb"),
     )
 
 
@@ -143,7 +144,15 @@ def store_batch(
     now = now or datetime.now(UTC)
     retention = float(services.config.get("quality.seen_ids_retention_hours"))
     ids_to_keep: dict[str, list[str]] = {}
-    if frame is None and reject_reason is None:
+    # A JSON-lines batch over the memory ceiling is checked in chunks by check_batch,
+    # unless a unique rule spans batches (its values are looked up and stored whole).
+    in_chunks = (
+        frame is None
+        and reject_reason is None
+        and not any(rule.cross_batch for rule in rules.rules)
+        and chunked(batch, options)
+    )
+    if frame is None and reject_reason is None and not in_chunks:
         try:
             frame = read_batch(
                 batch.records,
@@ -156,7 +165,7 @@ def store_batch(
     if reject_reason is not None:
         result = rejected(batch, reject_reason, now, meta=batch.meta(), rules=rules)
     else:
-        ids_to_keep = _window_values(frame, rules)
+        ids_to_keep = _window_values(frame, rules) if frame is not None else {}
         with services.db.connection() as conn:
             seen = seen_before(conn, q, rules, ids_to_keep, batch.received_at, retention)
             learned = learned_schema(conn, q, batch.source)

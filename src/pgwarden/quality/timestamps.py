@@ -161,7 +161,7 @@ class TimePlan:
     def reparse(self, ids: pl.Expr, size: int) -> OnePass:
         """Switch to parsing; the pass that re-reads this field's checks and windows."""
         self.parsed = True
-        p = OnePass()
+        p = OnePass(prefix=f"_t{id(self)}_")
         self.aliases.pop("shape_ok", None)
         self.aliases.pop("nonnull", None)
         self.register(p, ids, size)

@@ -56,6 +56,16 @@ KEYS: list[Key] = [
         unit="bytes",
     ),
     Key(
+        "quality.max_memory_mb",
+        "int",
+        512,
+        "memory a batch is checked within: a JSON-lines batch whose check would need "
+        "more is read and checked in chunks, with the same counts, scores and sample ids",
+        min=64,
+        max=1_048_576,
+        unit="MB",
+    ),
+    Key(
         "quality.metadata_max_age",
         "float",
         3600.0,
