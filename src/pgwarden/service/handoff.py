@@ -12,7 +12,7 @@ from __future__ import annotations
 import collections
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,6 +73,8 @@ class HandoffJobManager(manager.JobManager):
         self.accepting = True
         #: jobs fetched inside a task's transaction so far
         self.handed_off = 0
+        #: told of each job run in a chain (its error, or None): the worker's counts
+        self.on_chained_done: Callable[[str | None], None] | None = None
 
     def handoff_for(self, job: jobs.Job, queues: Iterable[str] | None) -> Handoff | None:
         if not self.accepting or job.id is None or job.worker_id is None:
@@ -87,6 +89,22 @@ class HandoffJobManager(manager.JobManager):
                 row = dict(zip(JOB_COLUMNS, next_job, strict=True))
                 self._prefetched.append(jobs.Job.from_row(row))
                 self.handed_off += 1
+
+    def next_chained(self, task_name: str) -> jobs.Job | None:
+        """The job fetched for this worker, if it is of `task_name` and the worker goes on.
+
+        The task that fetched it runs it at once, in its own thread: between
+        two batches the worker's loop (thread hops, its own bookkeeping) then
+        costs nothing either.
+        """
+        with self._lock:
+            if self.accepting and self._prefetched and self._prefetched[0].task_name == task_name:
+                return self._prefetched.popleft()
+        return None
+
+    def chained_done(self, error: str | None) -> None:
+        if self.on_chained_done is not None:
+            self.on_chained_done(error)
 
     async def fetch_job(self, queues: Iterable[str] | None, worker_id: int) -> jobs.Job | None:
         with self._lock:

@@ -239,6 +239,15 @@ SELECT j.id, j.status, j.task_name, j.priority, j.lock, j.queueing_lock, j.args,
                   true)
   FROM {schema}.procrastinate_fetch_job_v2(%(queues)s::varchar[], %(worker_id)s) AS j;
 
+-- name: fail_own_job
+-- A job run in a chain failed for good (procrastinate's finish as 'failed').
+SELECT {schema}.procrastinate_finish_job_v1(%(job_id)s, 'failed', false);
+
+-- name: retry_own_job
+-- A job run in a chain failed and is retried later (procrastinate's retry_job).
+SELECT {schema}.procrastinate_retry_job_v2(%(job_id)s, %(retry_at)s, %(priority)s, %(queue)s,
+                                            %(lock)s);
+
 -- name: release_job
 -- A job fetched for a worker that stopped before running it goes back to the queue, as if
 -- never fetched (not a retry: no attempt is counted).

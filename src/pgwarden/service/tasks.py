@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import procrastinate
 from procrastinate import JobContext
+from procrastinate.jobs import Job
+from procrastinate.retry import RetryDecision
 
 from pgwarden import alerts, partitions
 from pgwarden.db.queries import Queries
@@ -60,15 +63,62 @@ def register_tasks(app: procrastinate.App, services: Services) -> None:
         """ingest -> quality -> model DAG -> persist -> alerts, once per batch in effect.
 
         The batch's closing transaction finishes this job and fetches the
-        worker's next one (service/handoff.py).
+        worker's next one (service/handoff.py); a next batch job is run here
+        at once, and so on while the worker has batches in hand.
         """
         manager = context.app.job_manager
-        handoff = (
-            manager.handoff_for(context.job, context.worker_queues)
-            if isinstance(manager, HandoffJobManager)
-            else None
-        )
-        pipeline.process_batch(services, batch_id, handoff=handoff)
+        if not isinstance(manager, HandoffJobManager):
+            pipeline.process_batch(services, batch_id)
+            return
+        queues = context.worker_queues
+        pipeline.process_batch(services, batch_id, handoff=manager.handoff_for(context.job, queues))
+        while (job := manager.next_chained(PROCESS_BATCH)) is not None:
+            if not _run_chained(manager, job, queues):
+                break
+
+    def _run_chained(manager: HandoffJobManager, job: Job, queues: Any) -> bool:
+        """One batch job of a chain, settled as procrastinate would; False when it failed."""
+        batch_id = job.task_kwargs.get("batch_id")
+        log.debug("job %s (batch %s) run in its predecessor's chain", job.id, batch_id)
+        try:
+            pipeline.process_batch(
+                services, str(batch_id), handoff=manager.handoff_for(job, queues)
+            )
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"[:2000]
+            job_retry = process_batch.get_retry_exception(exception=exc, job=job)
+            decision = job_retry.retry_decision if job_retry else None
+            _settle_failed(job, decision)
+            log.error(
+                "job %s (batch %s) failed%s: %s",
+                job.id,
+                batch_id,
+                ", to retry" if decision else "",
+                error,
+                extra={"action": "job_error_retry" if decision else "job_error"},
+            )
+            manager.chained_done(error)
+            return False
+        manager.chained_done(None)
+        return True
+
+    def _settle_failed(job: Job, decision: RetryDecision | None) -> None:
+        """What procrastinate's worker does with a failed job: retry it later, or fail it."""
+        with services.db.connection() as conn, conn.transaction():
+            conn.execute(q["async_commit_local"])  # the job is idempotent: a lost state reruns it
+            if decision is None:
+                conn.execute(q["fail_own_job"], {"job_id": job.id})
+            else:
+                conn.execute(
+                    q["retry_own_job"],
+                    {
+                        "job_id": job.id,
+                        "retry_at": decision.retry_at,
+                        "priority": decision.priority,
+                        "queue": decision.queue,
+                        "lock": decision.lock,
+                    },
+                )
 
     @app.periodic(cron=cfg.get("sources.poll_cron"), periodic_id="poll_sources")
     @app.task(name=POLL_SOURCES, queue=QUEUE_MAINTENANCE, queueing_lock=POLL_SOURCES)

@@ -189,6 +189,15 @@ async def run_worker_async(
         counts.add(failed=False)
         return result
 
+    def chained_done(error: str | None) -> None:
+        """A batch job run in a chain (service/handoff.py), counted like the others."""
+        counts.add(failed=error is not None)
+        if error is not None:
+            write_counts(error)
+
+    if isinstance(app.job_manager, HandoffJobManager):
+        app.job_manager.on_chained_done = chained_done
+
     stalled_after = float(services.config.get("jobs.stalled_after"))
     beat_stop = threading.Event()
 

@@ -51,6 +51,33 @@ def test_a_worker_drains_queued_batches_through_hand_offs(services, conn):
     assert (w.jobs_done, w.jobs_failed) == (8, 0)
 
 
+def test_a_batch_failing_in_a_chain_is_retried_as_procrastinate_would(services, conn, monkeypatch):
+    for i in range(6):
+        _batch(services, f"src{i % 3}", f"b-{i}")
+    real = pipeline.process_batch
+
+    def failing(services, batch_id, **kwargs):
+        if batch_id == "b-3":
+            raise RuntimeError("kaput")
+        return real(services, batch_id, **kwargs)
+
+    monkeypatch.setattr(pipeline, "process_batch", failing)
+    run_worker(
+        services, wait=False, install_signal_handlers=False, name="w-fail", queues=["pipeline"]
+    )
+    states = _job_states(conn)
+    # b-3 ran in b-2's chain, failed, and waits for its retry (RetryStrategy: 3 attempts)
+    assert states.pop("b-3") == ("todo", 1)
+    assert states == {f"b-{i}": ("succeeded", 1) for i in (0, 1, 2, 4, 5)}
+    retry_at = conn.execute(
+        "SELECT scheduled_at > now() FROM procrastinate_jobs WHERE args->>'batch_id' = 'b-3'"
+    ).fetchone()
+    assert retry_at == (True,)
+    (w,) = list_workers(services)
+    assert (w.jobs_done, w.jobs_failed) == (6, 1)
+    assert "RuntimeError: kaput" in (w.last_error or "")
+
+
 def test_the_closing_transaction_finishes_its_job_and_fetches_the_next(services, conn):
     _batch(services, "a", "b-1")
     _batch(services, "b", "b-2")
