@@ -212,7 +212,7 @@ def ndjson_chunks(
 
     schema: Any = None
     for piece in _line_blocks(data, chunk_bytes):
-        if not piece.strip():
+        if not piece or piece.isspace():
             continue
         if schema is None:
             try:
@@ -237,33 +237,42 @@ class ChunkUnreadable(Exception):
 
 
 def _line_blocks(data: bytes | str | Path, size: int) -> Iterator[bytes]:
-    """Blocks of about `size` bytes, each ending at a line end (the last: at the end)."""
+    """Blocks of about `size` bytes, each ending at a line end (the last: at the end).
+
+    A file is read one block at a time, each block read once at its exact length
+    (its end found first with a small read), so no block is copied to be cut.
+    """
     if isinstance(data, bytes | bytearray | memoryview):
-        view = bytes(data) if not isinstance(data, bytes) else data
+        view = data if isinstance(data, bytes) else bytes(data)
         start = 0
         while start < len(view):
             end = min(start + size, len(view))
             if end < len(view):
-                cut = view.rfind(b"\n", start, end)
-                end = cut + 1 if cut >= start else view.find(b"\n", end) + 1 or len(view)
+                cut = view.find(b"\n", end)
+                end = len(view) if cut < 0 else cut + 1
             yield view[start:end]
             start = end
         return
     with open(data, "rb") as fh:
-        rest = b""
+        start = 0
         while True:
-            block = fh.read(size)
+            fh.seek(start + size)
+            end = start + size
+            while True:  # the end of the line the block's end falls in
+                probe = fh.read(65_536)
+                cut = probe.find(b"\n")
+                if cut >= 0:
+                    end += cut + 1
+                    break
+                end += len(probe)
+                if len(probe) < 65_536:
+                    break
+            fh.seek(start)
+            block = fh.read(end - start)
             if not block:
-                if rest:
-                    yield rest
                 return
-            block = rest + block
-            cut = block.rfind(b"\n")
-            if cut < 0:
-                rest = block
-                continue
-            rest = block[cut + 1 :]
-            yield block[: cut + 1]
+            yield block
+            start += len(block)
 
 
 def input_size(data: Any, frame: pl.DataFrame | None) -> int:

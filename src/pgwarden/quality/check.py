@@ -61,7 +61,7 @@ class CheckOptions:
 
     def chunk_bytes(self) -> int:
         """Input bytes per chunk under the memory ceiling (see `chunked`)."""
-        return max(1 << 20, self.max_memory_mb * 1_048_576 // MEMORY_PER_INPUT_BYTE // 2)
+        return max(1 << 20, self.max_memory_mb * 1_048_576 // MEMORY_PER_INPUT_BYTE // 6)
 
 
 def check_batch(

@@ -54,6 +54,9 @@ from pgwarden.quality.rules import DEFAULT_SEVERITY, Rule, RuleSet
 from pgwarden.quality.timestamps import TimePlan
 
 SAMPLE_SIZE = 20
+#: chunked uniqueness looks for repeated hashes this many at a time (about 40 MB
+#: of hash table each)
+HASHES_PER_PART = 500_000
 
 
 @dataclass(frozen=True)
@@ -213,9 +216,12 @@ def _evaluate_chunks(
     )
     rows: list[dict[str, Any]] = []
     start = 0
+    # the first chunk is not held past its turn (one chunk in memory at a time)
+    ordered = itertools.chain([first], chunks)
+    del first
     with tempfile.TemporaryDirectory(prefix="pgwarden-quality-") as spill:
         files: list[str] = []
-        for chunk in itertools.chain([first], chunks):
+        for chunk in ordered:
             if chunk.schema != plan.schema:
                 raise ValueError(f"chunk schema {chunk.schema} differs from {plan.schema}")
             indexed = chunk.with_row_index(ROW, offset=start)
@@ -243,7 +249,7 @@ def _evaluate_chunks(
         plan.merge_moments(rows, merged)
         plan.distributions_from_samples(merged)
         if files:
-            plan.uniqueness_from_spill(files)
+            plan.uniqueness_from_spill(files, start)
     return plan.finish(merged, start)
 
 
@@ -419,7 +425,8 @@ class _Plan:
             ]
             for i, rule in enumerate(self.unique_rules):
                 expr, _ = get(rule.field or "")  # type: ignore[misc]
-                self.spill_exprs += [expr.alias(f"__u{i}"), expr.hash().alias(f"__h{i}")]
+                hashed = pl.when(expr.is_not_null()).then(expr.hash())
+                self.spill_exprs += [expr.alias(f"__u{i}"), hashed.alias(f"__h{i}")]
 
         # -- freshness ----------------------------------------------------------
         self.fresh_slots: list[tuple[Rule, TimePlan | None]] = []
@@ -522,28 +529,46 @@ class _Plan:
                 merged[f"{path}:{name}"] = value
                 self.dist_slots[path][name] = f"{path}:{name}"
 
-    def uniqueness_from_spill(self, files: list[str]) -> None:
-        """Chunked: exact duplicates across chunks, from the spilled ids, hashes and values."""
-        scan = pl.scan_ipc(files)
+    def uniqueness_from_spill(self, files: list[str], records: int) -> None:
+        """Chunked: exact duplicates across chunks, from the spilled ids, hashes and values.
+
+        Spill files are read one at a time, and repeated hashes are looked for one
+        hash range at a time (HASHES_PER_PART hashes each), so this step's
+        memory stays bounded like a chunk's.
+        """
+        parts = max(1, -(-records // HASHES_PER_PART))
+        repeated: list[pl.Series] = []
+        for i in range(len(self.unique_rules)):
+            hashed = pl.col(f"__h{i}")
+            found: list[pl.Series] = []
+            for part in range(parts):
+                hashes = pl.concat(
+                    [
+                        pl.read_ipc(f, columns=[f"__h{i}"])
+                        .filter(hashed.is_not_null() & (hashed % parts == part))
+                        .to_series()
+                        for f in files
+                    ]
+                )
+                found.append(hashes.filter(hashes.is_duplicated()).unique())
+                del hashes
+            repeated.append(pl.concat(found))
         cand_parts: list[pl.Expr] = []
         for i, rule in enumerate(self.unique_rules):
-            hashes = (
-                scan.filter(pl.col(f"__u{i}").is_not_null()).select(f"__h{i}").collect().to_series()
-            )
-            repeated = hashes.filter(hashes.is_duplicated()).unique()
-            del hashes
-            value = pl.col(f"__u{i}")
-            cand_parts.append(value.is_not_null() & pl.col(f"__h{i}").is_in(repeated.implode()))
+            cand_parts.append(pl.col(f"__h{i}").is_in(repeated[i].implode()))
             seen = self._seen(rule)
             if seen is not None:
-                cand_parts.append(as_text(value).is_in(seen))
+                cand_parts.append(as_text(pl.col(f"__u{i}")).is_in(seen))
+        candidates = pl.concat(
+            [pl.read_ipc(f).filter(pl.any_horizontal(cand_parts)) for f in files]
+        )
         values = [pl.col(f"__u{i}") for i in range(len(self.unique_rules))]
         counts, samples, dup, both = self._dup_aggs(values, pl.col("__id"), pl.col("__v"))
         k = self.k
         aggs = [c.alias(f"c{i}") for i, c in enumerate(counts)]
         aggs += [s.head(k).implode().alias(f"s{i}") for i, s in enumerate(samples)]
         aggs += [dup.alias("dup"), (both if both is not None else pl.lit(0)).alias("both")]
-        row = scan.filter(pl.any_horizontal(cand_parts)).collect().select(aggs).row(0, named=True)
+        row = collect(candidates.lazy().select(aggs)).row(0, named=True)
         n = len(self.unique_rules)
         self.unique_result = (
             [int(row[f"c{i}"] or 0) for i in range(n)],
