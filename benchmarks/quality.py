@@ -15,6 +15,14 @@ timestamp within [reference - 1 h, reference].
 Each measurement runs in its own process. Input bytes / dicts are built before the clock
 starts; timings are best and median of the repeats; memory is the peak resident set
 above the resident set holding the input (VmHWM reset through /proc/self/clear_refs).
+
+Two more rows, for the goals of issue 14:
+- small batches: one 500-record batch (frame already read, as the pipeline passes it),
+  median ms per check over many checks, and the polars collects one check runs;
+- memory ceiling: a --big-n record JSON-lines file (default 5 M, about 850 MB, written
+  to the temp dir line by line, never held in memory) checked from its path with the
+  default `quality.max_memory_mb` (512): the check process's peak resident set
+  (VmHWM, the whole process, imports included) and its counts against the ground truth.
 """
 
 # ruff: noqa: E501  (the report lines read best unbroken)
@@ -72,6 +80,56 @@ def generate(n: int, seed: int = 42) -> tuple[list[dict[str, Any]], dict[str, in
             rec["id"] = f"src_batch_{rnd.randrange(i)}"
         records.append(rec)
     return records, python_loop(records)
+
+
+def generate_file(path: Path, n: int, seed: int = 43) -> dict[str, int]:
+    """The same data as `generate`, written as JSON lines without holding it; the ground
+    truth is counted on the way (duplicates from the ids each record reuses)."""
+    rnd = random.Random(seed)
+    out = dict.fromkeys(KEYS, 0)
+    lo, hi = LO, REF
+    own_replaced: set[int] = set()
+    reused: dict[int, int] = {}
+    with path.open("w", encoding="utf-8") as fh:
+        block: list[str] = []
+        for i in range(n):
+            ts = REF - timedelta(seconds=rnd.random() * 4500)
+            rec: dict[str, Any] = {
+                "id": f"src_batch_{i}",
+                "timestamp": ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                "data": {"value": rnd.randint(1, 1000), "status": "active"},
+                "user_id": f"user_{rnd.randint(1, 10000)}",
+                "session_id": f"session_{rnd.randint(1, 1000)}",
+            }
+            if rnd.random() < 0.1:
+                if rnd.random() < 0.5:
+                    del rec["timestamp"]
+                else:
+                    rec["data"]["value"] = -999
+            if i and rnd.random() < 0.01:
+                j = rnd.randrange(i)
+                rec["id"] = f"src_batch_{j}"
+                own_replaced.add(i)
+                reused[j] = reused.get(j, 0) + 1
+            if "timestamp" not in rec:
+                out["null_timestamp"] += 1
+            else:
+                moment = datetime.fromisoformat(rec["timestamp"])
+                if moment < lo or moment > hi:
+                    out["stale"] += 1
+            if rec["data"]["value"] < 1 or rec["data"]["value"] > 1000:
+                out["out_of_range"] += 1
+            block.append(json.dumps(rec))
+            if len(block) == 10_000:
+                fh.write("\n".join(block) + ("\n" if i + 1 < n else ""))
+                block = []
+        if block:
+            fh.write("\n".join(block))
+    for j, extra in reused.items():
+        total = extra + (0 if j in own_replaced else 1)
+        if total > 1:
+            out["duplicate_ids"] += total
+    return out
 
 
 def python_loop(records: list[dict[str, Any]]) -> dict[str, int]:
@@ -265,6 +323,93 @@ def _reset_hwm() -> bool:
         return False
 
 
+class CollectCounter:
+    """Counts polars query executions: lazy collects, eager frame methods (which collect
+    a one-step lazy query), collect_all."""
+
+    def __init__(self) -> None:
+        import polars as pl
+
+        self.count = 0
+        self._saved = [
+            (pl.LazyFrame, "collect", pl.LazyFrame.collect),
+            (pl.LazyFrame, "_collect_eager", pl.LazyFrame._collect_eager),
+            (pl, "collect_all", pl.collect_all),
+        ]
+
+    def __enter__(self) -> CollectCounter:
+        for owner, name, fn in self._saved:
+            setattr(owner, name, self._wrap(fn))
+        return self
+
+    def _wrap(self, fn: Any) -> Any:
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.count += 1
+            return fn(*args, **kwargs)
+
+        return counted
+
+    def __exit__(self, *exc: object) -> None:
+        for owner, name, fn in self._saved:
+            setattr(owner, name, fn)
+
+
+def child_small(repeats: int) -> None:
+    """A 500-record batch, as the pipeline hands it over (frame read): ms and collects."""
+    from pgwarden.quality.batch import DataBatch, read_batch
+    from pgwarden.quality.check import check_batch
+    from pgwarden.quality.rules import parse_yaml
+
+    records, _ = generate(500, seed=3)
+    rules = parse_yaml("bench", RULES)
+    frame = read_batch(records)
+    batch = DataBatch(source="bench", records=records, received_at=REF)
+    for _ in range(50):
+        check_batch(batch, rules, REF, frame=frame)
+    with CollectCounter() as counter:
+        check_batch(batch, rules, REF, frame=frame)
+    with CollectCounter() as from_dicts:
+        check_batch(batch, rules, REF)
+    loops, times = 200, []
+    for _ in range(max(repeats, 5)):
+        started = time.perf_counter()
+        for _ in range(loops):
+            check_batch(batch, rules, REF, frame=frame)
+        times.append((time.perf_counter() - started) / loops)
+    print(
+        json.dumps({"times": times, "collects": counter.count, "collects_dicts": from_dicts.count})
+    )
+
+
+def child_big(path: str) -> None:
+    """Check a large JSON-lines file from its path with the default options: peak RSS."""
+    from pgwarden.quality.batch import DataBatch
+    from pgwarden.quality.check import CheckOptions, check_batch, chunked
+    from pgwarden.quality.rules import parse_yaml
+
+    run_pgwarden(b'{"id": "a", "timestamp": "2026-11-21T11:30:00Z", "data": {"value": 1}}')
+    rest = _hwm()
+    batch = DataBatch(source="bench", records=Path(path), received_at=REF)
+    in_chunks = chunked(batch, CheckOptions())
+    started = time.perf_counter()
+    with CollectCounter() as counter:
+        result = check_batch(batch, parse_yaml("bench", RULES), REF)
+    took = time.perf_counter() - started
+    c = result.rule_counts
+    counts = {
+        "null_id": c["required:id"],
+        "null_timestamp": c["required:timestamp"],
+        "null_value": c["required:data.value"],
+        "out_of_range": c["range:data.value"],
+        "status_not_string": c["type:data.status"],
+        "duplicate_ids": c["unique:id"],
+        "stale": c["freshness:timestamp"],
+    }
+    print(json.dumps({"seconds": took, "peak": _hwm(), "rest": rest, "counts": counts,
+                      "chunked": in_chunks, "records": result.records,
+                      "collects": counter.count}))  # fmt: skip
+
+
 def child(tool: str, path: str, n: int, repeats: int) -> None:
     kind, fn = TOOLS[tool]
     # warm up imports and code paths on a small input (not timed)
@@ -296,6 +441,15 @@ def child(tool: str, path: str, n: int, repeats: int) -> None:
 
 
 # -- parent ----------------------------------------------------------------------
+
+
+def run_child(*args: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, __file__, *args], capture_output=True, text=True, timeout=3600
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"{args} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def measure(tool: str, path: str, n: int, repeats: int) -> dict[str, Any]:
@@ -339,9 +493,17 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--ge-n", type=int, default=None, help="records for GE (default: --n)")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--big-n", type=int, default=5_000_000,
+                    help="records of the memory-ceiling run (0: skip it)")  # fmt: skip
     ap.add_argument("--child")
     ap.add_argument("--path")
     args = ap.parse_args()
+    if args.child == "small":
+        child_small(args.repeats)
+        return
+    if args.child == "big":
+        child_big(args.path)
+        return
     if args.child:
         child(args.child, args.path, args.n, args.repeats)
         return
@@ -410,8 +572,31 @@ def main() -> None:
     )
     took = import_time()
     print(f"  import pgwarden.quality: {took:.3f} s (goal < 0.3; polars loads on first check)")
+    small = run_child("--child", "small", "--repeats", str(max(args.repeats, 5)))
+    ms = statistics.median(small["times"]) * 1000
+    print(f"  500-record batch (frame read, as the pipeline passes it): median {ms:.3f} ms "
+          f"(best {min(small['times']) * 1000:.3f}; goal < 1), "
+          f"{small['collects']} polars collect(s) per check "
+          f"({small['collects_dicts']} from dicts, the read included)")  # fmt: skip
     for f in tmp.iterdir():
         f.unlink()
+    if args.big_n:
+        big = tmp / "big.jsonl"
+        t0 = time.perf_counter()
+        big_truth = generate_file(big, args.big_n)
+        size = big.stat().st_size
+        print(f"memory ceiling: {args.big_n:,} records, {size / 1e6:.0f} MB of JSON lines "
+              f"(written in {time.perf_counter() - t0:.0f} s, not timed)")  # fmt: skip
+        got = run_child("--child", "big", "--path", str(big))
+        assert got["counts"] == big_truth, f"counts differ: {got['counts']} != {big_truth}"
+        assert got["records"] == args.big_n
+        print(f"  pgwarden from the file path, quality.max_memory_mb 512: "
+              f"{'in chunks' if got['chunked'] else 'whole'}, {got['seconds']:.1f} s "
+              f"({args.big_n / got['seconds']:,.0f} rec/s), peak RSS of the process "
+              f"{got['peak'] / 1048576:.0f} MiB (imports and a warm-up included; "
+              f"{got['rest'] / 1048576:.0f} MiB before the batch; goal <= 512), "
+              f"{got['collects']} collects, counts agree")  # fmt: skip
+        big.unlink()
     tmp.rmdir()
 
 
