@@ -241,6 +241,11 @@ def _quasi_upper(x: float, n: float, p0: float, phi: float, u: float) -> float:
     return randomized(gt, max(0.0, ge - gt), u)
 
 
+#: Cauchy weights of a rate's tests: the batch, the last hour, the last 4 hours. The
+#: hour holds most: a rare rate's change shows over an hour's batches, not in one.
+RATE_WEIGHTS = (0.25, 0.5, 0.25)
+
+
 def _rate(
     metric: str,
     history: Sequence[BatchPoint],
@@ -273,7 +278,8 @@ def _rate(
     all_x = cols.missing if count == "missing_values" else cols.mismatches
     now = current.received_at.timestamp()
     tests, best, prev = [p_batch], (p_batch, x, n, 0), 0
-    for span in (s.rate_window, 4 * s.rate_window):
+    weights = [RATE_WEIGHTS[0]]
+    for span, share in zip((s.rate_window, 4 * s.rate_window), RATE_WEIGHTS[1:], strict=True):
         recent = cols.accepted & (cols.times > now - span)
         k = int(recent.sum())
         if k == prev:
@@ -283,9 +289,10 @@ def _rate(
         wn = n + float(cols.cells[recent].sum())
         pw = _quasi_upper(wx, wn, p0, phi * (1.0 + wn / max(total_n, 1.0)), u)
         tests.append(pw)
+        weights.append(share)
         if pw < best[0]:
             best = (pw, wx, wn, k)
-    p = cauchy_combine(tests)
+    p = cauchy_combine(tests, weights)
     p_win, wx, wn, batches = best
     use_win = batches > 0
     ox, on = (wx, wn) if use_win else (x, n)
