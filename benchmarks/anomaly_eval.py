@@ -15,7 +15,10 @@ minutes late at random with a 0.1 % missing rate; a 15 % missing rate; a
 multi-modal field; Berlin wall-clock traffic across a DST change with the
 detector on UTC; counts flushed on a jittered timer; and two shapes the
 detectors were not tuned on: a small bursty source (k = 3, zero batches in
-its quiet hours) and a flat source that doubles over two months.
+its quiet hours), a flat source that doubles over two months, and flushes
+that spill a random share (up to 40 %) of a window's records into the next
+batch. The 24-field family has a baseline of wrong-type values (0.05 %), so
+a one-field format break must stand out from a rate that is not zero.
 
 Then episodes are injected into the same streams and recall is measured on
 the first affected batch and within the episode: volume spikes and drops of
@@ -77,6 +80,8 @@ class Family:
     trend: float = 0.0  # growth over 60 days
     berlin: bool = False
     timer: bool = False  # counts flushed on a jittered timer
+    split: float = 0.0  # each window spills a share U(0, split) of its records into the next batch
+    mismatch: float = 0.0  # baseline share of values of the wrong type
     start: datetime = datetime(2026, 1, 5, tzinfo=UTC)
 
 
@@ -85,7 +90,7 @@ FAMILIES = (
     Family("weekend own shape", shape="weekend_own", k=50),
     Family("nb k=6, lognormal", shape="flat", peak=2000, k=6, field="lognormal"),
     Family("nb k=20", shape="flat", peak=2000, k=20),
-    Family("trend +30%, 24 fields", k=50, trend=0.3, fields=24),
+    Family("trend +30%, 24 fields", k=50, trend=0.3, fields=24, mismatch=0.0005),
     Family("late batches, 0.1% missing", k=50, late=0.3, missing=0.001),
     Family("missing 15%", k=50, missing=0.15),
     Family("multi-modal field", k=50, field="multimodal"),
@@ -97,6 +102,7 @@ FAMILIES = (
     # arrivals, k = 3, whose quiet hours have zero batches) and a source that
     # doubles over two months
     Family("sparse bursty, zero batches", peak=200, k=3),
+    Family("split flushes", shape="flat", peak=2000, k=50, split=0.4),
     Family("growing x2, flat", shape="flat", peak=1500, k=30, trend=1.0),
 )
 
@@ -182,18 +188,36 @@ def simulate(f: Family, cadence: int, days: int, seed: int) -> Stream:
         mu[i] = f.peak * hourly_profile(f, local) * growth * width
     lam = rng.gamma(f.k, mu / f.k) if math.isfinite(f.k) else mu
     records = rng.poisson(lam)
-    sd = np.sqrt(mu + (mu * mu / f.k if math.isfinite(f.k) else 0))
+    var = mu + (mu * mu / f.k if math.isfinite(f.k) else 0)
+    if f.split:
+        # a window's records N, a share s ~ U(0, split) of them arrives with the next batch:
+        # count = (N_i - S_i) + S_(i-1); its mean and variance follow from E s, E s^2
+        share = rng.uniform(0, f.split, count)
+        spill = rng.binomial(records, share)
+        records = records - spill + np.concatenate([[0], spill[:-1]])
+        m1, m2 = f.split / 2, f.split**2 / 3
+        prev_mu, prev_var = np.concatenate([[mu[0]], mu[:-1]]), np.concatenate([[var[0]], var[:-1]])
+        var = (
+            (m1 - m2) * (mu + prev_mu)
+            + (var + mu * mu) * (1 - 2 * m1 + m2)
+            - (1 - m1) ** 2 * mu * mu
+            + (prev_var + prev_mu**2) * m2
+            - m1**2 * prev_mu**2
+        )
+        mu = (1 - m1) * mu + m1 * prev_mu
+    sd = np.sqrt(var)
     full, bare = [], []
     for i in range(count):
         n = int(records[i])
         cells = n * f.fields
         missing = int(rng.binomial(cells, f.missing)) if cells else 0
+        wrong = int(rng.binomial(cells, f.mismatch)) if cells and f.mismatch else 0
         stats = {}
         for j in range(f.fields):
             kind = f.field if j == 0 else "normal"
             stats[f"f{j}"] = summary(field_values(rng, kind, min(n, 200)))
         p = BatchPoint(f"{f.name}-{cadence}-{i}", recv[i], n, missing_values=missing,
-                       type_mismatches=0, fields=f.fields, field_stats=stats)  # fmt: skip
+                       type_mismatches=wrong, fields=f.fields, field_stats=stats)  # fmt: skip
         full.append(p)
         bare.append(replace(p, field_stats={}))
     return Stream(f, cadence, due, mu, sd, full, bare)
