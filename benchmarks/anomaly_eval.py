@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import pickle
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, replace
@@ -331,7 +332,12 @@ def main() -> None:
     ap.add_argument("--cadence", type=int, nargs="*", default=[5, 15])
     ap.add_argument("--family", nargs="*", help="only families whose name contains this")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--out", help="also save the results here (pickle), after every stream")
+    ap.add_argument("--merge", nargs="+", help="print the combined report of saved runs")
     args = ap.parse_args()
+    if args.merge:
+        merge(args.merge)
+        return
     if args.quick:
         args.days, args.every, args.episodes = 12, 4, 6
     s = settings_from(None)
@@ -345,6 +351,7 @@ def main() -> None:
           f" every {args.every} batch(es)")  # fmt: skip
     print(f"{'family':<30}{'cadence':>8}{'evals':>7}{'false/source-month':>20}  fired")
     worst = 0.0
+    streams: list[tuple[str, int, int, float, dict[str, int]]] = []
     rng = np.random.default_rng(args.seed)
     for n_f, f in enumerate(fams):
         for cad in args.cadence:
@@ -359,6 +366,7 @@ def main() -> None:
             rate = sum(fired.values()) * 1.0 / months
             worst = max(worst, rate)
             print(f"{f.name:<30}{cad:>6}m{evaluated:>7}{rate:>20.2f}  {dict(fired)}", flush=True)
+            streams.append((f.name, cad, evaluated, rate, dict(fired)))
             first = WARMUP_DAYS * per_day
             strong: list[int | None] = []
             mine: dict[str, list[int | None]] = defaultdict(list)
@@ -376,6 +384,31 @@ def main() -> None:
                         mine[f"{kind} {_label(kind, size)}"].append(found)
             per_stream(strong, mine, cad)
             report(all_p, recall, severities, worst, t0)
+            if args.out:
+                with open(args.out, "wb") as fh:
+                    pickle.dump({"all_p": dict(all_p), "recall": dict(recall),
+                                 "severities": severities, "streams": streams}, fh)  # fmt: skip
+
+
+def merge(paths: list[str]) -> None:
+    """The report of several saved runs together (families split over processes)."""
+    all_p: dict[str, list[float]] = defaultdict(list)
+    recall: dict[tuple[str, str], list[tuple[int | None, int]]] = defaultdict(list)
+    severities: Counter = Counter()
+    print(f"{'family':<30}{'cadence':>8}{'evals':>7}{'false/source-month':>20}  fired")
+    worst = 0.0
+    for path in paths:
+        with open(path, "rb") as fh:
+            got = pickle.load(fh)
+        for m, ps in got["all_p"].items():
+            all_p[m].extend(ps)
+        for k, v in got["recall"].items():
+            recall[k].extend(v)
+        severities.update(got["severities"])
+        for name, cad, evaluated, rate, fired in got["streams"]:
+            print(f"{name:<30}{cad:>6}m{evaluated:>7}{rate:>20.2f}  {fired}")
+            worst = max(worst, rate)
+    report(all_p, recall, severities, worst, time.perf_counter())
 
 
 def per_stream(strong: list[int | None], mine: dict[str, list[int | None]], cad: int) -> None:
