@@ -94,8 +94,16 @@ def freeze(value: Any) -> Any:
     What a PRIMARY publishes goes through this, so a downstream model (or a
     shadow) that tries to change what a sibling reads gets a TypeError.
     """
-    if type(value) in _SCALARS:  # most values: skip the ABC checks below
+    kind = type(value)
+    if kind in _SCALARS:  # most values: skip the ABC checks below
         return value
+    # plain dicts and lists (outputs as models build them): no call per scalar inside
+    if kind is dict:
+        return MappingProxyType(
+            {k: v if type(v) in _SCALARS else freeze(v) for k, v in value.items()}
+        )
+    if kind is list or kind is tuple:
+        return tuple(v if type(v) in _SCALARS else freeze(v) for v in value)
     if isinstance(value, Mapping):
         return MappingProxyType({k: freeze(v) for k, v in value.items()})
     if isinstance(value, list | tuple):

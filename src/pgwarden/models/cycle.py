@@ -72,18 +72,31 @@ def run_cycle(
         conn.autocommit = True
         try:
             lock = {"schema": schema, "cycle_id": cycle_id}
-            got = conn.execute(q["try_cycle_lock"], lock).fetchone()
+            # one round trip: the lock, the commit mode, the stored cycle if any
+            with conn.pipeline():
+                got_cur = conn.execute(q["try_cycle_lock"], lock)
+                conn.execute(q["async_commit"])
+                existing_cur = conn.execute(q["get_cycle"], {"cycle_id": cycle_id})
+            got = got_cur.fetchone()
             if not (got and got[0]):
+                with contextlib.suppress(psycopg.Error):
+                    conn.execute(q["sync_commit"])
                 raise CycleInProgress(cycle_id)
             try:
-                if not synchronous:
-                    conn.execute(q["async_commit"])
                 return _run_locked(
-                    conn, q, registry, cycle_id, cycle_time, data, strict, synchronous
+                    conn,
+                    q,
+                    registry,
+                    cycle_id,
+                    cycle_time,
+                    data,
+                    strict,
+                    synchronous,
+                    existing_cur.fetchone(),
                 )
             finally:
-                # A broken connection releases the lock by itself.
-                with contextlib.suppress(psycopg.Error):
+                # A broken connection releases the lock by itself. One round trip.
+                with contextlib.suppress(psycopg.Error), conn.pipeline():
                     conn.execute(q["sync_commit"])
                     conn.execute(q["cycle_unlock"], lock)
         finally:
@@ -99,9 +112,9 @@ def _run_locked(
     cycle_time: datetime,
     data: Any,
     strict: bool,
-    synchronous: bool = True,
+    synchronous: bool,
+    existing: Any,
 ) -> CycleReport:
-    existing = conn.execute(q["get_cycle"], {"cycle_id": cycle_id}).fetchone()
     if existing is not None and existing[6] in ("OK", "PARTIAL"):
         log.info(
             "cycle %s already ran (%s); returning the stored result",
@@ -125,10 +138,10 @@ def _run_locked(
         "fingerprint": snapshot.fingerprint,
         "plan": Jsonb(plan_json),
     }
-    with conn.transaction():
-        if existing is None:
-            conn.execute(q["insert_cycle"], params)
-        else:
+    if existing is None:
+        conn.execute(q["insert_cycle"], params)  # one statement: its own transaction
+    else:
+        with conn.transaction():
             # Left RUNNING by a session that died, or FAILED: start it again, clean.
             old = {"cycle_id": cycle_id, "cycle_time": existing[1]}
             conn.execute(q["delete_cycle_outputs"], old)
@@ -139,8 +152,8 @@ def _run_locked(
     # The per-version commits skip the WAL flush wait; the cycle's closing
     # commit (below, after RESET) waits for it. WAL is flushed in order, so once
     # the cycle is durably OK/PARTIAL every run before it is durable too, and a
-    # crash before that leaves the cycle RUNNING, which a re-run cleans.
-    conn.execute(q["async_commit"])
+    # crash before that leaves the cycle RUNNING, which a re-run cleans. (The
+    # session is in that mode since run_cycle's first round trip.)
     try:
         if plan_error is not None:
             raise plan_error
@@ -160,10 +173,11 @@ def _run_locked(
             conn.execute(q["sync_commit"])
         _finish(conn, q, cycle_id, t0, "FAILED", [], 0, f"{type(exc).__name__}: {exc}")
         raise
-    if synchronous:
-        conn.execute(q["sync_commit"])
     status = cycle_status(runs)
-    duration = _finish(conn, q, cycle_id, t0, status, runs, sink.rows, None)
+    with conn.pipeline():  # one round trip
+        if synchronous:
+            conn.execute(q["sync_commit"])
+        duration = _finish(conn, q, cycle_id, t0, status, runs, sink.rows, None)
     report = CycleReport(
         cycle_id=cycle_id,
         cycle_time=cycle_time,

@@ -168,9 +168,10 @@ RETURNING id;
 
 -- name: insert_run_outputs
 -- One version's run, its output rows and its metrics in one statement (one round trip,
--- one transaction in autocommit). Outputs and metrics come as parallel arrays, sent in
--- binary (psycopg quotes text arrays element by element: 11x slower for 900 rows); scores
--- travel as text so that the column's type decides, as with COPY.
+-- one transaction in autocommit). Outputs come as parallel arrays, sent in binary
+-- (psycopg quotes text arrays element by element: 11x slower for 900 rows), and the
+-- payloads as one JSON array (null: no payload); scores travel as text so that the
+-- column's type decides, as with COPY.
 WITH run AS (
     INSERT INTO {schema}.detection_model_runs
            (cycle_id, cycle_time, model_id, version_id, version, role, status, reason,
@@ -185,10 +186,11 @@ WITH run AS (
            (cycle_started_at, cycle_id, model_id, version_id, role, ordinal, entity_key, score,
             decision, payload)
     SELECT %(cycle_time)s, %(cycle_id)s, %(model_id)s, %(version_id)s, %(role)s,
-           o.n - 1, o.entity_key, o.score::float8, o.decision, o.payload::jsonb
-      FROM unnest(%(keys)b::text[], %(scores)b::text[], %(decisions)b::text[],
-                  %(payloads)b::text[]) WITH ORDINALITY AS o (entity_key, score, decision,
-                                                             payload, n)
+           o.n - 1, o.entity_key, o.score::float8, o.decision, nullif(o.payload, 'null'::jsonb)
+      FROM ROWS FROM (unnest(%(keys)b::text[]), unnest(%(scores)b::text[]),
+                      unnest(%(decisions)b::text[]),
+                      jsonb_array_elements(%(payloads)s::text::jsonb))
+           WITH ORDINALITY AS o (entity_key, score, decision, payload, n)
 )
 INSERT INTO {schema}.detection_model_metrics (run_id, cycle_id, version_id, metric_key, value)
 SELECT run.id, %(cycle_id)s, %(version_id)s, m.k, m.v

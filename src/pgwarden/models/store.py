@@ -54,31 +54,43 @@ def clean_metrics(metrics: Mapping[Any, Any]) -> tuple[dict[str, float], list[st
 
 def output_columns(
     outputs: Sequence[Mapping[str, Any]],
-) -> tuple[list[str | None], list[str | None], list[str | None], list[str | None]]:
-    """Pure: the output rows as text columns (entity_key, score, decision, payload JSON).
+) -> tuple[list[str | None], list[str | None], list[str | None], str]:
+    """Pure: the output rows as text columns (entity_key, score, decision) and the payloads.
 
     Values are passed as text, as COPY would: the table's types and CHECKs
-    decide, and a rejected row fails this run's statement only."""
+    decide, and a rejected row fails this run's statement only. The payloads
+    (every key but the three columns; null when there is none) are one JSON
+    array, encoded in one call: encoding each row's payload on its own was a
+    third of the time to persist a version's outputs.
+    """
     keys: list[str | None] = []
     scores: list[str | None] = []
     decisions: list[str | None] = []
-    payloads: list[str | None] = []
+    payloads: list[dict[str, Any] | None] = []
     for rec in outputs:
         key = rec.get("entity_key")
         score = rec.get("score")
-        if isinstance(score, float) and not math.isfinite(score):
+        kind = type(score)
+        if kind is float:  # the common case first
+            score = repr(score) if math.isfinite(score) else None  # type: ignore[arg-type]
+        elif score is None or kind is str:
+            pass
+        elif isinstance(score, float) and not math.isfinite(score):
             score = None
         elif isinstance(score, numbers.Real) and not isinstance(score, bool):
             score = repr(float(score))  # repr round-trips a double exactly
+        else:
+            score = str(score)
         decision = rec.get("decision")
-        if isinstance(decision, bool):
-            decision = "true" if decision else "false"
-        payload = {k: v for k, v in rec.items() if k not in COLUMNS}
-        keys.append(None if key is None else str(key))
-        scores.append(None if score is None else str(score))
-        decisions.append(None if decision is None else str(decision))
-        payloads.append(json.dumps(payload) if payload else None)
-    return keys, scores, decisions, payloads
+        if decision is not None and type(decision) is not str:
+            decision = (
+                ("true" if decision else "false") if isinstance(decision, bool) else str(decision)
+            )
+        keys.append(key if key is None or type(key) is str else str(key))
+        scores.append(score)
+        decisions.append(decision)
+        payloads.append({k: v for k, v in rec.items() if k not in COLUMNS} or None)
+    return keys, scores, decisions, json.dumps(payloads)
 
 
 class DbSink:
