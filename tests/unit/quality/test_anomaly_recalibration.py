@@ -146,6 +146,23 @@ def test_overdispersion_is_estimated_without_the_first_fits_leverage():
     assert math.sqrt(fit.variance) / math.sqrt(500 + 500**2 / 20) < 1.1
 
 
+def test_a_quiet_slot_borrows_its_neighbours_instead_of_expecting_zero():
+    # 5-minute batches, weekend nights at about 0.2 records a batch: most slots of the
+    # week saw no record at all in four weeks, yet one record there is ordinary
+    rng = np.random.default_rng(4)
+    pts = regular(28 * 288, 5, lambda i, t: int(rng.poisson(17 * business(t))))
+    times = np.array([p.received_at.timestamp() for p in pts])
+    counts = np.array([float(p.records) for p in pts])
+    sunday_night = datetime(2026, 2, 1, 3, 5, tzinfo=UTC).timestamp()
+    fit = seasonal.fit_volume(
+        times, counts, np.ones(len(pts), bool), sunday_night, UTC, min_points=24
+    )
+    truth = 17 * business(datetime(2026, 2, 1, 3, 2, 30, tzinfo=UTC))
+    assert fit is not None and 0.5 * truth < fit.expected < 2 * truth
+    one = BatchPoint("q", datetime.fromtimestamp(sunday_night, UTC), 1)
+    assert not evaluate(pts, one, UTC).anomalies
+
+
 def test_a_change_that_lasts_is_found_over_three_batches():
     rng = np.random.default_rng(11)
     pts = regular(21 * 96, 15, lambda i, t: int(rng.poisson(400)))

@@ -191,6 +191,46 @@ def _means(keys: Any, num: Any, den: Any, size: int) -> tuple[Any, Any]:
     return ratio, n.bincount(keys, minlength=size)
 
 
+#: records a slot's shape needs before it stands alone; below, neighbouring slots are pooled
+MIN_POOLED = 20.0
+_HALF_WIDTHS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 144)
+
+
+def _pooled(sx: Any, sb: Any, sn: Any) -> tuple[Any, Any]:
+    """(shape, points behind it) per day type and slot: its own ratio of counts to base
+    where it holds `MIN_POOLED` records, else that of the narrowest window of neighbouring
+    slots (wrapping round midnight) that does.
+
+    A quiet slot (a weekend night at 0.2 records a batch) has no records in most of its
+    few points; its own ratio would put the expected count at zero and make one record
+    impossible. Busy slots keep their own value, so a sharp business-hours edge stays sharp.
+    """
+    n = np()
+    shape = n.where(sb > 0, sx / n.where(sb > 0, sb, 1.0), n.nan)
+    eff = sn.copy()
+    todo = ~(sx >= MIN_POOLED) | n.isnan(shape)
+    pd = sx.shape[1]
+    for h in _HALF_WIDTHS:
+        if not todo.any() or 2 * h + 1 > pd:
+            break
+        kernel = n.ones(2 * h + 1)
+        wx, wb, wn = (
+            n.array([n.convolve(n.concatenate([a[k, -h:], a[k], a[k, :h]]), kernel, "valid")
+                     for k in range(a.shape[0])])
+            for a in (sx, sb, sn)
+        )  # fmt: skip
+        ok = todo & (wx >= MIN_POOLED) & (wb > 0)
+        shape = n.where(ok, wx / n.where(wb > 0, wb, 1.0), shape)
+        eff = n.where(ok, wn, eff)
+        todo &= ~ok
+    if todo.any():  # a whole day type short of records: its mean
+        tx, tb = sx.sum(axis=1, keepdims=True), sb.sum(axis=1, keepdims=True)
+        whole = n.where(tb > 0, tx / n.where(tb > 0, tb, 1.0), n.nan)
+        shape = n.where(todo, n.broadcast_to(whole, shape.shape), shape)
+        eff = n.where(todo, n.broadcast_to(sn.sum(axis=1, keepdims=True), eff.shape), eff)
+    return shape, eff
+
+
 @dataclass
 class _Fit:
     mu: Any  # fitted means at the history points
@@ -225,19 +265,19 @@ def _fit(x: Any, lay: _Layout, secs: Any, t_ref: float, span_days: float, alpha:
     type_key = lay.wkend * pd + lay.sod
     week_key = lay.dow * pd + lay.sod
     cnt_shape = n.bincount(type_key, minlength=2 * pd)
+    eff = cnt_shape.reshape(2, pd).astype(float)
     cnt_cell = n.bincount(week_key, minlength=7 * pd)
     a, b, level_var = float(level[0]), 0.0, 0.0
     tdays = (secs - t_ref) / DAY
     for _ in range(3):
         base = level * weekday[lay.dow] * cell[week_key] * off
-        raw, _c = _means(type_key, x, base, 2 * pd)
-        raw = raw.reshape(2, pd)
+        sx = n.bincount(type_key, weights=x, minlength=2 * pd).reshape(2, pd)
+        sb = n.bincount(type_key, weights=base, minlength=2 * pd).reshape(2, pd)
+        raw, eff = _pooled(sx, sb, cnt_shape.reshape(2, pd).astype(float))
         for k in (0, 1):
             if n.all(n.isnan(raw[k])):
-                raw[k] = raw[1 - k]
-            # a slot without data takes its day type's mean shape
-            fill = n.nanmean(raw[k]) if not n.all(n.isnan(raw[k])) else 1.0
-            raw[k] = n.where(n.isnan(raw[k]), fill, raw[k])
+                raw[k], eff[k] = raw[1 - k], eff[1 - k]
+        raw = n.where(n.isnan(raw), 1.0, raw)
         shape = n.maximum(raw, 1e-6)
         if use_week:
             base = level * shape[lay.wkend, lay.sod] * cell[week_key] * off
@@ -288,7 +328,7 @@ def _fit(x: Any, lay: _Layout, secs: Any, t_ref: float, span_days: float, alpha:
         a = max(a, 1e-9)
         level = n.maximum(a + b * tdays, 1e-9 * a)
     mu = level * shape[lay.wkend, lay.sod] * weekday[lay.dow] * cell[week_key] * off
-    return _Fit(mu, shape, weekday, cell, cell_w, cnt_shape, cnt_cell, a, b, level_var,
+    return _Fit(mu, shape, weekday, cell, cell_w, eff.reshape(-1), cnt_cell, a, b, level_var,
                 t_ref, use_week, use_trend)  # fmt: skip
 
 
@@ -431,7 +471,7 @@ def fit_volume(
     week_key = lay.dow * pd + lay.sod
 
     def leverage(f: _Fit) -> Any:
-        return 1.0 / n.maximum(f.counts_shape[type_key], 1) + f.cell_weight[week_key] / n.maximum(
+        return 1.0 / n.maximum(f.counts_shape[type_key], 1.0) + f.cell_weight[week_key] / n.maximum(
             f.counts_cell[week_key], 1
         )
 
@@ -489,7 +529,7 @@ def fit_volume(
     # relative variance of the expected value: the slot's own estimates (shape,
     # cell), then the parts every slot shares (the level line, the weekday
     # factor, each from about a seventh of the history)
-    slot_err = unit * (1.0 / max(int(f.counts_shape[hk]), 1) + float(f.cell_weight[wk]) /
+    slot_err = unit * (1.0 / max(float(f.counts_shape[hk]), 1.0) + float(f.cell_weight[wk]) /
                        max(int(f.counts_cell[wk]), 1))  # fmt: skip
     shared_err = f.level_var / level**2 if level > 0 else 0.0
     shared_err += unit * 7.0 / max(len(x), 1)
