@@ -21,6 +21,8 @@ from pgwarden.partitions.planner import DefaultRows, Partition, TableState
 from pgwarden.partitions.policy import Policy
 
 _RANGE = re.compile(r"^FOR VALUES FROM \((.*)\) TO \((.*)\)$", re.DOTALL)
+_QUOTED_RANGE = re.compile(r"^FOR VALUES FROM \('([^']*)'\) TO \('([^']*)'\)$")
+_UNSEEN = object()
 
 
 def read_states(
@@ -36,13 +38,26 @@ def read_states(
             "names": [p.table.name for p in policies],
         },
     ).fetchall()
+    states = states_from_rows(policies, rows)
+    return with_default_rows(conn, states) if count_default else states
+
+
+# The catalog query's parameters for "every stored policy's parent": a run sends it in the
+# same round trip as the policies themselves.
+ALL_MANAGED: dict[str, None] = {"schemas": None, "names": None}
+
+
+def states_from_rows(policies: Sequence[Policy], rows: Sequence[tuple]) -> list[TableState]:
+    """TableStates from the catalog query's rows (any order; unknown parents ignored)."""
     by_key: dict[tuple[str, str], list[tuple]] = {}
     for row in rows:
-        by_key.setdefault((row[0], row[1]), []).append(row)
-    states = [_state(p, by_key.get(p.table.key, [])) for p in policies]
-    if count_default:
-        states = _with_default_rows(conn, states)
-    return states
+        key = (row[0], row[1])
+        found = by_key.get(key)
+        if found is None:
+            by_key[key] = [row]
+        else:
+            found.append(row)
+    return [_state(p, by_key.get(p.table.key, [])) for p in policies]
 
 
 def _state(policy: Policy, rows: list[tuple]) -> TableState:
@@ -55,13 +70,20 @@ def _state(policy: Policy, rows: list[tuple]) -> TableState:
     parts: list[Partition] = []
     # one partition's upper bound is the next one's lower: parse each text once
     parsed: dict[str, datetime | None] = {}
+    known = key_type in bounds.KEY_TYPES
 
-    def parse(text: str) -> datetime | None:
-        if text not in parsed:
-            parsed[text] = bounds.parse_bound(text, key_type, tz)
-        return parsed[text]
+    def parse(text: str, quoted: bool) -> datetime | None:
+        found = parsed.get(text, _UNSEEN)
+        if found is _UNSEEN:
+            if quoted:
+                found = bounds.parse_value(text, key_type, tz)
+            else:
+                found = bounds.parse_bound(text, key_type, tz)
+            parsed[text] = found
+        return found  # type: ignore[return-value]
 
-    for row in rows:
+    # children in name order, whatever order the server sent them in
+    for row in sorted(rows, key=_child_name):
         child_schema, child_name, kind, bound, pending = row[7], row[8], row[9], row[10], row[11]
         if child_name is None:
             continue
@@ -69,10 +91,15 @@ def _state(policy: Policy, rows: list[tuple]) -> TableState:
             parts.append(Partition(child_schema, child_name, None, None, is_default=True))
             continue
         lower = upper = None
-        m = _RANGE.match(bound or "")
-        if m and key_type in bounds.KEY_TYPES:
-            lower = parse(m.group(1))
-            upper = parse(m.group(2))
+        if known and bound:
+            # the common shape first: two quoted constants, no casts
+            m = _QUOTED_RANGE.match(bound)
+            if m:
+                lower, upper = parse(m.group(1), True), parse(m.group(2), True)
+            else:
+                m = _RANGE.match(bound)
+                if m:
+                    lower, upper = parse(m.group(1), False), parse(m.group(2), False)
         parts.append(
             Partition(
                 child_schema, child_name, lower, upper, detach_pending=bool(pending), relkind=kind
@@ -88,7 +115,11 @@ def _state(policy: Policy, rows: list[tuple]) -> TableState:
     )
 
 
-def _with_default_rows(conn: psycopg.Connection, states: list[TableState]) -> list[TableState]:
+def _child_name(row: tuple) -> str:
+    return row[8] or ""
+
+
+def with_default_rows(conn: psycopg.Connection, states: list[TableState]) -> list[TableState]:
     wanted = [(i, s) for i, s in enumerate(states) if s.default is not None and s.key_column]
     if not wanted:
         return states

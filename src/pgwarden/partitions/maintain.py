@@ -7,6 +7,7 @@ recorded in `partition_runs`, each table's outcome in `partition_run_tables`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import random
@@ -208,18 +209,25 @@ def _run_leader(
 ) -> RunReport:
     db = services.db
     key = leader_key(db.schema)
-    # Round trips are what a run with little to do is made of: the lock and the
-    # policies go together (pipeline mode), the catalog with the run's start
-    # record, the finish record with the unlock. Reading policies before knowing
-    # the lock is ours costs nothing when it is not.
+    # Round trips are what a run with little to do is made of, and a fresh
+    # connection pays for each. Everything the plan needs goes in one: the lock,
+    # the policies, the run's start record, pending detach steps, and the catalog
+    # of every stored policy's parent (the query reads the policy table itself).
+    # The server runs them in order, so the reads come after the lock; when the
+    # lock is not ours they were wasted reads and the start record says skipped.
     with conn.pipeline():
         lock = conn.execute(q["try_leader_lock"], {"key": key})
         found = conn.execute(q["list_policies"])
+        start = conn.execute(q["start_run"], _start_params(dry_run, "running"))
+        open_steps = conn.execute(q["detach_steps_open"])
+        catalog_rows = conn.execute(q["catalog"], catalog.ALL_MANAGED)
     got = lock.fetchone()
+    row = start.fetchone()
+    assert row is not None
+    run_id = int(row[0])
     if not got or not got[0]:
         msg = "another partition maintenance run holds the lock; this one exits"
         log.info(msg, extra={"action": "partition_run_skipped"})
-        run_id = _record_start(conn, q, dry_run, "skipped")
         report = RunReport(
             run_id, "skipped", started, datetime.now(UTC), dry_run, Plan(now=now), message=msg
         )
@@ -229,14 +237,47 @@ def _run_leader(
     records: list[dict[str, Any]] = []  # per-table outcomes not yet written
     try:
         policies = _policies(services, table, [store.row_to_policy(r) for r in found.fetchall()])
+        states = catalog.with_default_rows(
+            conn, catalog.states_from_rows(policies, catalog_rows.fetchall())
+        )
+        steps: dict[tuple[str, str], list[tuple[Any, ...]]] = {}
+        for r in open_steps.fetchall():
+            steps.setdefault((r[0], r[1]), []).append(tuple(r[2:]))
         report = _run_locked(
-            conn, services, q, s, rng, now, policies, dry_run, progress, started, records
+            conn,
+            services,
+            q,
+            s,
+            rng,
+            now,
+            states,
+            steps,
+            run_id,
+            dry_run,
+            progress,
+            started,
+            records,
         )
         with conn.pipeline():
             _write_records(conn, q, records)
             _record_finish(conn, q, report)
             conn.execute(q["leader_unlock"], {"key": key})
         unlocked = True
+    except BaseException as exc:
+        # the start record is already written: say how the run ended (a table with
+        # no policy, a lost connection) unless the connection itself is gone
+        with contextlib.suppress(psycopg.Error):
+            failed = RunReport(
+                run_id,
+                "failed",
+                started,
+                datetime.now(UTC),
+                dry_run,
+                Plan(now=now),
+                message=f"{type(exc).__name__}: {exc}",
+            )
+            _record_finish(conn, q, failed)
+        raise
     finally:
         if not unlocked:
             conn.execute(q["leader_unlock"], {"key": key})
@@ -256,23 +297,15 @@ def _run_locked(
     s: ApplySettings,
     rng: random.Random,
     now: datetime,
-    policies: list[Policy],
+    states: list[TableState],
+    steps: dict[tuple[str, str], list[tuple[Any, ...]]],
+    run_id: int,
     dry_run: bool,
     progress: Progress | None,
     started: datetime,
     records: list[dict[str, Any]],
 ) -> RunReport:
     """Apply the plan table by table; the caller writes `records`, the finish, and unlocks."""
-    with conn.pipeline():
-        start = conn.execute(q["start_run"], _start_params(dry_run, "running"))
-        open_steps = conn.execute(q["detach_steps_open"])
-        states = _read(conn, services, policies)
-    steps: dict[tuple[str, str], list[tuple[Any, ...]]] = {}
-    for r in open_steps.fetchall():
-        steps.setdefault((r[0], r[1]), []).append(tuple(r[2:]))
-    row = start.fetchone()
-    assert row is not None
-    run_id = int(row[0])
     the_plan = plan(states, now, services.config.get("partitions.max_create_periods"))
     report = RunReport(run_id, "ok", started, started, dry_run, the_plan)
     by_table = {s.policy.table: s for s in states}
@@ -328,12 +361,6 @@ def _run_locked(
 
 def _start_params(dry_run: bool, status: str) -> dict[str, Any]:
     return {"kind": "maintenance", "dry_run": dry_run, "who": default_actor(), "status": status}
-
-
-def _record_start(conn: psycopg.Connection, q: Any, dry_run: bool, status: str) -> int:
-    row = conn.execute(q["start_run"], _start_params(dry_run, status)).fetchone()
-    assert row is not None
-    return int(row[0])
 
 
 def _record_finish(conn: psycopg.Connection, q: Any, report: RunReport) -> None:

@@ -1,34 +1,50 @@
 -- name: catalog
--- Every managed parent with its key column and every child with its bound, in one pass.
--- pg_get_expr without a relation (0): a bound holds constants only, and naming the
--- child would open every partition (a relcache build per child on a fresh connection).
-WITH wanted AS (
+-- Every wanted parent with its key column and every child with its bound, in one pass.
+-- Wanted: the (schemas, names) given, or with schemas NULL every stored policy's parent
+-- (a run sends this with the policies and the lock, one round trip). Parent facts are
+-- looked up once per parent (the key column, its type), not once per child; children come
+-- unsorted (the caller orders each parent's few). pg_get_expr without a relation (0): a
+-- bound holds constants only, and naming the child would open every partition (a relcache
+-- build per child on a fresh connection).
+WITH wanted AS MATERIALIZED (
     SELECT w.schema_name, w.table_name
     FROM unnest(%(schemas)s::text[], %(names)s::text[]) AS w(schema_name, table_name)
+    UNION ALL
+    SELECT p.parent_schema, p.parent_name
+    FROM {schema}.partition_policies p
+    WHERE %(schemas)s::text[] IS NULL
+), parents AS MATERIALIZED (
+    SELECT w.schema_name,
+           w.table_name,
+           parent.oid AS parent_oid,
+           pt.partstrat::text AS strategy,
+           pt.partnatts AS key_count,
+           ka.attname AS key_column,
+           format_type(ka.atttypid, NULL) AS key_type
+    FROM wanted w
+    LEFT JOIN pg_namespace pn ON pn.nspname = w.schema_name
+    LEFT JOIN pg_class parent
+           ON parent.relnamespace = pn.oid AND parent.relname = w.table_name
+          AND parent.relkind IN ('r', 'p')
+    LEFT JOIN pg_partitioned_table pt ON pt.partrelid = parent.oid
+    LEFT JOIN pg_attribute ka ON ka.attrelid = parent.oid AND ka.attnum = pt.partattrs[0]
 )
-SELECT w.schema_name,
-       w.table_name,
-       parent.oid IS NOT NULL AS present,
-       pt.partstrat::text AS strategy,
-       pt.partnatts AS key_count,
-       ka.attname AS key_column,
-       format_type(ka.atttypid, NULL) AS key_type,
+SELECT p.schema_name,
+       p.table_name,
+       p.parent_oid IS NOT NULL AS present,
+       p.strategy,
+       p.key_count,
+       p.key_column,
+       p.key_type,
        cn.nspname AS child_schema,
        c.relname AS child_name,
        c.relkind::text AS child_kind,
        pg_get_expr(c.relpartbound, 0) AS child_bound,
        i.inhdetachpending AS detach_pending
-FROM wanted w
-LEFT JOIN pg_namespace pn ON pn.nspname = w.schema_name
-LEFT JOIN pg_class parent
-       ON parent.relnamespace = pn.oid AND parent.relname = w.table_name
-      AND parent.relkind IN ('r', 'p')
-LEFT JOIN pg_partitioned_table pt ON pt.partrelid = parent.oid
-LEFT JOIN pg_attribute ka ON ka.attrelid = parent.oid AND ka.attnum = pt.partattrs[0]
-LEFT JOIN pg_inherits i ON i.inhparent = parent.oid
+FROM parents p
+LEFT JOIN pg_inherits i ON i.inhparent = p.parent_oid
 LEFT JOIN pg_class c ON c.oid = i.inhrelid
 LEFT JOIN pg_namespace cn ON cn.oid = c.relnamespace
-ORDER BY w.schema_name, w.table_name, c.relname
 
 -- name: list_policies
 -- Every stored policy, in maintenance order.

@@ -227,6 +227,15 @@ def test_a_second_maintainer_exits_at_once(services, conn):
         report = run_maintenance(services)
         assert report.status == "skipped" and "another" in report.message
         assert time.monotonic() - t0 < 1.0
+    # the run read the catalog in the lock's round trip; its record still says skipped
+    recorded = conn.execute(
+        sql.SQL("SELECT status, finished_at IS NOT NULL FROM {} WHERE id = %s").format(
+            sql.Identifier(services.db.schema, "partition_runs")
+        ),
+        [report.run_id],
+    ).fetchone()
+    conn.commit()
+    assert recorded == ("skipped", True)
     # two at once in threads: exactly the wanted partitions, no error
     results = []
     threads = [
@@ -238,6 +247,25 @@ def test_a_second_maintainer_exits_at_once(services, conn):
         t.join()
     assert sorted(r.status for r in results) in (["ok", "ok"], ["ok", "skipped"])
     assert len(bounds_of(conn, "public", "two")) == 4
+
+
+def test_a_run_for_a_table_without_policy_fails_and_says_so_in_its_record(services, conn):
+    try:
+        run_maintenance(services, table="public.nobody")
+    except Exception as exc:  # the "no policy" error of the policy store
+        assert "no policy" in str(exc)
+    else:
+        raise AssertionError("a run for a table without policy succeeded")
+    runs = conn.execute(
+        sql.SQL("SELECT status, finished_at IS NOT NULL, message FROM {} ORDER BY id").format(
+            sql.Identifier(services.db.schema, "partition_runs")
+        )
+    ).fetchall()
+    conn.commit()
+    assert [(r[0], r[1]) for r in runs] == [("failed", True)]
+    assert "no policy" in runs[0][2]
+    # the leader lock was released: the next run goes ahead
+    assert run_maintenance(services).status == "ok"
 
 
 def test_a_locked_parent_is_skipped_after_lock_timeout_and_retried_next_run(fast, conn):

@@ -1,0 +1,62 @@
+"""The catalog query's rows turned into TableStates (pure: rows in, states out)."""
+
+from datetime import UTC, datetime
+
+from pgwarden.partitions.catalog import states_from_rows
+from pgwarden.partitions.policy import TableName, build_policy
+
+TZ_TYPE = "timestamp with time zone"
+
+
+def _row(table, child, bound, kind="r", pending=False, key_type=TZ_TYPE):
+    return ("bench", table, True, "r", 1, "ts", key_type, "bench", child, kind, bound, pending)
+
+
+def test_rows_in_any_order_give_children_in_name_order_with_parsed_bounds():
+    events = build_policy(TableName("bench", "events"), interval="daily")
+    other = build_policy(TableName("bench", "other"), interval="daily")
+    gone = build_policy(TableName("bench", "gone"), interval="daily")
+    rows = [
+        _row(
+            "events",
+            "events_p2",
+            "FOR VALUES FROM ('2026-01-02 00:00:00+00') TO ('2026-01-03 00:00:00+00')",
+        ),
+        ("bench", "other", True, "r", 1, "ts", TZ_TYPE, None, None, None, None, None),
+        _row("events", "events_d", "DEFAULT"),
+        # a cast after the literal: not the common shape, parsed the general way
+        _row(
+            "events",
+            "events_p1",
+            "FOR VALUES FROM ('2026-01-01 00:00:00+00'::timestamp with time zone) "
+            "TO ('2026-01-02 00:00:00+00')",
+            pending=True,
+        ),
+        _row("events", "events_max", "FOR VALUES FROM ('2026-01-03 00:00:00+00') TO (MAXVALUE)"),
+        ("bench", "gone", False, None, None, None, None, None, None, None, None, None),
+    ]
+    ev, ot, go = states_from_rows([events, other, gone], rows)
+    assert [p.name for p in ev.partitions] == ["events_d", "events_max", "events_p1", "events_p2"]
+    d, mx, p1, p2 = ev.partitions
+    assert d.is_default and ev.default is d
+    assert (mx.lower, mx.upper) == (datetime(2026, 1, 3, tzinfo=UTC), None) and not mx.managed
+    assert (p1.lower, p1.upper) == (
+        datetime(2026, 1, 1, tzinfo=UTC),
+        datetime(2026, 1, 2, tzinfo=UTC),
+    )
+    assert p1.detach_pending and p1.managed
+    assert p2.lower == p1.upper and p2.upper == datetime(2026, 1, 3, tzinfo=UTC)
+    assert ev.range_partitioned and ev.key_column == "ts" and ev.key_type == TZ_TYPE
+    assert ot.exists and ot.partitions == ()
+    assert not go.exists
+
+
+def test_date_bounds_are_local_midnights_of_the_policy_zone():
+    policy = build_policy(TableName("bench", "days"), interval="daily", timezone="Europe/Paris")
+    rows = [
+        _row("days", "days_1", "FOR VALUES FROM ('2026-07-01') TO ('2026-07-02')", key_type="date")
+    ]
+    [state] = states_from_rows([policy], rows)
+    [part] = state.partitions
+    assert part.lower == datetime(2026, 6, 30, 22, tzinfo=UTC)
+    assert part.upper == datetime(2026, 7, 1, 22, tzinfo=UTC)
