@@ -22,9 +22,11 @@ built. Three choices keep the checks cheap next to the parse:
 
 from __future__ import annotations
 
+import copy
 import itertools
 import math
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -115,15 +117,14 @@ def evaluate(
     `max_value_bytes`: the value-size check of `read_batch` rides in the same
     pass (raises BatchInvalid).
     """
-    plan = _Plan(
+    plan = _plan_of(
         frame,
         rules,
-        reference,
         context or CheckContext(),
         sample_size,
         stats_step=max(1, frame.height // STATS_SAMPLE),
         max_value_bytes=max_value_bytes,
-    )
+    ).for_batch(reference)
     row = plan.p.run(frame)
     plan.check_sizes(row, frame, source)
     for time_plan in plan.time_plans.values():
@@ -206,14 +207,13 @@ def _evaluate_chunks(
     plan = _Plan(
         first,
         rules,
-        reference,
         context,
         sample_size,
         stats_step=step,
         max_value_bytes=max_value_bytes,
         chunked=True,
         parse=parse,
-    )
+    ).for_batch(reference)
     rows: list[dict[str, Any]] = []
     start = 0
     # the first chunk is not held past its turn (one chunk in memory at a time)
@@ -253,6 +253,79 @@ def _evaluate_chunks(
     return plan.finish(merged, start)
 
 
+def make_time_plans(
+    frame: pl.DataFrame, rules: RuleSet, parse: set[str] | frozenset[str] = frozenset()
+) -> dict[str, TimePlan]:
+    """How each timestamp field of the rules is read, from its first value in `frame`."""
+    paths = {r.field or "" for r in rules.of_kind("freshness")}
+    paths |= {r.field or "" for r in rules.of_kind("type") if r.type == "timestamp"}
+    out: dict[str, TimePlan] = {}
+    for path in sorted(paths):
+        got = resolve(frame.schema, path)
+        if got is not None:
+            out[path] = TimePlan.make(frame, got, path=path, parse=path in parse)
+    return out
+
+
+#: built plans per thread, by rules object, schema, options and timestamp shapes:
+#: building one costs about as much as a 500-record batch's pass (polars
+#: expressions are built in Python), and a source's batches share them
+_plans = threading.local()
+PLAN_CACHE_SIZE = 64
+
+
+def _plan_of(
+    frame: pl.DataFrame,
+    rules: RuleSet,
+    context: CheckContext,
+    sample_size: int,
+    *,
+    stats_step: int,
+    max_value_bytes: int | None,
+) -> _Plan:
+    """A plan for a whole frame, from the cache when one was built for the same inputs.
+
+    Not cached: plans under ids seen in earlier batches (they hold those ids).
+    """
+    time_plans = make_time_plans(frame, rules)
+    if any(context.seen.values()):
+        return _Plan(
+            frame,
+            rules,
+            context,
+            sample_size,
+            stats_step=stats_step,
+            max_value_bytes=max_value_bytes,
+            time_plans=time_plans,
+        )
+    key = (
+        id(rules),
+        tuple(frame.schema.items()),
+        sample_size,
+        stats_step,
+        max_value_bytes,
+        tuple((path, tp.shape()) for path, tp in time_plans.items()),
+    )
+    cache: dict[Any, tuple[RuleSet, _Plan]] = getattr(_plans, "cache", None) or {}
+    _plans.cache = cache
+    hit = cache.get(key)
+    if hit is not None and hit[0] is rules:
+        return hit[1]
+    plan = _Plan(
+        frame,
+        rules,
+        context,
+        sample_size,
+        stats_step=stats_step,
+        max_value_bytes=max_value_bytes,
+        time_plans=time_plans,
+    )
+    if len(cache) >= PLAN_CACHE_SIZE:
+        cache.clear()
+    cache[key] = (rules, plan)
+    return plan
+
+
 class _Plan:
     """The expressions of one evaluation over a schema, and how their results are read."""
 
@@ -260,7 +333,6 @@ class _Plan:
         self,
         frame: pl.DataFrame,
         rules: RuleSet,
-        reference: datetime,
         context: CheckContext,
         sample_size: int,
         *,
@@ -268,6 +340,7 @@ class _Plan:
         max_value_bytes: int | None,
         chunked: bool = False,
         parse: set[str] | frozenset[str] = frozenset(),
+        time_plans: dict[str, TimePlan] | None = None,
     ) -> None:
         schema = frame.schema
         self.schema = schema
@@ -279,6 +352,7 @@ class _Plan:
         ids = self.ids = id_expr(schema, rules.id_field, p.row)
         k = sample_size
         self.field_of: dict[str, tuple[pl.Expr, pl.DataType] | None] = {}
+        self.null_aliases: dict[str, str] = {}
         get = self.get
 
         # -- value sizes (read_batch's check, in the same pass) -----------------
@@ -308,7 +382,7 @@ class _Plan:
             null_mask = p.col(expr.is_null())
             null_masks.append(null_mask)
             self.pending.append(
-                (rule, p.add(expr.null_count()), p.samples(ids.filter(null_mask), k), "")
+                (rule, self.nulls(rule.field or "", expr), p.samples(ids.filter(null_mask), k), "")
             )
         # seed 004's completeness counts records, not cells: a record is incomplete
         # when any required field is missing (every record, if a field is absent)
@@ -319,7 +393,6 @@ class _Plan:
         )
 
         # -- types: explicit rules, and the types implied by range / freshness --
-        timestamp_fields = {r.field for r in rules.of_kind("freshness")}
         typed: dict[str, tuple[Rule, str]] = {}
         for rule in rules.of_kind("type"):
             typed[rule.field or ""] = (rule, rule.type or "auto")
@@ -328,13 +401,10 @@ class _Plan:
         for rule in rules.of_kind("freshness"):
             typed.setdefault(rule.field or "", (_implied(rule, "timestamp"), "timestamp"))
         self.typed = typed
-        self.time_plans: dict[str, TimePlan] = {}
-        for path in timestamp_fields | {f for f, (_, t) in typed.items() if t == "timestamp"}:
-            got = get(path or "")
-            if got is not None:
-                self.time_plans[path or ""] = TimePlan.make(
-                    frame, got, reference, path=path or "", parse=(path or "") in parse
-                )
+        if time_plans is None:
+            time_plans = make_time_plans(frame, rules, parse)
+        self.time_plans = time_plans
+        self.fresh_slots: list[tuple[Rule, TimePlan | None]] = []  # per batch: for_batch
         self.type_slots: list[tuple[Rule, str, _TypeSlot]] = []
         for path, (rule, want) in typed.items():
             got = get(path)
@@ -345,7 +415,7 @@ class _Plan:
                 self.time_plans[path].register(p, ids, k)
                 self.type_slots.append((rule, path, _TypeSlot(timestamp=True)))
                 continue
-            slot = _TypeSlot(nonnull=p.add(expr.is_not_null().sum()))
+            slot = _TypeSlot(nulls=self.nulls(path, expr))
             if want == "auto" and dtype == pl.String:
                 kind = p.col(value_kind(expr))
                 present = expr.is_not_null()
@@ -428,20 +498,12 @@ class _Plan:
                 hashed = pl.when(expr.is_not_null()).then(expr.hash())
                 self.spill_exprs += [expr.alias(f"__u{i}"), hashed.alias(f"__h{i}")]
 
-        # -- freshness ----------------------------------------------------------
-        self.fresh_slots: list[tuple[Rule, TimePlan | None]] = []
-        for rule in rules.of_kind("freshness"):
-            time_plan = self.time_plans.get(rule.field or "")
-            if time_plan is not None:
-                time_plan.add_window(rule, reference, p, ids, k)
-            self.fresh_slots.append((rule, time_plan))
-
         # -- per-field statistics -----------------------------------------------
         self.stat_slots: dict[str, dict[str, str]] = {}
         self.dist_slots: dict[str, dict[str, Any]] = {}
         self.moments: list[tuple[str, str, str]] = []
         for path, (expr, _dtype, numeric) in stat_fields(rules, schema, get).items():
-            stat = {"nulls": p.add(expr.null_count())}
+            stat = {"nulls": self.nulls(path, expr)}
             if numeric is not None:
                 stat["count"] = p.add(numeric.count())
                 stat["mean"] = p.add(numeric.mean(), "first")
@@ -452,12 +514,37 @@ class _Plan:
                 if chunked:
                     sampled = numeric.filter(p.row() % stats_step == 0).drop_nulls()
                     self.dist_slots[path] = {"values": p.add(sampled.implode(), "concat")}
-                else:
-                    sampled = numeric.gather_every(stats_step).drop_nulls()
-                    self.dist_slots[path] = {
-                        name: p.add(agg, "first") for name, agg in distribution_aggs(sampled)
-                    }
+                    self.stat_slots[path] = stat
+                    continue
+                # every value is in the sample below STATS_SAMPLE records: its
+                # bounds and count are the field's own
+                sampled = numeric if stats_step == 1 else numeric.gather_every(stats_step)
+                same = {"lo": "min", "hi": "max", "len": "count"} if stats_step == 1 else {}
+                self.dist_slots[path] = {
+                    name: stat[same[name]] if name in same else p.add(agg, "first")
+                    for name, agg in distribution_aggs(sampled)
+                }
             self.stat_slots[path] = stat
+
+    def for_batch(self, reference: datetime) -> _Plan:
+        """This plan with the freshness windows of a batch received at `reference`:
+        a copy, so the plan (all but the windows) serves the next batches too."""
+        plan = copy.copy(self)
+        plan.p = self.p.copy()
+        plan.time_plans = {path: tp.copy() for path, tp in self.time_plans.items()}
+        plan.fresh_slots = []
+        for rule in self.rules.of_kind("freshness"):
+            time_plan = plan.time_plans.get(rule.field or "")
+            if time_plan is not None:
+                time_plan.add_window(rule, reference, plan.p, plan.ids, plan.k)
+            plan.fresh_slots.append((rule, time_plan))
+        return plan
+
+    def nulls(self, path: str, expr: pl.Expr) -> str:
+        """The alias of a field's null count (one aggregate however many rules ask)."""
+        if path not in self.null_aliases:
+            self.null_aliases[path] = self.p.add(expr.null_count())
+        return self.null_aliases[path]
 
     def get(self, path: str) -> tuple[pl.Expr, pl.DataType] | None:
         if path not in self.field_of:
@@ -630,7 +717,7 @@ class _Plan:
                 )
                 value = time_plan.bad_value
             else:
-                nonnull = int(row[slot.nonnull] or 0)
+                nonnull = n - int(row[slot.nulls] or 0)
                 count, sample, value = slot.read(row, self.k)
             ev.typed_values += nonnull
             ev.type_mismatches += count
@@ -670,7 +757,7 @@ class _TypeSlot:
     """Aliases of one type check; `auto` keeps per-kind counts, samples and a value."""
 
     timestamp: bool = False
-    nonnull: str = ""
+    nulls: str = ""
     count: str | None = None
     sample: str | None = None
     value: str | None = None

@@ -98,6 +98,16 @@ class OnePass:
         self.uses_row = False
         self._n = 0
 
+    def copy(self) -> OnePass:
+        """A copy that can take more expressions without changing this pass."""
+        other = OnePass(self.prefix)
+        other.exprs = list(self.exprs)
+        other.merges = dict(self.merges)
+        other.levels = [list(level) for level in self.levels]
+        other.uses_row = self.uses_row
+        other._n = self._n
+        return other
+
     def col(self, expr: pl.Expr, level: int = 0) -> pl.Expr:
         """Materialise a row-level expression; level 1 may read level-0 columns."""
         name = f"_{self.prefix}m{self._n}"

@@ -10,7 +10,7 @@ but exact).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -50,7 +50,6 @@ class TimePlan:
         cls,
         frame: pl.DataFrame,
         got: tuple[pl.Expr, pl.DataType],
-        reference: datetime,
         *,
         path: str = "",
         parse: bool = False,
@@ -84,6 +83,19 @@ class TimePlan:
             + "$"
         )
         return plan
+
+    def shape(self) -> tuple[Any, ...]:
+        """What the plan's expressions depend on (plans of equal shape are interchangeable)."""
+        return (str(self.dtype), self.regex, self.sep, self.frac, self.suffix, str(self.tz))
+
+    def copy(self) -> TimePlan:
+        """A copy with its own windows and results (the expressions are shared)."""
+        return replace(
+            self,
+            aliases=dict(self.aliases),
+            windows=dict(self.windows),
+            results=dict(self.results),
+        )
 
     @property
     def text_order(self) -> bool:
