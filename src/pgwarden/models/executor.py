@@ -117,7 +117,14 @@ class CycleReport:
 
 
 class RunSink(Protocol):
-    """Receives each version's run; returns it as stored (persisting may fail it)."""
+    """Receives each version's run; returns it as stored (persisting may fail it).
+
+    A sink may also hold writes back (a `flush()` method): `record` then
+    returns the run as far as known, and `flush()` writes what it holds and
+    returns those runs as stored, in the order they were recorded. The
+    executor flushes before a model reads its upstreams' outputs and at the
+    end, so a PRIMARY whose outputs the database refused still feeds nothing.
+    """
 
     def record(
         self, run: VersionRun, outputs: Sequence[Mapping[str, Any]], metrics: Mapping[str, Any]
@@ -277,14 +284,35 @@ def execute(
     """Run every planned version once, in plan order; every version gets one run."""
     shared = SharedContext()
     runs: list[VersionRun] = []
+    flush: Callable[[], list[VersionRun]] | None = getattr(sink, "flush", None)
+    # recorded but not yet known as stored: (index in runs, version, its outputs)
+    held: list[tuple[int, VersionSpec, list[Mapping[str, Any]]]] = []
+
+    def settle() -> None:
+        """The held runs as stored; an OK PRIMARY's outputs are published only then."""
+        stored = flush() if flush is not None else [runs[i] for i, _, _ in held]
+        for (i, v, outputs), run in zip(held, stored, strict=True):
+            runs[i] = run
+            if v.role is Role.PRIMARY and run.status == RunStatus.OK:
+                shared.publish(v, outputs)
+        held.clear()
+
+    def record(
+        v: VersionSpec, run: VersionRun, outputs: list[Mapping[str, Any]], metrics: Any
+    ) -> None:
+        held.append((len(runs), v, outputs))
+        runs.append(sink.record(run, outputs, metrics))
+
     for model_id in plan.order:
         versions = snapshot.versions_of(model_id)
         edges = plan.inputs.get(model_id, ())
+        if edges and held:
+            settle()  # its upstreams' outputs must be stored before it reads them
         missing = sorted({e.depends_on for e in edges if not shared.has(e.depends_on)})
         if missing:
             # The upstream PRIMARY failed, timed out or was skipped: no partial inputs.
             for v in versions:
-                runs.append(sink.record(_skipped(v, f"upstream_failed:{missing[0]}"), [], {}))
+                record(v, _skipped(v, f"upstream_failed:{missing[0]}"), [], {})
             continue
         inputs = shared.inputs_for(edges)
         for v in versions:  # PRIMARY first, then SHADOW, then CHALLENGER
@@ -298,13 +326,11 @@ def execute(
                 conn=conn,
                 clock=clock,
             )
-            run = sink.record(run, outputs, metrics)
-            if v.role is Role.PRIMARY and run.status == RunStatus.OK:
-                shared.publish(v, outputs)
-            runs.append(run)
+            record(v, run, outputs, metrics)
     for model_id, reason in sorted(plan.blocked.items()):
         for v in snapshot.versions_of(model_id):
-            runs.append(sink.record(_skipped(v, reason), [], {}))
+            record(v, _skipped(v, reason), [], {})
+    settle()
     return runs
 
 

@@ -1,10 +1,11 @@
 """Persisting a cycle on the ONE connection it borrowed.
 
-Each version's writes (run row, output rows, metrics) are one statement, so
-one round trip and, on the cycle's autocommit connection, one transaction:
-in PostgreSQL an error aborts the whole statement, so a bad output row of one
-model loses that model's rows only. The failed run is then recorded alone,
-with the database's error, in a second short transaction. (Written as six
+Each version's writes (run row, output rows, metrics) are one statement, and
+the versions held since the last flush go in one pipelined transaction (one
+round trip for the pipeline's five models and a shadow: three flushes). If
+the database refuses one, that transaction is rolled back and each version
+is written alone, so a bad output row of one model loses that model's rows
+only; the failed run is recorded with the database's error. (Written as six
 round trips per version - BEGIN, run, COPY, metrics, COMMIT - the cycle's
 writes were a third of a pipeline batch's waits on the server.)
 """
@@ -94,7 +95,15 @@ def output_columns(
 
 
 class DbSink:
-    """Writes each version's run, outputs and metrics; see the module docstring."""
+    """Holds each version's run, outputs and metrics, and writes them at `flush()`.
+
+    The executor flushes before a model reads its upstreams and at the end
+    (see RunSink): the held versions are written in one round trip and one
+    transaction, their statements pipelined. If the database refuses any of
+    them, that transaction is rolled back and each is written alone, as one
+    statement in its own transaction, so a bad output row of one model loses
+    that model's rows only, recorded with the database's error.
+    """
 
     def __init__(
         self, conn: psycopg.Connection, queries: Queries, cycle_id: str, cycle_time: datetime
@@ -104,6 +113,7 @@ class DbSink:
         self.cycle_id = cycle_id
         self.cycle_time = cycle_time
         self.rows = 0
+        self._held: list[tuple[VersionRun, dict[str, Any] | None, int]] = []
 
     def record(
         self, run: VersionRun, outputs: Sequence[Mapping[str, Any]], metrics: Mapping[str, Any]
@@ -124,59 +134,78 @@ class DbSink:
         run = replace(run, metric_count=len(kept), dropped_metric_count=len(dropped))
         try:
             keys, scores, decisions, payloads = output_columns(outputs)
-            params = {
-                **self._run_params(run),
-                "keys": keys,
-                "scores": scores,
-                "decisions": decisions,
-                "payloads": payloads,
-                "metric_keys": list(kept),
-                "metric_values": list(kept.values()),
-            }
-            if self.conn.autocommit:  # the statement is its own transaction: one round trip
-                self.conn.execute(self.q["insert_run_outputs"], params)
-            else:
-                with self.conn.transaction():
-                    self.conn.execute(self.q["insert_run_outputs"], params)
-        except (
-            psycopg.DataError,
-            psycopg.IntegrityError,
-            psycopg.ProgrammingError,
-            TypeError,
-            ValueError,
-        ) as exc:
-            # Only this version's transaction was lost; record why, alone.
-            primary = exc.diag.message_primary if isinstance(exc, psycopg.Error) else None
-            diag = (primary or str(exc) or type(exc).__name__).strip()
-            log.error(
-                "model %s version %s: outputs rejected by the database (%s: %s); "
-                "its run is recorded as FAILED, other models are unaffected",
-                run.model_id,
-                run.version,
-                type(exc).__name__,
-                diag,
-                extra={"action": "outputs_rejected", "model_id": run.model_id},
-            )
-            run = replace(
-                run,
-                status=RunStatus.FAILED.value,
-                reason="persist_failed",
-                error_class=type(exc).__name__,
-                error_message=diag[:1000],
-                output_count=0,
-                metric_count=0,
-            )
-            with self.conn.transaction():
-                self._insert_run(run)
+        except (TypeError, ValueError) as exc:  # a payload JSON cannot encode
+            run = self._failed(run, exc)
+            self._held.append((run, None, 0))
             return run
-        if run.status != RunStatus.SKIPPED:
-            self.rows += len(outputs)
+        params = {
+            **self._run_params(run),
+            "keys": keys,
+            "scores": scores,
+            "decisions": decisions,
+            "payloads": payloads,
+            "metric_keys": list(kept),
+            "metric_values": list(kept.values()),
+        }
+        rows = len(outputs) if run.status != RunStatus.SKIPPED else 0
+        self._held.append((run, params, rows))
         return run
 
-    def _insert_run(self, run: VersionRun) -> int:
-        row = self.conn.execute(self.q["insert_run"], self._run_params(run)).fetchone()
-        assert row is not None
-        return int(row[0])
+    def flush(self) -> list[VersionRun]:
+        """Write the held versions; returns their runs as stored, in the order recorded."""
+        held, self._held = self._held, []
+        if not held:
+            return []
+        try:
+            # autocommit connection: BEGIN, the statements, COMMIT in one round trip
+            with self.conn.pipeline(), self.conn.transaction():
+                for run, params, _ in held:
+                    self._write(run, params)
+        except _REFUSED:
+            return [self._write_alone(run, params, rows) for run, params, rows in held]
+        self.rows += sum(rows for _, _, rows in held)
+        return [run for run, _, _ in held]
+
+    def _write(self, run: VersionRun, params: dict[str, Any] | None) -> None:
+        if params is None:
+            self.conn.execute(self.q["insert_run"], self._run_params(run))
+        else:
+            self.conn.execute(self.q["insert_run_outputs"], params)
+
+    def _write_alone(self, run: VersionRun, params: dict[str, Any] | None, rows: int) -> VersionRun:
+        try:
+            with self.conn.transaction():
+                self._write(run, params)
+        except _REFUSED as exc:
+            # Only this version's transaction was lost; record why, alone.
+            run = self._failed(run, exc)
+            with self.conn.transaction():
+                self._write(run, None)
+            return run
+        self.rows += rows
+        return run
+
+    def _failed(self, run: VersionRun, exc: Exception) -> VersionRun:
+        primary = exc.diag.message_primary if isinstance(exc, psycopg.Error) else None
+        diag = (primary or str(exc) or type(exc).__name__).strip()
+        log.error(
+            "model %s version %s: outputs rejected by the database (%s: %s); "
+            "its run is recorded as FAILED, other models are unaffected",
+            run.model_id,
+            run.version,
+            type(exc).__name__,
+            diag,
+            extra={"action": "outputs_rejected", "model_id": run.model_id},
+        )
+        return replace(
+            run,
+            status=RunStatus.FAILED.value,
+            reason="persist_failed",
+            error_class=type(exc).__name__,
+            error_message=diag[:1000],
+            output_count=0,
+            metric_count=0,
+        )
 
     def _run_params(self, run: VersionRun) -> dict[str, Any]:
         return {
@@ -196,6 +225,16 @@ class DbSink:
             "metric_count": run.metric_count,
             "dropped_metric_count": run.dropped_metric_count,
         }
+
+
+# What the database (or encoding a payload) refuses of a version's writes.
+_REFUSED = (
+    psycopg.DataError,
+    psycopg.IntegrityError,
+    psycopg.ProgrammingError,
+    TypeError,
+    ValueError,
+)
 
 
 def stored_runs(conn: psycopg.Connection, queries: Queries, cycle_id: str) -> list[VersionRun]:
