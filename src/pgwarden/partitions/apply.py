@@ -10,7 +10,8 @@ Why it is shaped this way:
   timeout, never longer.
 - A table's statements go to the server in pipeline mode: its whole
   transaction (BEGIN, SET LOCAL, every CREATE and ATTACH, COMMIT) is one
-  round trip, not one per statement.
+  round trip, not one per statement. Tables whose work is simple go further
+  (batch.py): their transactions, each still its own, share one pipeline.
 - New partitions are created as plain tables and then ATTACHed. The locks,
   PostgreSQL 15-18, for a parent with no rows in its default partition:
     CREATE TABLE c (LIKE parent ...)   ACCESS SHARE on the parent (read its shape)
@@ -79,6 +80,7 @@ _DB = Queries("pgwarden.db")
 
 RETRYABLE = (psycopg.errors.LockNotAvailable, psycopg.errors.DeadlockDetected)
 T = TypeVar("T")
+Statement = sql.SQL | sql.Composed
 
 
 @dataclass(frozen=True)
@@ -201,6 +203,38 @@ class TableApplier:
         if removals:
             results.extend(self._remove_all(removals))
         return results
+
+    # -- statements a batch of tables can send together (see batch.py) ---
+
+    def create_statements(self, creates: list[Action]) -> list[Statement]:
+        """One transaction's statements making `creates` (none with a rescue), BEGIN to COMMIT."""
+        out: list[Statement] = [sql.SQL("BEGIN"), ddl.set_lock_timeout(self.s.lock_timeout)]
+        for a in creates:
+            child = ddl.ident(a.schema, a.partition)
+            out.append(ddl.create_like(child, self.parent))
+            if a.kind == CREATE_DEFAULT:
+                out.append(ddl.attach_default(self.parent, child))
+                continue
+            assert a.lower is not None and a.upper is not None and not a.rescue
+            out.append(ddl.attach(self.parent, child, a.lower, a.upper, self.key_type, self.tz))
+        out.append(sql.SQL("COMMIT"))
+        return out
+
+    def removal_statements(self, batch: list[Action], timeout: float) -> list[Statement]:
+        """The short path's one transaction, BEGIN to COMMIT (see `_batch_once`)."""
+        out: list[Statement] = [
+            sql.SQL("BEGIN"),
+            ddl.set_lock_timeout(timeout),
+            ddl.lock_exclusive(self.parent),
+        ]
+        drops = [ddl.ident(a.schema, a.partition) for a in batch if a.kind == DROP]
+        for a in batch:
+            if a.kind == DETACH:
+                out.append(ddl.detach(self.parent, ddl.ident(a.schema, a.partition)))
+        if drops:
+            out.append(ddl.drop_tables(drops))
+        out.append(sql.SQL("COMMIT"))
+        return out
 
     # -- creation ---------------------------------------------------------
 

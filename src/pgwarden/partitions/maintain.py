@@ -21,7 +21,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from pgwarden.config.runtime import default_actor
-from pgwarden.partitions import catalog, store
+from pgwarden.partitions import batch, catalog, store
 from pgwarden.partitions.apply import ApplySettings, TableApplier, TableResult
 from pgwarden.partitions.planner import Action, Plan, PlanWarning, TableState, plan
 from pgwarden.partitions.policy import Policy, TableName, parse_table_name
@@ -187,11 +187,19 @@ def run_maintenance(
     # A pooled connection in autocommit mode: the session advisory lock is held on
     # it for the run and released before it goes back (DETACH CONCURRENTLY needs
     # autocommit; every other step opens its own short transaction).
+    #
+    # No automatic prepared statements during a run: a run executes each query
+    # once, and psycopg answers the DROP of a partition by deallocating every
+    # prepared statement of the session, which it may do in the middle of a later
+    # pipeline (then a statement it prepared earlier in that pipeline is gone).
     with db.connection() as conn:
         conn.autocommit = True
+        threshold = conn.prepare_threshold
+        conn.prepare_threshold = None
         try:
             return _run_leader(conn, services, q, s, rng, now, table, dry_run, progress, started)
         finally:
+            conn.prepare_threshold = threshold
             conn.autocommit = False
 
 
@@ -313,18 +321,25 @@ def _run_locked(
     for a in the_plan.actions:
         planned.setdefault(a.table, []).append(a)
     todo = [t for t in the_plan.tables if planned.get(t)]
+    appliers = {t: TableApplier(conn, q, by_table[t], s, rng, steps.get(t.key, [])) for t in todo}
+    batched = {} if dry_run else _apply_batched(conn, todo, planned, steps, appliers)
     for i, t in enumerate(todo):
         if progress:
             progress(str(t), i, len(todo))
         actions = planned[t]
         t_started = datetime.now(UTC)
         t0 = time.perf_counter()
+        applier = appliers[t]
         if dry_run:
             results = []
             status, error = "ok", None
         else:
-            applier = TableApplier(conn, q, by_table[t], s, rng, steps.get(t.key, []))
-            results = applier.run(actions)
+            done = batched.get(t)
+            if done is None:
+                results = applier.run(actions)
+            else:
+                results = done.results + (applier.run(done.left) if done.left else [])
+                applier.removal_path = applier.removal_path or done.removal_path
             failed = [r for r in results if r.status != "ok"]
             status = "failed" if failed else "ok"
             error = failed[0].error if failed else None
@@ -357,6 +372,38 @@ def _run_locked(
         f"{len(the_plan.warnings)} warning(s)"
     )
     return report
+
+
+def _apply_batched(
+    conn: psycopg.Connection,
+    todo: list[TableName],
+    planned: dict[TableName, list[Action]],
+    steps: dict[tuple[str, str], list[tuple[Any, ...]]],
+    appliers: dict[TableName, TableApplier],
+) -> dict[TableName, batch.Outcome]:
+    """The simple tables' transactions in one pipeline (see batch.py); per table what
+    was done and what is left for its TableApplier."""
+    units: list[batch.Unit] = []
+    tables: list[TableName] = []
+    for t in todo:
+        if batch.simple(planned[t], steps.get(t.key, [])):
+            found = batch.units_of(appliers[t], planned[t])
+            if found:
+                units.extend(found)
+                tables.append(t)
+    if not units:
+        return {}
+    outcomes = batch.run(conn, units)
+    out: dict[TableName, batch.Outcome] = {}
+    for t in tables:
+        got = outcomes.get(id(appliers[t]), batch.Outcome())
+        # actions never put in a unit (removals with detach_concurrently off) are left too
+        sent = {id(a) for u in units if u.applier is appliers[t] for a in u.actions}
+        got.left.extend(a for a in planned[t] if id(a) not in sent)
+        order = {id(a): i for i, a in enumerate(planned[t])}
+        got.left.sort(key=lambda a: order[id(a)])
+        out[t] = got
+    return out
 
 
 def _start_params(dry_run: bool, status: str) -> dict[str, Any]:

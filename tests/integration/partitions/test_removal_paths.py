@@ -113,3 +113,30 @@ def test_with_detach_concurrently_off_the_batch_runs_under_the_full_timeout(serv
     report = run_maintenance(services, now=START + timedelta(days=6))
     assert report.status == "ok" and report.tables[0].removal_path == "plain"
     assert report.count("drop") == 4
+
+
+def test_tables_after_a_held_one_in_the_same_batch_still_take_the_short_path(services, conn):
+    # the batch sends every table's transaction in one pipeline; the held table's
+    # lock error voids the rest of that pipeline, which is sent again without it
+    for name in ("a_held", "b_free", "c_free"):
+        _daily(services, conn, name)
+    _history(services, ["a_held", "b_free", "c_free"])
+    reader = _reader_for(services.db.conninfo, "a_held", 0.6)
+    report = run_maintenance(services, now=START + timedelta(days=6))
+    reader.join()
+    assert report.status == "ok", report.message
+    assert {t.table: t.removal_path for t in report.tables} == {
+        "public.a_held": "concurrent",
+        "public.b_free": "short",
+        "public.c_free": "short",
+    }
+    assert report.count("drop") == 12
+    for name in ("a_held", "b_free", "c_free"):
+        assert sorted(bounds_of(conn, "public", name)) == [
+            f"{name}_p20240105",
+            f"{name}_p20240106",
+            f"{name}_p20240107",
+        ]
+    # the connection the run used is usable: the next run has nothing to do
+    again = run_maintenance(services, now=START + timedelta(days=6))
+    assert again.status == "ok" and not again.plan.actions

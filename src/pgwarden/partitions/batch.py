@@ -1,0 +1,151 @@
+"""Many tables' simple transactions sent together: one round trip for a whole run.
+
+A run that creates or drops partitions on a hundred tables used to wait for
+the server once per table (each table's transaction a round trip), and on a
+busy machine each wait also costs the time it takes to be scheduled again.
+The tables whose work is simple go in one pipeline instead, each still in
+its own transaction (BEGIN ... COMMIT), so every table's locks are held
+exactly as long as before and a table never waits for another to commit:
+
+- creation without a default-partition rescue: BEGIN, SET LOCAL
+  lock_timeout, CREATE TABLE ... LIKE and ATTACH per partition, COMMIT;
+- the short removal path: BEGIN, SET LOCAL lock_timeout (the short one),
+  LOCK the parent, DETACH / DROP, COMMIT.
+
+PostgreSQL skips everything after an error until the pipeline's end, so the
+first transaction that fails (a lock not granted, anything else) and every
+one after it did not happen; the server says which COMMITs ran. The failed
+table then takes its usual careful way (`TableApplier`: retries, DETACH
+CONCURRENTLY), and the tables after it go in a new pipeline.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import psycopg
+
+from pgwarden.partitions.apply import ActionResult, Statement, TableApplier
+from pgwarden.partitions.planner import CREATE, CREATE_DEFAULT, DETACH, DROP, Action
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Unit:
+    """One table's one transaction in a batch."""
+
+    applier: TableApplier
+    kind: str  # "create" or "remove"
+    actions: list[Action]
+    statements: list[Statement]
+    commit: psycopg.Cursor | None = None
+
+
+@dataclass
+class Outcome:
+    """What the batch did for one table, and what is left for its careful way."""
+
+    results: list[ActionResult] = field(default_factory=list)
+    left: list[Action] = field(default_factory=list)
+    removal_path: str | None = None
+
+
+def simple(actions: Sequence[Action], steps: Sequence[object]) -> bool:
+    """Whether a table's actions can go in a batch: creations without rescue, plain
+    drops and detaches; no finalize, archive or detach left pending from a past run."""
+    if steps:
+        return False
+    for a in actions:
+        if a.kind in (CREATE, CREATE_DEFAULT):
+            if a.rescue:
+                return False
+        elif a.kind in (DROP, DETACH):
+            if a.pending:
+                return False
+        else:
+            return False
+    return True
+
+
+def units_of(applier: TableApplier, actions: list[Action]) -> list[Unit]:
+    """A table's transactions, in the order TableApplier runs them (creations first).
+
+    Removals go in a batch only with `detach_concurrently` on (the default),
+    where their first try is the short path anyway; otherwise they keep their
+    plain way with retries.
+    """
+    creates = [a for a in actions if a.kind in (CREATE, CREATE_DEFAULT)]
+    removals = [a for a in actions if a.kind in (DROP, DETACH)]
+    units = []
+    if creates:
+        units.append(Unit(applier, "create", creates, applier.create_statements(creates)))
+    if removals and applier.s.detach_concurrently:
+        stmts = applier.removal_statements(removals, applier.s.short_lock_timeout)
+        units.append(Unit(applier, "remove", removals, stmts))
+    return units
+
+
+def run(conn: psycopg.Connection, units: list[Unit]) -> dict[int, Outcome]:
+    """Send `units` in as few pipelines as errors allow; per applier (by id) the outcome.
+
+    `conn` is in autocommit mode. Actions of a unit that did not commit are
+    returned in `left`, with the actions of its table that were never put in
+    a unit, for the caller to apply the careful way.
+    """
+    outcomes: dict[int, Outcome] = {}
+    todo = list(units)
+    while todo:
+        started = time.perf_counter()
+        failed_at = _send(conn, todo)
+        done = todo if failed_at is None else todo[:failed_at]
+        ms = (time.perf_counter() - started) * 1000
+        per = ms / max(1, sum(len(u.actions) for u in done))
+        for u in done:
+            out = outcomes.setdefault(id(u.applier), Outcome())
+            path = "short" if u.kind == "remove" else None
+            out.results.extend(ActionResult(a, "ok", per, path=path) for a in u.actions)
+            if path:
+                out.removal_path = path
+        if failed_at is None:
+            break
+        # the failed unit goes the careful way with whatever its table has left
+        failed = todo[failed_at]
+        outcomes.setdefault(id(failed.applier), Outcome()).left.extend(failed.actions)
+        rest = todo[failed_at + 1 :]
+        todo = []
+        for u in rest:
+            if u.applier is failed.applier:
+                outcomes[id(failed.applier)].left.extend(u.actions)
+            else:
+                todo.append(u)
+    return outcomes
+
+
+def _send(conn: psycopg.Connection, units: list[Unit]) -> int | None:
+    """One pipeline of every unit; None when all committed, else the first that did not."""
+    error: psycopg.Error | None = None
+    try:
+        with conn.pipeline():
+            for u in units:
+                for stmt in u.statements:
+                    cur = conn.execute(stmt, prepare=False)
+                u.commit = cur
+    except psycopg.Error as exc:
+        error = exc  # which units committed is read from their COMMITs below
+    if conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
+        conn.execute("ROLLBACK")
+    for i, u in enumerate(units):
+        if u.commit is None or u.commit.statusmessage != "COMMIT":
+            log.info(
+                "%s: %s transaction not done in the batch (%s); it goes the careful way",
+                u.applier.state.policy.table,
+                u.kind,
+                type(error).__name__ if error else "not sent",
+                extra={"action": "partition_batch_fallback"},
+            )
+            return i
+    return None
