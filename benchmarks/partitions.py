@@ -15,6 +15,13 @@ Each kind is timed in two rows, the same way for both tools:
           schema check, runtime config, run, close); pg_partman connects and
           calls `run_maintenance()`
   warm    on the connection (pgwarden: the pool) that prepared the set
+The steady kind has two more rows:
+  process a cron job as a whole: `pgwarden partitions run` as a new process
+          (Python start-up and imports, with bytecode cached as an installed
+          package has it) against `psql -c 'SELECT partman.run_maintenance()'`
+  floor   pgwarden alone: connect, the catalog query a run sends, close; what
+          reading every bound on a new connection costs before any planning
+The output says what each row includes ("rows").
 Within each repeat the tools run back to back, the order of the four runs
 rotating from one repeat to the next, so both see the same load; the output
 gives medians and the per-repeat ratios pg_partman / pgwarden (above 1:
@@ -35,7 +42,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
+import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -53,13 +64,14 @@ from pgwarden.db import migrate
 from pgwarden.db.conninfo import with_options
 from pgwarden.db.embedded import EmbeddedServer
 from pgwarden.db.pool import connect
-from pgwarden.partitions import run_maintenance, store
+from pgwarden.partitions import catalog, run_maintenance, store
 from pgwarden.partitions.maintain import RunReport
 from pgwarden.services import Services
 from pgwarden.settings import Settings
 
 PG15 = Path("/usr/lib/postgresql/15/bin")
 PARTMAN = Path("/usr/share/postgresql/15/extension/pg_partman.control")
+PGWARDEN_BIN = shutil.which("pgwarden", path=str(Path(sys.executable).parent)) or "pgwarden"
 SHAPES = [
     ("monthly", 10, 6, "6 months"),
     ("quarterly", 4, 6, "1 year"),
@@ -75,6 +87,22 @@ SERVER_SETTINGS = {
 }
 SCHEMA = "pgwarden"
 ROWS = ("fresh", "warm")
+STEADY_ROWS = ("fresh", "warm", "process", "floor")
+MAINTENANCE = "SELECT partman.run_maintenance(p_analyze := false, p_jobmon := false)"
+# What each row's timer includes, printed with the results.
+ROW_MEANING = {
+    "fresh": "in this process, the timer includes connecting: pgwarden opens its Database as "
+    "`pgwarden partitions run` does after its imports (pool with one connection, schema "
+    "revision check, runtime config, run, close); pg_partman: psycopg.connect, "
+    "run_maintenance(), close",
+    "warm": "in this process, on the connection that prepared the set (pgwarden: its pool)",
+    "process": "steady only, a cron job as a whole: `pgwarden partitions run` as a new process "
+    "(Python start-up and imports, bytecode cached as after an install, connect, run, exit) "
+    "against `psql -X -q -c 'SELECT partman.run_maintenance(...)'` as a new process",
+    "floor": "steady only, pgwarden alone: psycopg.connect + the catalog query every run "
+    "sends (all managed parents with every child's bound) + close; what reading the "
+    "bounds on a new connection costs before any planning",
+}
 
 
 def parents() -> list[tuple[str, str, int, str]]:
@@ -229,6 +257,34 @@ class Pgwarden:
             db.close()
         return (time.perf_counter() - t0) * 1000, _checked(report)
 
+    def run_process(self, env: dict[str, str]) -> float:
+        """`pgwarden partitions run` as cron starts it: a new process, start to exit."""
+        t0 = time.perf_counter()
+        subprocess.run(
+            [PGWARDEN_BIN, "partitions", "run"],
+            check=True,
+            env={**env, "PGWARDEN_DSN": self.conninfo, "PGWARDEN_SCHEMA": SCHEMA},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        return (time.perf_counter() - t0) * 1000
+
+    def read_floor(self) -> float:
+        """A new connection that only reads the bounds a run reads, then closes."""
+        q = store.queries(self.db)
+        t0 = time.perf_counter()
+        with psycopg.connect(self.conninfo, autocommit=True) as conn:
+            conn.execute(q["catalog"], catalog.ALL_MANAGED).fetchall()
+        return (time.perf_counter() - t0) * 1000
+
+
+def _process_env(cache: Path) -> dict[str, str]:
+    """The environment of a CLI child: bytecode written to and read from `cache`, as an
+    installed package has it (PYTHONDONTWRITEBYTECODE would make every start compile)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(cache)
+    return env
+
 
 def _checked(report: RunReport) -> RunReport:
     if report.status != "ok":
@@ -314,13 +370,31 @@ class Partman:
 
     def run(self) -> float:
         t0 = time.perf_counter()
-        self.conn.execute("SELECT partman.run_maintenance(p_analyze := false, p_jobmon := false)")
+        self.conn.execute(MAINTENANCE)
         return (time.perf_counter() - t0) * 1000
 
     def run_fresh(self) -> float:
         t0 = time.perf_counter()
         with psycopg.connect(self.conninfo, autocommit=True) as conn:
-            conn.execute("SELECT partman.run_maintenance(p_analyze := false, p_jobmon := false)")
+            conn.execute(MAINTENANCE)
+        return (time.perf_counter() - t0) * 1000
+
+    def run_process(self) -> float:
+        t0 = time.perf_counter()
+        subprocess.run(
+            [
+                str(PG15 / "psql"),
+                self.conninfo,
+                "-X",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                MAINTENANCE,
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         return (time.perf_counter() - t0) * 1000
 
 
@@ -404,6 +478,7 @@ def interleaved(
     kind: str,
     repeat: int,
     jobs: dict[str, dict[str, Callable[[], Sample]]],
+    rows: tuple[str, ...] = ROWS,
 ) -> None:
     """Run every (row, tool) once per repeat, the order rotated from one repeat to the next.
 
@@ -414,18 +489,24 @@ def interleaved(
     during the run plus this process's (pgwarden's client side; pg_partman's
     is idle).
     """
-    slots = [(row, tool) for row in ROWS for tool in jobs if row in jobs[tool]]
+    slots = [(row, tool) for row in rows for tool in jobs if row in jobs[tool]]
     shift = repeat % len(slots)
     for row, tool in slots[shift:] + slots[:shift]:
         live = cluster.live()
-        server0, client0 = cluster.cpu_ms(), time.process_time()
+        server0, client0 = cluster.cpu_ms(), _client_cpu()
         sample = jobs[tool][row]()
         cluster.settle(live)
-        server1, client1 = cluster.cpu_ms(), time.process_time()
+        server1, client1 = cluster.cpu_ms(), _client_cpu()
         if server0 is not None and server1 is not None:
-            sample["cpu_ms"] = round(server1 - server0 + (client1 - client0) * 1000, 1)
-            sample["client_cpu_ms"] = round((client1 - client0) * 1000, 1)
+            sample["cpu_ms"] = round(server1 - server0 + client1 - client0, 1)
+            sample["client_cpu_ms"] = round(client1 - client0, 1)
         results.add(kind, row, tool, sample)
+
+
+def _client_cpu() -> float:
+    """CPU ms of this process and its reaped children (the CLI and psql of `process` rows)."""
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (time.process_time() + kids.ru_utime + kids.ru_stime) * 1000
 
 
 def one_first(cluster: Cluster, results: Results, repeat: int, has_partman: bool) -> None:
@@ -492,10 +573,17 @@ def steady(cluster: Cluster, results: Results, repeats: int, has_partman: bool) 
     pw = pgwarden_steady_set(cluster)
     pm = partman_steady_set(cluster) if has_partman else None
     cluster.checkpoint()
+    cache = Path(tempfile.mkdtemp(prefix="pgw-bench-pyc-"))
+    env = _process_env(cache)
     try:
+        pw.run_process(env)  # writes the bytecode cache, untimed
 
         def pw_job(row: str) -> Callable[[], Sample]:
             def job() -> Sample:
+                if row == "process":
+                    return {"ms": pw.run_process(env)}
+                if row == "floor":
+                    return {"ms": pw.read_floor()}
                 ms, report = pw.run_fresh() if row == "fresh" else pw.run()
                 assert not report.plan.actions
                 return {"ms": ms}
@@ -503,16 +591,18 @@ def steady(cluster: Cluster, results: Results, repeats: int, has_partman: bool) 
             return job
 
         jobs: dict[str, dict[str, Callable[[], Sample]]] = {
-            "pgwarden": {row: pw_job(row) for row in ROWS}
+            "pgwarden": {row: pw_job(row) for row in STEADY_ROWS}
         }
         if pm is not None:
             jobs["pg_partman"] = {
                 "fresh": lambda: {"ms": pm.run_fresh()},
                 "warm": lambda: {"ms": pm.run()},
+                "process": lambda: {"ms": pm.run_process()},
             }
         for repeat in range(repeats):
-            interleaved(cluster, results, "steady", repeat, jobs)
+            interleaved(cluster, results, "steady", repeat, jobs, STEADY_ROWS)
     finally:
+        shutil.rmtree(cache, ignore_errors=True)
         pw.close()
         if pm is not None:
             pm.close()
@@ -548,6 +638,7 @@ def main() -> None:
                     one_first(cluster, results, repeat, has_partman)
                 if "retention" in kinds:
                     one_retention(cluster, results, repeat, has_partman)
+            result["rows"] = ROW_MEANING
             result["results"] = results.table(tools)
         finally:
             cluster.server.stop()
