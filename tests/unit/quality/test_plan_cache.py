@@ -68,3 +68,22 @@ def test_ids_seen_in_earlier_batches_count_in_a_reused_plan_s_source():
     assert {x.rule.name: x.count for x in none_seen.findings}["unique:id"] == 0
     assert {x.rule.name: x.count for x in seen.findings}["unique:id"] == 1
     assert {x.rule.name: x.count for x in evaluate(f, rules, NOW).findings}["unique:id"] == 0
+
+
+def test_duplicates_in_a_large_batch_found_by_sorted_hashes_are_exact():
+    from collections import Counter
+
+    from pgwarden.quality.evaluator import SORT_HASHES
+
+    n = SORT_HASHES + 20_000
+    ids = [f"r{i}" if i % 97 else f"r{i // 3}" for i in range(n)]
+    ids[5] = None  # nulls are never duplicates
+    ids[6] = None
+    f = read_batch([{"id": v, "ts": NOW.isoformat(), "v": 1} for v in ids])
+    ev = evaluate(f, parse_yaml("src", RULES), NOW)
+    counts = Counter(v for v in ids if v is not None)
+    want = sum(c for c in counts.values() if c > 1)
+    unique = next(x for x in ev.findings if x.rule.name == "unique:id")
+    assert unique.count == want > 1000
+    firsts = [v for v in ids if v is not None and counts[v] > 1][:20]
+    assert unique.sample_ids == tuple(firsts)
