@@ -11,7 +11,8 @@ primaries, 1 shadow) and the demo rules, then:
      start to the last finish, and the idle time of each worker between two
      jobs while jobs were queued (procrastinate's job rows say which worker
      ran which batch; idle = next batch's claim - previous batch's closing
-     commit);
+     commit: between two queued batches that is the closing transaction,
+     which also finishes the job and fetches the next, and the next claim);
   2. saturation: posts --batches batches over HTTP as fast as one client can
      and measures sustained records/s until every batch is done;
   3. lag: posts at half that rate and reports the ingest -> outputs-persisted
@@ -227,12 +228,14 @@ def bare_copy(conninfo: str, batches: list[simulator.SimBatch], repeats: int = 3
     return records / statistics.median(times)
 
 
-def server_counters(conn: psycopg.Connection) -> tuple[float, float]:
-    """(statements run in this database, WAL fsyncs by client backends) so far."""
-    calls = conn.execute(
-        "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements s "
+def server_counters(conn: psycopg.Connection) -> tuple[float, float, float]:
+    """(statements run in this database, WAL fsyncs by client backends, ms the server
+    spent executing them) so far."""
+    calls, exec_ms = conn.execute(
+        "SELECT coalesce(sum(calls), 0), coalesce(sum(total_exec_time), 0) "
+        "FROM pg_stat_statements s "
         "JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = current_database()"
-    ).fetchone()[0]
+    ).fetchone()
     try:
         fsyncs = conn.execute(  # PostgreSQL 16+
             "SELECT coalesce(sum(fsyncs), 0) FROM pg_stat_io "
@@ -240,7 +243,7 @@ def server_counters(conn: psycopg.Connection) -> tuple[float, float]:
         ).fetchone()[0]
     except psycopg.Error:
         fsyncs = conn.execute("SELECT wal_sync FROM pg_stat_wal").fetchone()[0]  # PostgreSQL 15
-    return float(calls), float(fsyncs)
+    return float(calls), float(fsyncs), float(exec_ms)
 
 
 def breakdown(services: Services, conninfo: str, n: int, records: int) -> dict[str, float]:
@@ -271,6 +274,7 @@ def breakdown(services: Services, conninfo: str, n: int, records: int) -> dict[s
     if before is not None and after is not None:
         out["statements"] = (after[0] - before[0]) / n
         out["wal_flushes"] = (after[1] - before[1]) / n
+        out["server_ms"] = (after[2] - before[2]) / n
     return out
 
 
@@ -320,7 +324,7 @@ def run(admin: str, workers: int, args: argparse.Namespace, tmp: Path) -> dict[s
             "records": records,
             "queued_records_per_s": q_records / q_span,
             "idle_p50": statistics.median(gaps) if gaps else 0.0,
-            "idle_p90": pct(gaps, 0.9) if gaps else 0.0,
+            "idle_p95": pct(gaps, 0.95) if gaps else 0.0,
             "idle_share": sum(gaps) / (q_span * workers) if gaps else 0.0,
             "post_batches_per_s": len(batches) / post_seconds,
             "records_per_s": throughput,
@@ -394,7 +398,7 @@ def main() -> None:
     )
     print(f"bare COPY of the same records (jsonb, one COPY, median of 3): {copy_rate:,.0f} rec/s")
     print(
-        f"{'workers':>8} {'queued r/s':>10} {'/ COPY':>7} {'idle p50':>9} {'idle p90':>9} "
+        f"{'workers':>8} {'queued r/s':>10} {'/ COPY':>7} {'idle p50':>9} {'idle p95':>9} "
         f"{'idle %':>7} {'HTTP r/s':>9} {'posted/s':>9} {'paced b/s':>10} {'lag p50':>9} "
         f"{'lag p95':>9}"
     )
@@ -402,7 +406,7 @@ def main() -> None:
         print(
             f"{r['workers']:>8} {r['queued_records_per_s']:>10.0f} "
             f"{r['queued_records_per_s'] / copy_rate:>7.4f} {r['idle_p50'] * 1000:>7.2f}ms "
-            f"{r['idle_p90'] * 1000:>7.2f}ms {r['idle_share'] * 100:>6.1f}% "
+            f"{r['idle_p95'] * 1000:>7.2f}ms {r['idle_share'] * 100:>6.1f}% "
             f"{r['records_per_s']:>9.0f} {r['post_batches_per_s']:>9.1f} "
             f"{r['paced_batches_per_s']:>10.1f} {r['lag_p50'] * 1000:>7.0f}ms "
             f"{r['lag_p95'] * 1000:>7.0f}ms"
@@ -417,8 +421,14 @@ def main() -> None:
     if "statements" in steps:
         print(
             f"  statements per batch {steps['statements']:.1f} (BEGIN/COMMIT included), "
-            f"WAL flushes waited for per batch {steps['wal_flushes']:.2f}"
+            f"WAL flushes waited for per batch {steps['wal_flushes']:.2f}, "
+            f"server execution {steps['server_ms']:.2f} ms per batch "
+            f"(alone it caps the pipeline at {args.records / steps['server_ms'] * 1000:,.0f} rec/s)"
         )
+    print(
+        "  (run one by one without a worker: the closing commit waits for the WAL flush here,"
+        " which a worker with a next job in hand does not; see pipeline.flush_wait)"
+    )
 
 
 if __name__ == "__main__":
