@@ -223,10 +223,12 @@ def _anomalies_and_alerts(services: Services, result: BatchResult) -> None:
     q = Queries("pgwarden.service", services.db.schema)
     try:
         with services.db.connection() as conn, conn.transaction():
-            conn.execute(q["async_commit_local"])
             # the step's record commits with its effects, or neither does
             step = {"batch_id": result.batch_id, "step": AFTER_BATCH_STEP}
-            if conn.execute(q["claim_step"], step).fetchone() is None:
+            with conn.pipeline():  # one round trip: BEGIN, SET, INSERT
+                conn.execute(q["async_commit_local"])
+                claimed = conn.execute(q["claim_step"], step)
+            if claimed.fetchone() is None:
                 return  # done already (a retried job)
             outcome = quality.after_batch(conn, services.db.schema, result, services.config, tz)
             if outcome is not None and outcome.alerts.get("deliveries"):
