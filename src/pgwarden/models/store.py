@@ -12,6 +12,7 @@ writes were a third of a pipeline batch's waits on the server.)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -157,8 +158,10 @@ class DbSink:
         if not held:
             return []
         try:
-            # autocommit connection: BEGIN, the statements, COMMIT in one round trip
-            with self.conn.pipeline(), self.conn.transaction():
+            # One round trip. On the cycle's autocommit connection the pipelined
+            # statements up to the pipeline's sync are one implicit transaction
+            # (no BEGIN/COMMIT to send); otherwise a (sub)transaction does it.
+            with self.conn.pipeline(), _atomic(self.conn):
                 for run, params, _ in held:
                     self._write(run, params)
         except _REFUSED:
@@ -225,6 +228,10 @@ class DbSink:
             "metric_count": run.metric_count,
             "dropped_metric_count": run.dropped_metric_count,
         }
+
+
+def _atomic(conn: psycopg.Connection) -> contextlib.AbstractContextManager[Any]:
+    return contextlib.nullcontext() if conn.autocommit else conn.transaction()
 
 
 # What the database (or encoding a payload) refuses of a version's writes.
