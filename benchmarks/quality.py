@@ -370,15 +370,33 @@ def child_small(repeats: int) -> None:
         check_batch(batch, rules, REF, frame=frame)
     with CollectCounter() as from_dicts:
         check_batch(batch, rules, REF)
-    loops, times = 200, []
+    loops, times, cpu = 200, [], []
     for _ in range(max(repeats, 5)):
-        started = time.perf_counter()
+        started, used = time.perf_counter(), time.process_time()
         for _ in range(loops):
             check_batch(batch, rules, REF, frame=frame)
         times.append((time.perf_counter() - started) / loops)
-    print(
-        json.dumps({"times": times, "collects": counter.count, "collects_dicts": from_dicts.count})
-    )
+        cpu.append((time.process_time() - used) / loops)
+    print(json.dumps({"times": times, "cpu": cpu, "collects": counter.count,
+                      "collects_dicts": from_dicts.count}))  # fmt: skip
+
+
+def child_ratio(path: str, rounds: int) -> None:
+    """`pl.read_ndjson` alone and pgwarden's whole check of the same bytes, alternated in
+    one process round after round, so both see the same load and the same allocator."""
+    import polars as pl
+
+    data = Path(path).read_bytes()
+    run_pgwarden(data[: data.index(b"\n", 1_000_000)])  # warm-up (not timed)
+    pairs = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        pl.read_ndjson(data)
+        parse = time.perf_counter() - started
+        started = time.perf_counter()
+        run_pgwarden(data)
+        pairs.append((parse, time.perf_counter() - started))
+    print(json.dumps({"pairs": pairs}))
 
 
 def child_big(path: str) -> None:
@@ -504,6 +522,9 @@ def main() -> None:
     if args.child == "big":
         child_big(args.path)
         return
+    if args.child == "ratio":
+        child_ratio(args.path, args.repeats)
+        return
     if args.child:
         child(args.child, args.path, args.n, args.repeats)
         return
@@ -570,12 +591,21 @@ def main() -> None:
         f"  peak extra memory, pgwarden: ndjson {pg['mem_mb'] * 1e6 / args.n:.0f} MB, dicts "
         f"{results['pgwarden_dicts']['mem_mb'] * 1e6 / args.n:.0f} MB per million records (goal <= 100)"
     )
+    rounds = max(args.repeats, 7)
+    pairs = run_child("--child", "ratio", "--path", str(path), "--repeats", str(rounds))["pairs"]
+    per_round = [check / parse for parse, check in pairs]
+    print(f"  JSON lines, interleaved in one process ({rounds} rounds of parse then check): "
+          f"median ratio {statistics.median(per_round):.2f} (goal <= 1.3; rounds "
+          f"{' '.join(f'{r:.2f}' for r in per_round)}; median parse "
+          f"{statistics.median(p for p, _ in pairs):.3f} s, check "
+          f"{statistics.median(c for _, c in pairs):.3f} s)")  # fmt: skip
     took = import_time()
     print(f"  import pgwarden.quality: {took:.3f} s (goal < 0.3; polars loads on first check)")
     small = run_child("--child", "small", "--repeats", str(max(args.repeats, 5)))
     ms = statistics.median(small["times"]) * 1000
     print(f"  500-record batch (frame read, as the pipeline passes it): median {ms:.3f} ms "
-          f"(best {min(small['times']) * 1000:.3f}; goal < 1), "
+          f"(best {min(small['times']) * 1000:.3f}; goal < 1; CPU time "
+          f"{statistics.median(small['cpu']) * 1000:.3f} ms, all threads), "
           f"{small['collects']} polars collect(s) per check "
           f"({small['collects_dicts']} from dicts, the read included)")  # fmt: skip
     for f in tmp.iterdir():
