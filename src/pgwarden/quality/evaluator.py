@@ -458,6 +458,7 @@ class _Plan:
 
         # -- value rules (accuracy) ---------------------------------------------
         validity: list[pl.Expr] = []
+        single_count = ""  # the count alias of the last value rule
         for rule in rules.rules:
             if rule.kind not in ("range", "allowed", "regex", "custom"):
                 continue
@@ -476,11 +477,25 @@ class _Plan:
             mask = p.col(mask)
             validity.append(mask)
             self.pending.append((rule, p.add(mask.sum()), p.samples(ids.filter(mask), k), ""))
+            single_count = self.pending[-1][1]
 
         # -- uniqueness: hash once, exact on the candidates ---------------------
         self.unique_rules = [r for r in rules.of_kind("unique") if get(r.field or "") is not None]
-        valid_any = p.col(pl.any_horizontal(validity), level=1) if validity else None
-        self.p_invalid = p.add(valid_any.sum()) if valid_any is not None else None
+        # one value rule: its mask is the records' (no second staging step)
+        valid_any = (
+            None
+            if not validity
+            else validity[0]
+            if len(validity) == 1
+            else p.col(pl.any_horizontal(validity), level=1)
+        )
+        self.p_invalid = (
+            None
+            if valid_any is None
+            else single_count
+            if len(validity) == 1
+            else p.add(valid_any.sum())
+        )
         self.unique_slots: list[tuple[str, str]] = []  # count, samples per rule
         self.p_dup: str | None = None
         self.p_both: str | None = None
@@ -505,7 +520,8 @@ class _Plan:
             self.unique_slots = [
                 (p.add(c), p.samples(s, k)) for c, s in zip(counts, samples, strict=True)
             ]
-            self.p_dup = p.add(dup)
+            # one unique rule: the records duplicated under any rule are its own
+            self.p_dup = p.add(dup) if len(counts) > 1 else self.unique_slots[0][0]
             self.p_both = p.add(both) if both is not None else None
         elif self.unique_rules:
             self.spill_exprs = [
