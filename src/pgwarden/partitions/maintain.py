@@ -330,11 +330,11 @@ def _run_locked(
         t_started = datetime.now(UTC)
         t0 = time.perf_counter()
         applier = appliers[t]
+        done = batched.get(t)
         if dry_run:
             results = []
             status, error = "ok", None
         else:
-            done = batched.get(t)
             if done is None:
                 results = applier.run(actions)
             else:
@@ -343,9 +343,11 @@ def _run_locked(
             failed = [r for r in results if r.status != "ok"]
             status = "failed" if failed else "ok"
             error = failed[0].error if failed else None
-        result = TableResult(
-            str(t), status, t_started, (time.perf_counter() - t0) * 1000, results, error
-        )
+        ms = (time.perf_counter() - t0) * 1000
+        if done is not None:
+            # its share of the batch's time (the batch ran before this loop)
+            ms += sum(r.duration_ms for r in done.results)
+        result = TableResult(str(t), status, t_started, ms, results, error)
         if not dry_run:
             result.attempts = applier.attempts
             result.removal_path = applier.removal_path
