@@ -153,7 +153,7 @@ def chunked(batch: DataBatch, options: CheckOptions) -> bool:
 def _evaluate_in_chunks(
     batch: DataBatch, rules: RuleSet, ctx: Any, options: CheckOptions
 ) -> Evaluation:
-    from pgwarden.quality.evaluator import evaluate_chunks
+    from pgwarden.quality.chunked import evaluate_chunks
 
     data = batch.records
     size = options.chunk_bytes()

@@ -3,7 +3,8 @@
 The pass itself is `onepass.py`, timestamp fields are read by `timestamps.py`,
 and the field helpers (paths, type and value masks, statistics) are
 `fields.py`; this module decides which rule becomes which expression and reads
-the results back.
+the results back. A batch over the memory ceiling runs the same pass chunk by
+chunk (`chunked.py`).
 
 All rules compile to aggregate expressions run together in ONE `select` of
 one lazy query, collected once per batch, so polars reads each column once
@@ -24,11 +25,8 @@ built. Three choices keep the checks cheap next to the parse:
 from __future__ import annotations
 
 import copy
-import itertools
-import math
-import tempfile
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -52,14 +50,11 @@ from pgwarden.quality.fields import (
     value_kind,
     value_mask,
 )
-from pgwarden.quality.onepass import ENGINE, OPTIMIZATIONS, ROW, OnePass, collect, finite, ids_of
+from pgwarden.quality.onepass import OnePass, finite, ids_of
 from pgwarden.quality.rules import DEFAULT_SEVERITY, Rule, RuleSet
 from pgwarden.quality.timestamps import TimePlan
 
 SAMPLE_SIZE = 20
-#: chunked uniqueness looks for repeated hashes this many at a time (about 40 MB
-#: of hash table each)
-HASHES_PER_PART = 500_000
 
 
 @dataclass(frozen=True)
@@ -149,124 +144,6 @@ def repeats(hashed: pl.Expr) -> pl.Expr:
     return hashed.is_in(ordered.filter(ordered == ordered.shift(1)).implode())
 
 
-class Reparse(Exception):
-    """A chunk showed a timestamp field whose values do not share one shape: the
-    chunked evaluation starts again reading those fields parsed."""
-
-    def __init__(self, paths: set[str]) -> None:
-        super().__init__(", ".join(sorted(paths)))
-        self.paths = paths
-
-
-def evaluate_chunks(
-    chunks: Callable[[], Iterator[pl.DataFrame]],
-    rules: RuleSet,
-    reference: datetime,
-    context: CheckContext | None = None,
-    *,
-    sample_size: int = SAMPLE_SIZE,
-    max_value_bytes: int | None = None,
-    source: str = "?",
-    estimate_records: Callable[[pl.DataFrame], int] | None = None,
-) -> Evaluation:
-    """`evaluate` over a batch cut into chunks (all of one schema, in record order),
-    holding one chunk at a time: the counts, scores and sample ids equal those of
-    the whole frame.
-
-    Each chunk runs the same one pass; sums add and samples keep the first ones
-    in record order. Uniqueness spans chunks: each chunk's ids, hashes and values
-    of unique fields go to a spill file, and the exact duplicate check runs at the
-    end on the rows whose hash repeats. Per-field mean and std are merged (equal up
-    to float rounding); the quantiles and histogram come from a stride sample whose
-    step is set from `estimate_records(first chunk)` (an estimate of the record
-    count) rather than the exact count.
-    `chunks()` may be called twice: once more, with timestamp fields parsed, when
-    one chunk shows mixed timestamp shapes (as the whole-frame pass does).
-    """
-    context = context or CheckContext()
-    parse: set[str] = set()
-    while True:
-        try:
-            return _evaluate_chunks(
-                chunks(),
-                rules,
-                reference,
-                context,
-                sample_size,
-                max_value_bytes,
-                source,
-                estimate_records,
-                parse,
-            )
-        except Reparse as again:
-            if again.paths <= parse:
-                raise
-            parse |= again.paths
-
-
-def _evaluate_chunks(
-    chunks: Iterator[pl.DataFrame],
-    rules: RuleSet,
-    reference: datetime,
-    context: CheckContext,
-    sample_size: int,
-    max_value_bytes: int | None,
-    source: str,
-    estimate_records: Callable[[pl.DataFrame], int] | None,
-    parse: set[str],
-) -> Evaluation:
-    first = next(chunks)
-    expected = estimate_records(first) if estimate_records else first.height
-    step = max(1, expected // STATS_SAMPLE)
-    plan = _Plan(
-        first,
-        rules,
-        context,
-        sample_size,
-        stats_step=step,
-        max_value_bytes=max_value_bytes,
-        chunked=True,
-        parse=parse,
-    ).for_batch(reference)
-    rows: list[dict[str, Any]] = []
-    start = 0
-    # the first chunk is not held past its turn (one chunk in memory at a time)
-    ordered = itertools.chain([first], chunks)
-    del first
-    with tempfile.TemporaryDirectory(prefix="pgwarden-quality-") as spill:
-        files: list[str] = []
-        for chunk in ordered:
-            if chunk.schema != plan.schema:
-                raise ValueError(f"chunk schema {chunk.schema} differs from {plan.schema}")
-            indexed = chunk.with_row_index(ROW, offset=start)
-            lf = plan.p.query(indexed, whole=False)
-            if plan.spill_exprs:
-                files.append(f"{spill}/{len(files)}.arrow")
-                row_frame, spilled = pl.collect_all(
-                    [lf.select(plan.p.exprs), lf.select(plan.spill_exprs)],
-                    engine=ENGINE,
-                    optimizations=OPTIMIZATIONS,
-                )
-                spilled.write_ipc(files[-1])
-                del spilled
-            else:
-                row_frame = collect(lf.select(plan.p.exprs))
-            row = row_frame.row(0, named=True)
-            plan.check_sizes(row, chunk, source)
-            failed = {path for path, tp in plan.time_plans.items() if tp.shape_failed(row)}
-            if failed:
-                raise Reparse(failed)
-            rows.append(row)
-            start += chunk.height
-            del chunk, indexed, lf
-        merged = plan.p.merge(rows)
-        plan.merge_moments(rows, merged)
-        plan.distributions_from_samples(merged)
-        if files:
-            plan.uniqueness_from_spill(files, start)
-    return plan.finish(merged, start)
-
-
 def make_time_plans(
     frame: pl.DataFrame, rules: RuleSet, parse: set[str] | frozenset[str] = frozenset()
 ) -> dict[str, TimePlan]:
@@ -296,14 +173,14 @@ def _plan_of(
     *,
     stats_step: int,
     max_value_bytes: int | None,
-) -> _Plan:
+) -> Plan:
     """A plan for a whole frame, from the cache when one was built for the same inputs.
 
     Not cached: plans under ids seen in earlier batches (they hold those ids).
     """
     time_plans = make_time_plans(frame, rules)
     if any(context.seen.values()):
-        return _Plan(
+        return Plan(
             frame,
             rules,
             context,
@@ -321,12 +198,12 @@ def _plan_of(
         max_value_bytes,
         tuple((path, tp.shape()) for path, tp in time_plans.items()),
     )
-    cache: dict[Any, tuple[RuleSet, _Plan]] = getattr(_plans, "cache", None) or {}
+    cache: dict[Any, tuple[RuleSet, Plan]] = getattr(_plans, "cache", None) or {}
     _plans.cache = cache
     hit = cache.get(key)
     if hit is not None and hit[0] is rules:
         return hit[1]
-    plan = _Plan(
+    plan = Plan(
         frame,
         rules,
         context,
@@ -341,7 +218,7 @@ def _plan_of(
     return plan
 
 
-class _Plan:
+class Plan:
     """The expressions of one evaluation over a schema, and how their results are read."""
 
     def __init__(
@@ -510,13 +387,13 @@ class _Plan:
                     expr.is_not_null()
                     & (repeats(hashed) if self.height >= SORT_HASHES else hashed.is_duplicated())
                 )
-                seen = self._seen(rule)
+                seen = self.seen_values(rule)
                 if seen is not None:
                     cand_parts.append(as_text(expr).is_in(seen))
             cand = p.col(pl.any_horizontal(cand_parts))
             values = [get(r.field or "")[0].filter(cand) for r in self.unique_rules]  # type: ignore[index]
             valid = valid_any.filter(cand) if valid_any is not None else None
-            counts, samples, dup, both = self._dup_aggs(values, ids.filter(cand), valid)
+            counts, samples, dup, both = self.dup_aggs(values, ids.filter(cand), valid)
             self.unique_slots = [
                 (p.add(c), p.samples(s, k)) for c, s in zip(counts, samples, strict=True)
             ]
@@ -562,7 +439,7 @@ class _Plan:
                 }
             self.stat_slots[path] = stat
 
-    def for_batch(self, reference: datetime) -> _Plan:
+    def for_batch(self, reference: datetime) -> Plan:
         """This plan with the freshness windows of a batch received at `reference`:
         a copy, so the plan (all but the windows) serves the next batches too."""
         plan = copy.copy(self)
@@ -587,13 +464,13 @@ class _Plan:
             self.field_of[path] = resolve(self.schema, path)
         return self.field_of[path]
 
-    def _seen(self, rule: Rule) -> pl.Series | None:
+    def seen_values(self, rule: Rule) -> pl.Series | None:
         seen = self.context.seen.get(rule.name)
         if not seen:
             return None
         return pl.Series(list(seen), dtype=pl.String).implode()
 
-    def _dup_aggs(
+    def dup_aggs(
         self, values: list[pl.Expr], ids: pl.Expr, valid: pl.Expr | None
     ) -> tuple[list[pl.Expr], list[pl.Expr], pl.Expr, pl.Expr | None]:
         """Exact duplicates among candidate rows (every row whose value may repeat):
@@ -602,7 +479,7 @@ class _Plan:
         masks = []
         for rule, value in zip(self.unique_rules, values, strict=True):
             mask = value.is_not_null() & value.is_duplicated()
-            seen = self._seen(rule)
+            seen = self.seen_values(rule)
             if seen is not None:
                 mask = mask | as_text(value).is_in(seen)
             masks.append(mask)
@@ -619,86 +496,6 @@ class _Plan:
             longest = row.get(alias)
             if limit is not None and longest is not None and longest > limit:
                 refuse_long_value(frame, source, name, expr, longest, limit)
-
-    def merge_moments(self, rows: list[dict[str, Any]], merged: dict[str, Any]) -> None:
-        """Mean and std of the whole from each chunk's count, mean and std (Chan et al.)."""
-        if len(rows) == 1:
-            return
-        for count_alias, mean_alias, std_alias in self.moments:
-            n, mean, m2 = 0, 0.0, 0.0
-            for row in rows:
-                nb = int(row.get(count_alias) or 0)
-                if nb == 0:
-                    continue
-                mb = float(row[mean_alias])
-                m2b = float(row[std_alias] or 0.0) ** 2 * (nb - 1)
-                total = n + nb
-                delta = mb - mean
-                mean += delta * nb / total
-                m2 += m2b + delta * delta * n * nb / total
-                n = total
-            merged[mean_alias] = mean if n else None
-            merged[std_alias] = math.sqrt(m2 / (n - 1)) if n > 1 else None
-
-    def distributions_from_samples(self, merged: dict[str, Any]) -> None:
-        """Chunked: quantiles and histogram of the stride sample gathered across chunks."""
-        for path, slots in self.dist_slots.items():
-            values = pl.Series("v", merged.pop(slots["values"]) or [], dtype=pl.Float64)
-            got = pl.DataFrame([values]).select(
-                [agg.alias(name) for name, agg in distribution_aggs(pl.col("v"))]
-            )
-            self.dist_slots[path] = {}
-            for name, value in got.row(0, named=True).items():
-                merged[f"{path}:{name}"] = value
-                self.dist_slots[path][name] = f"{path}:{name}"
-
-    def uniqueness_from_spill(self, files: list[str], records: int) -> None:
-        """Chunked: exact duplicates across chunks, from the spilled ids, hashes and values.
-
-        Spill files are read one at a time, and repeated hashes are looked for one
-        hash range at a time (HASHES_PER_PART hashes each), so this step's
-        memory stays bounded like a chunk's.
-        """
-        parts = max(1, -(-records // HASHES_PER_PART))
-        repeated: list[pl.Series] = []
-        for i in range(len(self.unique_rules)):
-            hashed = pl.col(f"__h{i}")
-            found: list[pl.Series] = []
-            for part in range(parts):
-                hashes = pl.concat(
-                    [
-                        pl.read_ipc(f, columns=[f"__h{i}"])
-                        .filter(hashed.is_not_null() & (hashed % parts == part))
-                        .to_series()
-                        for f in files
-                    ]
-                )
-                found.append(hashes.filter(hashes.is_duplicated()).unique())
-                del hashes
-            repeated.append(pl.concat(found))
-        cand_parts: list[pl.Expr] = []
-        for i, rule in enumerate(self.unique_rules):
-            cand_parts.append(pl.col(f"__h{i}").is_in(repeated[i].implode()))
-            seen = self._seen(rule)
-            if seen is not None:
-                cand_parts.append(as_text(pl.col(f"__u{i}")).is_in(seen))
-        candidates = pl.concat(
-            [pl.read_ipc(f).filter(pl.any_horizontal(cand_parts)) for f in files]
-        )
-        values = [pl.col(f"__u{i}") for i in range(len(self.unique_rules))]
-        counts, samples, dup, both = self._dup_aggs(values, pl.col("__id"), pl.col("__v"))
-        k = self.k
-        aggs = [c.alias(f"c{i}") for i, c in enumerate(counts)]
-        aggs += [s.head(k).implode().alias(f"s{i}") for i, s in enumerate(samples)]
-        aggs += [dup.alias("dup"), (both if both is not None else pl.lit(0)).alias("both")]
-        row = collect(candidates.lazy().select(aggs)).row(0, named=True)
-        n = len(self.unique_rules)
-        self.unique_result = (
-            [int(row[f"c{i}"] or 0) for i in range(n)],
-            [ids_of(row[f"s{i}"]) for i in range(n)],
-            int(row["dup"] or 0),
-            int(row["both"] or 0),
-        )
 
     def finish(self, row: dict[str, Any], n: int) -> Evaluation:
         """The Evaluation from the pass's (merged) results over `n` records."""

@@ -14,7 +14,8 @@ from pgwarden.config.keys import ALL_KEYS
 from pgwarden.errors import ConfigValueInvalid
 from pgwarden.quality.batch import DataBatch, ndjson_chunks, read_batch
 from pgwarden.quality.check import CheckOptions, check_batch, chunked
-from pgwarden.quality.evaluator import CheckContext, evaluate, evaluate_chunks
+from pgwarden.quality.chunked import evaluate_chunks
+from pgwarden.quality.evaluator import CheckContext, evaluate
 from pgwarden.quality.model import BatchStatus
 from pgwarden.quality.rules import parse_yaml
 
