@@ -16,7 +16,9 @@ PostgreSQL skips everything after an error until the pipeline's end, so the
 first transaction that fails (a lock not granted, anything else) and every
 one after it did not happen; the server says which COMMITs ran. The failed
 table then takes its usual careful way (`TableApplier`: retries, DETACH
-CONCURRENTLY), and the tables after it go in a new pipeline.
+CONCURRENTLY), and the tables after it go in a new pipeline. For a creation
+the batch's try comes on top of the table's usual tries under
+`partitions.lock_timeout`; for a removal it is the short path's one try.
 """
 
 from __future__ import annotations
