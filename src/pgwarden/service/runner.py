@@ -23,7 +23,7 @@ from pgwarden.db.embedded import EmbeddedServer
 from pgwarden.errors import DatabaseUnavailable
 from pgwarden.service.api.auth import check_bind
 from pgwarden.service.web import create_app
-from pgwarden.service.worker import run_worker_async
+from pgwarden.service.worker import run_worker_async, tune_gc
 from pgwarden.services import Services
 
 log = logging.getLogger(__name__)
@@ -181,6 +181,8 @@ def run_service(
             previous[sig] = signal.signal(sig, lambda *_: stop.set())
     try:
         if workers:
+            if previous:  # the process is this service's (`pgwarden run`)
+                tune_gc()
             _supervise(services, concurrency=concurrency, name=name, stop=stop)
         else:
             stop.wait()
