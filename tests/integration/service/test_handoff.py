@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 
 import pytest
 from procrastinate.jobs import Status
@@ -154,3 +156,32 @@ def test_flush_wait_refuses_an_unknown_value(services):
         services.config.set("pipeline.flush_wait", "sometimes")
     assert "pipeline.flush_wait" in str(err.value) and "sometimes" in str(err.value)
     assert services.config.get("pipeline.flush_wait") == "idle"
+
+
+def test_a_worker_stopped_mid_backlog_leaves_no_job_doing(services, conn):
+    for i in range(30):
+        _batch(services, f"src{i % 3}", f"b-{i:02d}")
+    stop = threading.Event()
+    worker = threading.Thread(
+        target=run_worker,
+        args=(services,),
+        kwargs={"wait": True, "name": "w-stop", "stop": stop, "queues": ["pipeline"]},
+        daemon=True,
+    )
+    worker.start()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        done = conn.execute("SELECT count(*) FROM ingest_batches WHERE status = 'DONE'")
+        if done.fetchone()[0] >= 3:
+            break
+        time.sleep(0.01)
+    stop.set()
+    worker.join(timeout=60)
+    assert not worker.is_alive()
+    states = _job_states(conn)
+    batches = dict(conn.execute("SELECT batch_id, status FROM ingest_batches").fetchall())
+    # the chain stopped at a batch boundary; the job fetched for the next batch went back
+    assert 3 <= sum(s == ("succeeded", 1) for s in states.values()) < 30
+    for batch_id, state in states.items():
+        assert state in {("succeeded", 1), ("todo", 0)}, (batch_id, state)
+        assert batches[batch_id] == ("DONE" if state[0] == "succeeded" else "PENDING")
