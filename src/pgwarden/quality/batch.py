@@ -191,9 +191,23 @@ def read_batch(
         )
     if frame.height == 0:
         raise BatchInvalid(source, None, None, "empty batch: 0 records")
-    if max_value_bytes is not None:
+    if max_value_bytes is not None and not fits(data, max_value_bytes):
         check_value_sizes(frame, source, max_value_bytes)
     return frame
+
+
+def fits(data: Any, limit: int) -> bool:
+    """True when `data` is bytes or a file no longer than `limit`: none of its values can
+    be longer, and the size check is skipped (a pipeline batch of 500 records is about
+    80 kB; the default limit is 1 MB)."""
+    if isinstance(data, bytes | bytearray | memoryview):
+        return len(data) <= limit
+    if isinstance(data, str | Path):
+        try:
+            return Path(data).stat().st_size <= limit
+        except OSError:
+            return False
+    return False
 
 
 def ndjson_chunks(

@@ -23,6 +23,7 @@ from pgwarden.quality.batch import (
     DEFAULT_MAX_VALUE_BYTES,
     ChunkUnreadable,
     DataBatch,
+    fits,
     guess_format,
     input_size,
     ndjson_chunks,
@@ -112,7 +113,8 @@ def check_batch(
         limit = None
         if frame is None:
             frame = read_batch(batch.records, batch.fmt, source=batch.source, max_value_bytes=None)
-            limit = options.max_value_bytes
+            if not fits(batch.records, options.max_value_bytes):
+                limit = options.max_value_bytes
         ev = evaluate(
             frame,
             rules,
