@@ -399,6 +399,25 @@ def child_ratio(path: str, rounds: int) -> None:
     print(json.dumps({"pairs": pairs}))
 
 
+def child_interleaved(tools: list[str], path: str, n: int, rounds: int) -> None:
+    """Tools on the same input alternated in one process, round after round (the order
+    rotating), so each sees the same load and allocator: seconds per tool per round."""
+    kinds = {TOOLS[t][0] for t in tools}
+    assert len(kinds) == 1, "one input kind per interleaved run"
+    data: Any = generate(n)[0] if kinds == {"dicts"} else Path(path).read_bytes()
+    small, _ = generate(2000, seed=1)
+    warm: Any = small if kinds == {"dicts"} else "\n".join(json.dumps(r) for r in small).encode()
+    for tool in tools:
+        TOOLS[tool][1](warm)
+    times: dict[str, list[float]] = {t: [] for t in tools}
+    for r in range(rounds):
+        for tool in tools[r % len(tools) :] + tools[: r % len(tools)]:
+            started = time.perf_counter()
+            TOOLS[tool][1](data)
+            times[tool].append(time.perf_counter() - started)
+    print(json.dumps(times))
+
+
 def child_big(path: str) -> None:
     """Check a large JSON-lines file from its path with the default options: peak RSS."""
     from pgwarden.quality.batch import DataBatch
@@ -514,6 +533,7 @@ def main() -> None:
     ap.add_argument("--big-n", type=int, default=5_000_000,
                     help="records of the memory-ceiling run (0: skip it)")  # fmt: skip
     ap.add_argument("--child")
+    ap.add_argument("--tools", help="interleaved: comma-separated tools")
     ap.add_argument("--path")
     args = ap.parse_args()
     if args.child == "small":
@@ -524,6 +544,9 @@ def main() -> None:
         return
     if args.child == "ratio":
         child_ratio(args.path, args.repeats)
+        return
+    if args.child == "interleaved":
+        child_interleaved(args.tools.split(","), args.path, args.n, args.repeats)
         return
     if args.child:
         child(args.child, args.path, args.n, args.repeats)
@@ -599,6 +622,18 @@ def main() -> None:
           f"{' '.join(f'{r:.2f}' for r in per_round)}; median parse "
           f"{statistics.median(p for p, _ in pairs):.3f} s, check "
           f"{statistics.median(c for _, c in pairs):.3f} s)")  # fmt: skip
+    for kind, tools in (
+        ("JSON lines", ["pgwarden_ndjson", "pandera_ndjson"]),
+        ("dicts", ["pgwarden_dicts", "pandera_dicts", "python_loop"]),
+    ):
+        got = run_child("--child", "interleaved", "--tools", ",".join(tools), "--path", str(path),
+                        "--n", str(args.n), "--repeats", str(max(args.repeats, 5)))  # fmt: skip
+        pg = got[tools[0]]
+        for other in tools[1:]:
+            ratios = [o / p for p, o in zip(pg, got[other], strict=True)]
+            print(f"  {kind}, interleaved in one process: pgwarden vs {other:15s} median "
+                  f"{statistics.median(ratios):.2f}x (rounds "
+                  f"{' '.join(f'{r:.2f}' for r in ratios)})")  # fmt: skip
     took = import_time()
     print(f"  import pgwarden.quality: {took:.3f} s (goal < 0.3; polars loads on first check)")
     small = run_child("--child", "small", "--repeats", str(max(args.repeats, 5)))
