@@ -186,26 +186,29 @@ async def run_worker_async(
             counts.give_back(done, failed)
             log.exception("could not record job outcomes", extra={"action": "job_count"})
 
-    errors: set[asyncio.Task[None]] = set()
+    writes: set[asyncio.Task[None]] = set()
+
+    def write_soon(error: str | None = None) -> None:
+        task = asyncio.create_task(asyncio.to_thread(write_counts, error))
+        writes.add(task)
+        task.add_done_callback(writes.discard)
 
     async def count_job(call_next: Callable[[], Any], context: Any, worker: Any) -> Any:
         """Worker middleware: wraps every job, sync or async, on the event loop.
 
-        A success is only counted in memory (the beat writes the counts): a
-        write per job, even in a thread beside the next job, cost a lone
-        worker a round trip and a thread hop between two batches. A failure,
-        with its error, is written at once.
+        The counts are written in a thread beside the next job. Batch jobs
+        run in a chain (service/handoff.py) are counted in memory and written
+        when the chain ends, here: a write per batch cost a lone worker a
+        round trip and a thread hop between two batches.
         """
         try:
             result = await call_next()
         except BaseException as exc:
             counts.add(failed=True)
-            error = f"{type(exc).__name__}: {exc}"[:2000]
-            task = asyncio.create_task(asyncio.to_thread(write_counts, error))
-            errors.add(task)
-            task.add_done_callback(errors.discard)
+            write_soon(f"{type(exc).__name__}: {exc}"[:2000])
             raise
         counts.add(failed=False)
+        write_soon()
         return result
 
     def chained_done(error: str | None) -> None:
@@ -288,8 +291,8 @@ async def run_worker_async(
         if own_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 asyncio.get_running_loop().remove_signal_handler(sig)
-        if errors:
-            await asyncio.gather(*errors, return_exceptions=True)
+        if writes:
+            await asyncio.gather(*writes, return_exceptions=True)
         # the last jobs' counts are written before the worker says it stopped
         await asyncio.to_thread(write_counts)
         registry.close()
