@@ -163,6 +163,36 @@ def test_a_quiet_slot_borrows_its_neighbours_instead_of_expecting_zero():
     assert not evaluate(pts, one, UTC).anomalies
 
 
+def _summary(values: np.ndarray) -> dict:
+    lo, hi = float(values.min()), float(values.max())
+    width = (hi - lo) / 10 or 1.0
+    bins = np.clip(np.floor((values - lo) / width), 0, 9).astype(int)
+    levels = [0.05, 0.25, 0.5, 0.75, 0.95]
+    return {"numeric": {
+        "count": len(values), "quantile_levels": levels,
+        "quantiles": np.quantile(values, levels).tolist(),
+        "histogram": {"edges": [lo + i * width for i in range(11)],
+                      "counts": np.bincount(bins, minlength=10).tolist()},
+    }}  # fmt: skip
+
+
+def test_a_value_beyond_a_small_reference_is_not_infinitely_unlikely():
+    # a sparse source: the reference is 200 batches of 5 values, whose extremes stop
+    # short of a value a new batch may well hold; read as u = 0 it gave p = 1e-300
+    rng = np.random.default_rng(8)
+    pts = [
+        replace(p, field_stats={"v": _summary(rng.normal(50, 10, 5))})
+        for p in regular(200, 5, lambda i, t: 5)
+    ]
+    low = float(min(histo.summary_of(p.field_stats["v"]).edges[0] for p in pts))
+    # two of five values under all 1000 reference values: rare (~1e-5), not impossible
+    odd = np.array([low - 3.0, low - 2.0, 50.0, 52.0, 58.0])
+    cur = BatchPoint("c", pts[-1].received_at + timedelta(minutes=5), 5,
+                     field_stats={"v": _summary(odd)})  # fmt: skip
+    r = detectors.drift(pts, cur, "v", DetectorSettings())
+    assert r.status is model.Status.TESTED and r.p_value > 1e-9
+
+
 def test_a_change_that_lasts_is_found_over_three_batches():
     rng = np.random.default_rng(11)
     pts = regular(21 * 96, 15, lambda i, t: int(rng.poisson(400)))

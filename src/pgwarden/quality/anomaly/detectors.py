@@ -419,6 +419,12 @@ def _pit(ref: histo.Reference, sm: histo.Summary, own: float = 0.0) -> tuple[flo
     u = ref.cdf(n.array(xs))
     if own > 0:
         u = (u - own * mean) / (1.0 - own)
+    # The reference is a finite sample: beyond its extremes its CDF is 0 or 1, yet a
+    # new value falls there with probability about 1 / (N + 1). Unclamped, one value
+    # under the reference's minimum (a small source's references are small batches)
+    # read as u = 0, a normal score of -37 and p = 1e-300.
+    edge = 0.5 / (max(ref.total, 1.0) + 1.0)
+    u = n.clip(u, edge, 1.0 - edge)
     ref_var = (n.minimum.outer(mean, mean) - n.outer(mean, mean)) / max(ref.total, 1.0)
     cov = cov + ref_var
     sd = n.sqrt(n.maximum(n.diag(cov), 1e-18))
