@@ -12,10 +12,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from pgwarden.cli.common import err, open_services, out, print_json
+from pgwarden.ops.row_retention import delete_old_rows
+from pgwarden.ops.seed_import import import_seed_config
 from pgwarden.partitions import importers, store
 from pgwarden.partitions import maintain as maint
 from pgwarden.partitions.restore import restore_archive
-from pgwarden.partitions.retention import delete_old_rows
 
 app = typer.Typer(
     help="Partition lifecycle by policy: create ahead, rescue default, archive, drop.",
@@ -299,7 +300,7 @@ def import_seed(
 ) -> None:
     """Policies from the seed job's partition.* keys in its system_config table."""
     with open_services() as svc:
-        found = importers.import_seed_config(svc, schema, dry_run=dry_run)
+        found = import_seed_config(svc, schema, dry_run=dry_run)
     _print_imports(found)
 
 

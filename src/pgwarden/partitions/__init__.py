@@ -1,8 +1,10 @@
 """Partition lifecycle by policy: plan (pure) and apply, archive, restore, retention.
 
+(Row retention on unpartitioned tables is an ops policy: `pgwarden.ops.row_retention`.)
+
 Public entry points, all synchronous and taking the foundation's `Services`:
 `plan_all`, `run_maintenance`, `status`, `register_internal_policies`,
-`restore_archive`, `delete_old_rows`.
+`restore_archive`.
 """
 
 from pgwarden.partitions.internal import register_internal_policies
@@ -16,18 +18,15 @@ from pgwarden.partitions.maintain import (
 from pgwarden.partitions.planner import Action, Plan, PlanWarning
 from pgwarden.partitions.policy import Policy, TableName, parse_table_name
 from pgwarden.partitions.restore import restore_archive
-from pgwarden.partitions.retention import RetentionReport, delete_old_rows
 
 __all__ = [
     "Action",
     "Plan",
     "PlanWarning",
     "Policy",
-    "RetentionReport",
     "RunReport",
     "TableName",
     "TableStatus",
-    "delete_old_rows",
     "parse_table_name",
     "plan_all",
     "register_internal_policies",

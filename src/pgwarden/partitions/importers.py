@@ -106,10 +106,8 @@ def import_partman(services: Services, *, dry_run: bool = False) -> list[Importe
     return out
 
 
-def import_seed_config(
-    services: Services, schema: str = "public", *, dry_run: bool = False
-) -> list[Imported]:
-    """Policies from the seed job's `partition.*` keys in a system_config table of `schema`."""
+def read_seed_config(services: Services, schema: str = "public") -> dict[str, int]:
+    """The seed job's whole-number settings from the `system_config` table of `schema`."""
     db = services.db
     with db.connection() as conn:
         rows = conn.execute(
@@ -117,12 +115,24 @@ def import_seed_config(
                 "seed_config", seed_config=sql.Identifier(schema, "system_config")
             )
         ).fetchall()
-    values: dict[str, Any] = {}
+    values: dict[str, int] = {}
     for key, raw in rows:
         try:
             values[key] = int(str(json.loads(raw)).strip('"'))
         except (ValueError, TypeError, json.JSONDecodeError):
             continue
+    return values
+
+
+def import_seed_partitions(
+    services: Services, schema: str, values: dict[str, int], *, dry_run: bool = False
+) -> list[Imported]:
+    """Partition policies from the seed's `partition.*` keys (`read_seed_config`).
+
+    The seed's row clean-up (`partition.scores.cleanup_days`) is an ops policy:
+    `pgwarden.ops.seed_import` registers it beside these.
+    """
+    db = services.db
     out: list[Imported] = []
     for prefix, (table, interval, ahead_key, keep_key, unit, ahead, keep) in SEED_TABLES.items():
         ahead = values.get(f"partition.{prefix}.{ahead_key}", ahead)
@@ -142,31 +152,4 @@ def import_seed_config(
             out.append(Imported(str(name), policy))
         except PartitionPolicyInvalid as exc:
             out.append(Imported(str(name), None, str(exc)))
-    if "partition.scores.cleanup_days" in values:
-        out.append(_import_cleanup(services, schema, values, dry_run))
     return out
-
-
-def _import_cleanup(
-    services: Services, schema: str, values: dict[str, Any], dry_run: bool
-) -> Imported:
-    """The seed's stale-score clean-up becomes a stored ops retention policy."""
-    from pgwarden.errors import PgwardenError
-    from pgwarden.ops.lifecycle import add_policy
-
-    table = f"{schema}.gear_correlation_scores"
-    days = values["partition.scores.cleanup_days"]
-    try:
-        policy = add_policy(
-            services,
-            "retention",
-            table,
-            "last_observed_at",
-            older_than=f"{days} days",
-            source="import-seed-config",
-            save=not dry_run,
-        )
-    except PgwardenError as exc:
-        return Imported(table, None, f"cleanup_days={days} not registered: {exc}")
-    what = "would register" if dry_run else f"registered ops retention policy {policy.id}:"
-    return Imported(table, None, None, f"{what} {policy.describe()}")

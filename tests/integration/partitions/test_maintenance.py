@@ -332,7 +332,7 @@ def test_a_locked_parent_is_skipped_after_lock_timeout_and_retried_next_run(fast
 
 
 def test_row_retention_in_batches(services, conn):
-    from pgwarden.partitions import delete_old_rows
+    from pgwarden.ops.row_retention import delete_old_rows
 
     conn.execute("CREATE TABLE public.scores (id int, last_observed_at timestamptz)")
     conn.execute(

@@ -4,6 +4,7 @@ import pytest
 
 from pgwarden.demo.partitions import register_demo_policies
 from pgwarden.errors import PartitionPolicyInvalid
+from pgwarden.ops.seed_import import import_seed_config
 from pgwarden.partitions import importers, plan_all, run_maintenance, store
 from pgwarden.partitions.policy import TableName, build_policy
 
@@ -115,7 +116,7 @@ def test_import_seed_config_keys(services, conn):
         "PARTITION BY RANGE (observed_at)"
     )
     conn.commit()
-    found = {i.table: i for i in importers.import_seed_config(services, "public")}
+    found = {i.table: i for i in import_seed_config(services, "public")}
     raw = found["public.gear_correlation_raw_metrics"].policy
     assert raw is not None and raw.premake == 5 and raw.retention.days == 14
     assert found["public.detection_model_run_outputs"].policy is None  # no such table here
@@ -125,7 +126,7 @@ def test_import_seed_config_keys(services, conn):
         "CREATE TABLE public.gear_correlation_scores (id int, last_observed_at timestamptz)"
     )
     conn.commit()
-    found = {i.table: i for i in importers.import_seed_config(services, "public")}
+    found = {i.table: i for i in import_seed_config(services, "public")}
     scores = found["public.gear_correlation_scores"]
     assert scores.problem is None and "registered ops retention policy" in scores.note
     from pgwarden.ops.lifecycle import list_policies

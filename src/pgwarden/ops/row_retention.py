@@ -1,4 +1,7 @@
-"""`partitions retention`: row retention on an unpartitioned table, now a stored ops policy.
+"""`partitions retention`: row retention on an unpartitioned table, as a stored ops policy.
+
+It lives in ops (not partitions) because it is an ops lifecycle policy; the
+`partitions retention` command only keeps the name users know.
 
 The command stays for those who know it; it registers (or replaces) a
 retention policy for the table and column (`pgwarden ops retention list`
@@ -12,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+
+from pgwarden.ops.lifecycle import add_policy, preview, run_policies
 
 if TYPE_CHECKING:
     from pgwarden.services import Services
@@ -48,7 +53,6 @@ def delete_old_rows(
     progress: Callable[[int], None] | None = None,
 ) -> RetentionReport:
     """Store a retention policy for (table, column) and run it; see `pgwarden.ops.lifecycle`."""
-    from pgwarden.ops.lifecycle import add_policy, preview, run_policies
 
     policy = add_policy(
         services,
