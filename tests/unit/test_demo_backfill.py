@@ -1,5 +1,6 @@
 """The demo's backfill plan, its injections and the summary's anomaly lines (pure)."""
 
+import itertools
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -60,3 +61,12 @@ def test_the_summary_explains_each_anomaly_alert():
     assert anomaly_lines([], NOW) == ["anomalies:  0 alerts in the live run"]
     closed = anomaly_lines([{**alert, "status": "resolved"}], NOW - timedelta(minutes=1))
     assert closed[1] == "  [critical, resolved] user_events: volume spike (score 1.0000)"
+
+
+def test_a_second_run_sends_new_ids_with_the_same_data():
+    first = list(itertools.islice(simulator.stream(seed=7, start=NOW, tag="r1-"), 5))
+    again = list(itertools.islice(simulator.stream(seed=7, start=NOW, tag="r2-"), 5))
+    assert not {b.batch_id for b in first} & {b.batch_id for b in again}
+    ids = {r["id"] for b in first for r in b.records}
+    assert not ids & {r["id"] for b in again for r in b.records}
+    assert [r.get("value") for r in first[0].records] == [r.get("value") for r in again[0].records]

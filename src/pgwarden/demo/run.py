@@ -263,7 +263,9 @@ def _feed(
             return {}
         return dict(injector.bend(source, (time.monotonic() - t0) / opts.duration))
 
-    stream = simulator.stream(seed=opts.seed, bend=bend)
+    # the run's start in the ids: a second demo on the same data sends new batches
+    tag = f"r{started:%Y%m%d%H%M%S}-"
+    stream = simulator.stream(seed=opts.seed, bend=bend, tag=tag)
     interval = 1.0 / opts.rate
     deadline = time.monotonic() + opts.duration
     sent = 0

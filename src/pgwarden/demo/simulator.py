@@ -49,8 +49,12 @@ def make_batch(
     defect_rate: float = DEFECT_RATE,
     spike: float = 1.0,
     missing: float = 0.0,
+    tag: str = "",
 ) -> SimBatch:
     """One batch of `source` at `now`.
+
+    `tag` goes into the batch and record ids, so that a second run with the
+    same seed sends new batches instead of duplicates of the first run's.
 
     For the anomaly demos: `spike` multiplies values (a drift), `missing` is
     the share of records that also lose their timestamp and value (a
@@ -62,7 +66,7 @@ def make_batch(
     records = []
     for i in range(n):
         record: dict[str, Any] = {
-            "id": f"{source}-{number}-{i}",
+            "id": f"{source}-{tag}{number}-{i}",
             "timestamp": stamp,
             "value": round(rng.gauss(level, level * 0.15) * spike, 3),
             "status": "active",
@@ -85,7 +89,8 @@ def make_batch(
         "expected_records": n,
         "data_freshness": (now - timedelta(seconds=rng.uniform(0.5, 5))).isoformat(),
     }
-    return SimBatch(f"sim-{source}-{number}-{rng.getrandbits(32):08x}", source, records, metadata)
+    key = f"{tag}{number}"
+    return SimBatch(f"sim-{source}-{key}-{rng.getrandbits(32):08x}", source, records, metadata)
 
 
 def stream(
@@ -93,8 +98,11 @@ def stream(
     start: datetime | None = None,
     step: float = 1.0,
     bend: Callable[[str], dict[str, Any]] | None = None,
+    tag: str = "",
 ) -> Iterator[SimBatch]:
     """An endless stream, one batch per `step` seconds of simulated time.
+
+    `tag` marks this run's batch and record ids (see `make_batch`).
 
     `bend(source)` may return extra `make_batch` arguments for the next batch
     of that source (the demo's injected anomalies).
@@ -106,5 +114,5 @@ def stream(
         number += 1
         source = rng.choice(SOURCES)
         extra = bend(source) if bend is not None else {}
-        yield make_batch(rng, source, number, now, **extra)
+        yield make_batch(rng, source, number, now, tag=tag, **extra)
         now += timedelta(seconds=step)
