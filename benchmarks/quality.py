@@ -61,25 +61,30 @@ KEYS = ("null_id", "null_timestamp", "null_value", "out_of_range", "status_not_s
 
 def generate(n: int, seed: int = 42) -> tuple[list[dict[str, Any]], dict[str, int]]:
     rnd = random.Random(seed)
-    records: list[dict[str, Any]] = []
-    for i in range(n):
-        ts = REF - timedelta(seconds=rnd.random() * 4500)
-        rec: dict[str, Any] = {
-            "id": f"src_batch_{i}",
-            "timestamp": ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            "data": {"value": rnd.randint(1, 1000), "status": "active"},
-            "user_id": f"user_{rnd.randint(1, 10000)}",
-            "session_id": f"session_{rnd.randint(1, 1000)}",
-        }
-        if rnd.random() < 0.1:
-            if rnd.random() < 0.5:
-                del rec["timestamp"]
-            else:
-                rec["data"]["value"] = -999
-        if i and rnd.random() < 0.01:
-            rec["id"] = f"src_batch_{rnd.randrange(i)}"
-        records.append(rec)
+    records = [record(rnd, i)[0] for i in range(n)]
     return records, python_loop(records)
+
+
+def record(rnd: random.Random, i: int) -> tuple[dict[str, Any], int | None]:
+    """Record `i` of the stream, and the earlier record whose id it reuses (if any)."""
+    ts = REF - timedelta(seconds=rnd.random() * 4500)
+    rec: dict[str, Any] = {
+        "id": f"src_batch_{i}",
+        "timestamp": ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "data": {"value": rnd.randint(1, 1000), "status": "active"},
+        "user_id": f"user_{rnd.randint(1, 10000)}",
+        "session_id": f"session_{rnd.randint(1, 1000)}",
+    }
+    if rnd.random() < 0.1:
+        if rnd.random() < 0.5:
+            del rec["timestamp"]
+        else:
+            rec["data"]["value"] = -999
+    if i and rnd.random() < 0.01:
+        j = rnd.randrange(i)
+        rec["id"] = f"src_batch_{j}"
+        return rec, j
+    return rec, None
 
 
 def generate_file(path: Path, n: int, seed: int = 43) -> dict[str, int]:
@@ -93,22 +98,8 @@ def generate_file(path: Path, n: int, seed: int = 43) -> dict[str, int]:
     with path.open("w", encoding="utf-8") as fh:
         block: list[str] = []
         for i in range(n):
-            ts = REF - timedelta(seconds=rnd.random() * 4500)
-            rec: dict[str, Any] = {
-                "id": f"src_batch_{i}",
-                "timestamp": ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-                "data": {"value": rnd.randint(1, 1000), "status": "active"},
-                "user_id": f"user_{rnd.randint(1, 10000)}",
-                "session_id": f"session_{rnd.randint(1, 1000)}",
-            }
-            if rnd.random() < 0.1:
-                if rnd.random() < 0.5:
-                    del rec["timestamp"]
-                else:
-                    rec["data"]["value"] = -999
-            if i and rnd.random() < 0.01:
-                j = rnd.randrange(i)
-                rec["id"] = f"src_batch_{j}"
+            rec, j = record(rnd, i)
+            if j is not None:
                 own_replaced.add(i)
                 reused[j] = reused.get(j, 0) + 1
             if "timestamp" not in rec:

@@ -179,7 +179,8 @@ def _plan_of(
     Not cached: plans under ids seen in earlier batches (they hold those ids).
     """
     time_plans = make_time_plans(frame, rules)
-    if any(context.seen.values()):
+
+    def build() -> Plan:
         return Plan(
             frame,
             rules,
@@ -189,6 +190,9 @@ def _plan_of(
             max_value_bytes=max_value_bytes,
             time_plans=time_plans,
         )
+
+    if any(context.seen.values()):
+        return build()
     key = (
         id(rules),
         frame.height >= SORT_HASHES,
@@ -203,15 +207,7 @@ def _plan_of(
     hit = cache.get(key)
     if hit is not None and hit[0] is rules:
         return hit[1]
-    plan = Plan(
-        frame,
-        rules,
-        context,
-        sample_size,
-        stats_step=stats_step,
-        max_value_bytes=max_value_bytes,
-        time_plans=time_plans,
-    )
+    plan = build()
     if len(cache) >= PLAN_CACHE_SIZE:
         cache.clear()
     cache[key] = (rules, plan)
