@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.waits import free_port, wait_for
+from tests.e2e.waits import free_port, stop_process, wait_for
 
 pytestmark = pytest.mark.slow
 TOKEN = "restart-token-123"
@@ -64,13 +64,7 @@ def run(cli_embedded, tmp_path):
         wait_for(lambda: _status(f"{base}/readyz") == 200, 90, "readyz")
         yield base, proc, cli, tmp_path / "pgdata"
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=60)
-            except Exception:
-                proc.kill()
-                proc.wait()
+        stop_process(proc)
 
 
 def test_run_rides_through_a_killed_postmaster_and_loses_no_batch(run):

@@ -13,7 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from pgwarden.demo import simulator
-from tests.e2e.waits import free_port, wait_for
+from tests.e2e.waits import free_port, stop_process, wait_for
 
 pytestmark = pytest.mark.slow
 TOKEN = "e2e-token-123"
@@ -34,13 +34,7 @@ def service(cli_external, db_conninfo, tmp_path):
         wait_for(lambda: _get_ok(f"{base}/readyz"), 60, "readyz")
         yield base, proc, cli
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=60)
-            except Exception:
-                proc.kill()
-                proc.wait()
+        stop_process(proc)
 
 
 def _get_ok(url: str) -> bool:

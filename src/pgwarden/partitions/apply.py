@@ -173,15 +173,15 @@ class TableApplier:
         state: TableState,
         s: ApplySettings,
         rng: random.Random,
-        steps: list[tuple[Any, ...]] | None = None,
+        steps: list[tuple[Any, ...]],
     ) -> None:
         self.conn = conn
         self.q = q
         self.state = state
         self.s = s
         self.rng = rng
-        # this parent's pending detach steps when the run read them for every parent
-        # at once (detach_steps_of's rows); None: read them here
+        # this parent's pending detach steps, from the run's one read of every parent's
+        # (detach_steps_open's rows after the parent's two columns)
         self.steps = steps
         p = state.policy
         self.parent = ddl.ident(p.table.schema, p.table.name)
@@ -511,15 +511,8 @@ class TableApplier:
         """Finish what an earlier run left between DETACH and DROP: archive the table
         now, or, when the archive still cannot be written, attach it back."""
         p = self.state.policy
-        if self.steps is not None:
-            rows = self.steps
-        else:
-            rows = self.conn.execute(
-                self.q["detach_steps_of"],
-                {"parent_schema": p.table.schema, "parent_name": p.table.name},
-            ).fetchall()
         results = []
-        for schema, name, lower, upper, _dir, exists, is_partition, detach_pending in rows:
+        for schema, name, lower, upper, _dir, exists, is_partition, detach_pending in self.steps:
             a = Action(
                 p.table, ARCHIVE, name, schema, lower, upper, reason="finish a pending detach"
             )

@@ -225,22 +225,9 @@ WHERE schema_name = %(schema_name)s AND partition_name = %(partition_name)s
 UPDATE {schema}.partition_detach_steps SET last_error = %(error)s
 WHERE schema_name = %(schema_name)s AND partition_name = %(partition_name)s
 
--- name: detach_steps_of
--- Detaches left pending for one parent, with what the catalog says of the table now.
-SELECT s.schema_name, s.partition_name, s.lower_bound, s.upper_bound, s.archive_dir,
-       c.oid IS NOT NULL AS exists_now,
-       coalesce(c.relispartition, false) AS is_partition,
-       coalesce(i.inhdetachpending, false) AS detach_pending
-FROM {schema}.partition_detach_steps s
-LEFT JOIN pg_namespace n ON n.nspname = s.schema_name
-LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = s.partition_name
-LEFT JOIN pg_inherits i ON i.inhrelid = c.oid
-WHERE s.parent_schema = %(parent_schema)s AND s.parent_name = %(parent_name)s
-ORDER BY s.lower_bound
-
 -- name: detach_steps_open
 -- Every parent's detaches left pending with what the catalog says of each table now,
--- read once per run (detach_steps_of's columns after the parent's two).
+-- read once per run; each parent's rows go to its TableApplier without the first two columns.
 SELECT s.parent_schema, s.parent_name,
        s.schema_name, s.partition_name, s.lower_bound, s.upper_bound, s.archive_dir,
        c.oid IS NOT NULL AS exists_now,
