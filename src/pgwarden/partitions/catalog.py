@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import psycopg
 from psycopg import sql
@@ -21,7 +22,7 @@ from pgwarden.partitions.planner import DefaultRows, Partition, TableState
 from pgwarden.partitions.policy import Policy
 
 _RANGE = re.compile(r"^FOR VALUES FROM \((.*)\) TO \((.*)\)$", re.DOTALL)
-_QUOTED_RANGE = re.compile(r"^FOR VALUES FROM \('([^']*)'\) TO \('([^']*)'\)$")
+_FROM, _TO = "FOR VALUES FROM (", ") TO ("
 _UNSEEN = object()
 
 
@@ -48,63 +49,44 @@ ALL_MANAGED: dict[str, None] = {"schemas": None, "names": None}
 
 
 def states_from_rows(policies: Sequence[Policy], rows: Sequence[tuple]) -> list[TableState]:
-    """TableStates from the catalog query's rows (any order; unknown parents ignored)."""
-    by_key: dict[tuple[str, str], list[tuple]] = {}
-    for row in rows:
-        key = (row[0], row[1])
-        found = by_key.get(key)
-        if found is None:
-            by_key[key] = [row]
-        else:
-            found.append(row)
-    return [_state(p, by_key.get(p.table.key, [])) for p in policies]
+    """TableStates from the catalog query's rows (one per parent, any order; unknown parents
+    ignored). A row's last five columns are its children's schemas, names, kinds, bounds and
+    detach-pending flags, as parallel arrays (None when it has no children)."""
+    by_key = {(row[0], row[1]): row for row in rows}
+    return [_state(p, by_key.get(p.table.key)) for p in policies]
 
 
-def _state(policy: Policy, rows: list[tuple]) -> TableState:
-    if not rows or not rows[0][2]:
+def _state(policy: Policy, row: tuple | None) -> TableState:
+    if row is None or not row[2]:
         return TableState(policy, exists=False)
-    first = rows[0]
-    strategy, key_count, key_column, key_type = first[3], first[4], first[5], first[6]
+    strategy, key_count, key_column, key_type = row[3], row[4], row[5], row[6]
+    schemas, names, kinds, texts, pending = row[7], row[8], row[9], row[10], row[11]
     ranged = strategy == "r" and key_count == 1 and key_column is not None
-    tz = policy.tz
     parts: list[Partition] = []
-    # one partition's upper bound is the next one's lower: parse each text once
-    parsed: dict[str, datetime | None] = {}
-    known = key_type in bounds.KEY_TYPES
-
-    def parse(text: str, quoted: bool) -> datetime | None:
-        found = parsed.get(text, _UNSEEN)
-        if found is _UNSEEN:
-            if quoted:
-                found = bounds.parse_value(text, key_type, tz)
-            else:
-                found = bounds.parse_bound(text, key_type, tz)
-            parsed[text] = found
-        return found  # type: ignore[return-value]
-
-    # children in name order, whatever order the server sent them in
-    for row in sorted(rows, key=_child_name):
-        child_schema, child_name, kind, bound, pending = row[7], row[8], row[9], row[10], row[11]
-        if child_name is None:
-            continue
-        if bound == "DEFAULT":
-            parts.append(Partition(child_schema, child_name, None, None, is_default=True))
-            continue
-        lower = upper = None
-        if known and bound:
-            # the common shape first: two quoted constants, no casts
-            m = _QUOTED_RANGE.match(bound)
-            if m:
-                lower, upper = parse(m.group(1), True), parse(m.group(2), True)
-            else:
-                m = _RANGE.match(bound)
-                if m:
-                    lower, upper = parse(m.group(1), False), parse(m.group(2), False)
-        parts.append(
-            Partition(
-                child_schema, child_name, lower, upper, detach_pending=bool(pending), relkind=kind
+    if names:
+        tz = policy.tz
+        known = key_type in bounds.KEY_TYPES
+        # one partition's upper bound is the next one's lower: parse each value once
+        parsed: dict[str, datetime | None] = {}
+        # children in name order, whatever order the server sent them in
+        for i in sorted(range(len(names)), key=names.__getitem__):
+            text = texts[i]
+            if text == "DEFAULT":
+                parts.append(Partition(schemas[i], names[i], None, None, is_default=True))
+                continue
+            lower = upper = None
+            if known and text:
+                lower, upper = _range(text, key_type, tz, parsed)
+            parts.append(
+                Partition(
+                    schemas[i],
+                    names[i],
+                    lower,
+                    upper,
+                    detach_pending=bool(pending[i]),
+                    relkind=kinds[i],
+                )
             )
-        )
     return TableState(
         policy,
         exists=True,
@@ -115,8 +97,29 @@ def _state(policy: Policy, rows: list[tuple]) -> TableState:
     )
 
 
-def _child_name(row: tuple) -> str:
-    return row[8] or ""
+def _range(
+    text: str, key_type: str, tz: ZoneInfo, parsed: dict[str, datetime | None]
+) -> tuple[datetime | None, datetime | None]:
+    """A FOR VALUES clause's (lower, upper) instants; None for an unbounded or unreadable end.
+
+    The common shape first, two quoted constants with no casts: split at the quotes (a
+    value with a quote in it gives more pieces and goes the general way)."""
+    pieces = text.split("'")
+    if len(pieces) == 5 and pieces[0] == _FROM and pieces[2] == _TO and pieces[4] == ")":
+        lo, hi = pieces[1], pieces[3]
+        lower = parsed.get(lo, _UNSEEN)
+        if lower is _UNSEEN:
+            lower = parsed[lo] = bounds.parse_value(lo, key_type, tz)
+        upper = parsed.get(hi, _UNSEEN)
+        if upper is _UNSEEN:
+            upper = parsed[hi] = bounds.parse_value(hi, key_type, tz)
+        return lower, upper  # type: ignore[return-value]
+    m = _RANGE.match(text)
+    if m is None:
+        return None, None
+    return bounds.parse_bound(m.group(1), key_type, tz), bounds.parse_bound(
+        m.group(2), key_type, tz
+    )
 
 
 def with_default_rows(conn: psycopg.Connection, states: list[TableState]) -> list[TableState]:

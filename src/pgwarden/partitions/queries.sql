@@ -1,11 +1,12 @@
 -- name: catalog
--- Every wanted parent with its key column and every child with its bound, in one pass.
+-- Every wanted parent with its key column and its children's names and bounds, one row each.
 -- Wanted: the (schemas, names) given, or with schemas NULL every stored policy's parent
--- (a run sends this with the policies and the lock, one round trip). Parent facts are
--- looked up once per parent (the key column, its type), not once per child; children come
--- unsorted (the caller orders each parent's few). pg_get_expr without a relation (0): a
--- bound holds constants only, and naming the child would open every partition (a relcache
--- build per child on a fresh connection).
+-- (a run sends this with the policies and the lock, one round trip). Each parent's children
+-- are aggregated into arrays (same order in each; the caller orders them by name), which
+-- keeps the join per parent: pg_inherits and pg_class are read through their indexes for
+-- the managed parents only, never hashed whole (every relation of the database, indexes
+-- included). pg_get_expr without a relation (0): a bound holds constants only, and naming
+-- the child would open every partition (a relcache build per child on a fresh connection).
 WITH wanted AS MATERIALIZED (
     SELECT w.schema_name, w.table_name
     FROM unnest(%(schemas)s::text[], %(names)s::text[]) AS w(schema_name, table_name)
@@ -36,15 +37,23 @@ SELECT p.schema_name,
        p.key_count,
        p.key_column,
        p.key_type,
-       cn.nspname AS child_schema,
-       c.relname AS child_name,
-       c.relkind::text AS child_kind,
-       pg_get_expr(c.relpartbound, 0) AS child_bound,
-       i.inhdetachpending AS detach_pending
+       k.child_schemas,
+       k.child_names,
+       k.child_kinds,
+       k.child_bounds,
+       k.detach_pending
 FROM parents p
-LEFT JOIN pg_inherits i ON i.inhparent = p.parent_oid
-LEFT JOIN pg_class c ON c.oid = i.inhrelid
-LEFT JOIN pg_namespace cn ON cn.oid = c.relnamespace
+LEFT JOIN LATERAL (
+    SELECT array_agg(cn.nspname::text) AS child_schemas,
+           array_agg(c.relname::text) AS child_names,
+           array_agg(c.relkind::text) AS child_kinds,
+           array_agg(pg_get_expr(c.relpartbound, 0)) AS child_bounds,
+           array_agg(i.inhdetachpending) AS detach_pending
+    FROM pg_inherits i
+    JOIN pg_class c ON c.oid = i.inhrelid
+    JOIN pg_namespace cn ON cn.oid = c.relnamespace
+    WHERE i.inhparent = p.parent_oid
+) k ON true
 
 -- name: list_policies
 -- Every stored policy, in maintenance order.
@@ -163,6 +172,21 @@ ORDER BY a.attnum
 -- name: try_leader_lock
 -- The leader lock of partition maintenance; false when another run holds it.
 SELECT pg_try_advisory_lock(%(key)s)
+
+-- name: try_leader_lock_at
+-- The schema's stored revision, and the leader lock only when that is the revision given
+-- (NULL otherwise): a run that checks the schema in its first round trip takes nothing when
+-- the schema is behind. No row when the version table is empty.
+SELECT v.version_num,
+       CASE WHEN v.version_num = %(revision)s THEN pg_try_advisory_lock(%(key)s) END
+FROM {schema}.{version_table} v
+
+-- name: start_run_at
+-- A run begins, recorded only when the schema is at the revision given (no row otherwise).
+INSERT INTO {schema}.partition_runs (kind, dry_run, run_by, status)
+SELECT %(kind)s, %(dry_run)s, %(who)s, %(status)s
+WHERE EXISTS (SELECT FROM {schema}.{version_table} v WHERE v.version_num = %(revision)s)
+RETURNING id, started_at
 
 -- name: leader_unlock
 -- Release the leader lock.

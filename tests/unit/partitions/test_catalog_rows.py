@@ -8,8 +8,30 @@ from pgwarden.partitions.policy import TableName, build_policy
 TZ_TYPE = "timestamp with time zone"
 
 
-def _row(table, child, bound, kind="r", pending=False, key_type=TZ_TYPE):
-    return ("bench", table, True, "r", 1, "ts", key_type, "bench", child, kind, bound, pending)
+def _row(table, children, key_type=TZ_TYPE):
+    """One parent's row: its facts, then its children (name, bound, kind, pending) as the
+    query's parallel arrays."""
+    if not children:
+        return ("bench", table, True, "r", 1, "ts", key_type, None, None, None, None, None)
+    names, bounds, kinds, pending = zip(*children, strict=True)
+    schemas = ["bench"] * len(names)
+    return (
+        "bench",
+        table,
+        True,
+        "r",
+        1,
+        "ts",
+        key_type,
+        schemas,
+        *map(list, (names, kinds)),
+        list(bounds),
+        list(pending),
+    )
+
+
+def _child(name, bound, kind="r", pending=False):
+    return (name, bound, kind, pending)
 
 
 def test_rows_in_any_order_give_children_in_name_order_with_parsed_bounds():
@@ -17,22 +39,25 @@ def test_rows_in_any_order_give_children_in_name_order_with_parsed_bounds():
     other = build_policy(TableName("bench", "other"), interval="daily")
     gone = build_policy(TableName("bench", "gone"), interval="daily")
     rows = [
+        _row("other", []),
         _row(
             "events",
-            "events_p2",
-            "FOR VALUES FROM ('2026-01-02 00:00:00+00') TO ('2026-01-03 00:00:00+00')",
+            [
+                _child(
+                    "events_p2",
+                    "FOR VALUES FROM ('2026-01-02 00:00:00+00') TO ('2026-01-03 00:00:00+00')",
+                ),
+                _child("events_d", "DEFAULT"),
+                # a cast after the literal: not the common shape, parsed the general way
+                _child(
+                    "events_p1",
+                    "FOR VALUES FROM ('2026-01-01 00:00:00+00'::timestamp with time zone) "
+                    "TO ('2026-01-02 00:00:00+00')",
+                    pending=True,
+                ),
+                _child("events_max", "FOR VALUES FROM ('2026-01-03 00:00:00+00') TO (MAXVALUE)"),
+            ],
         ),
-        ("bench", "other", True, "r", 1, "ts", TZ_TYPE, None, None, None, None, None),
-        _row("events", "events_d", "DEFAULT"),
-        # a cast after the literal: not the common shape, parsed the general way
-        _row(
-            "events",
-            "events_p1",
-            "FOR VALUES FROM ('2026-01-01 00:00:00+00'::timestamp with time zone) "
-            "TO ('2026-01-02 00:00:00+00')",
-            pending=True,
-        ),
-        _row("events", "events_max", "FOR VALUES FROM ('2026-01-03 00:00:00+00') TO (MAXVALUE)"),
         ("bench", "gone", False, None, None, None, None, None, None, None, None, None),
     ]
     ev, ot, go = states_from_rows([events, other, gone], rows)
@@ -51,10 +76,41 @@ def test_rows_in_any_order_give_children_in_name_order_with_parsed_bounds():
     assert not go.exists
 
 
+def test_a_parent_the_rows_do_not_name_is_missing():
+    events = build_policy(TableName("bench", "events"), interval="daily")
+    [state] = states_from_rows([events], [])
+    assert not state.exists
+
+
+def test_unreadable_and_quoted_bounds_leave_the_partition_unbounded():
+    policy = build_policy(TableName("bench", "odd"), interval="daily")
+    rows = [
+        _row(
+            "odd",
+            [
+                _child("odd_a", "FOR VALUES FROM (MINVALUE) TO ('2026-01-01 00:00:00+00')"),
+                _child("odd_b", "FOR VALUES FROM ('infinity') TO ('-infinity')"),
+                _child("odd_c", "FOR VALUES IN ('x')"),
+                _child("odd_d", None, kind="f"),
+            ],
+        )
+    ]
+    [state] = states_from_rows([policy], rows)
+    a, b, c, d = state.partitions
+    assert (a.lower, a.upper) == (None, datetime(2026, 1, 1, tzinfo=UTC)) and not a.managed
+    assert (b.lower, b.upper) == (None, None)
+    assert (c.lower, c.upper) == (None, None)
+    assert (d.lower, d.upper, d.relkind) == (None, None, "f") and not d.managed
+
+
 def test_date_bounds_are_local_midnights_of_the_policy_zone():
     policy = build_policy(TableName("bench", "days"), interval="daily", timezone="Europe/Paris")
     rows = [
-        _row("days", "days_1", "FOR VALUES FROM ('2026-07-01') TO ('2026-07-02')", key_type="date")
+        _row(
+            "days",
+            [_child("days_1", "FOR VALUES FROM ('2026-07-01') TO ('2026-07-02')")],
+            key_type="date",
+        )
     ]
     [state] = states_from_rows([policy], rows)
     [part] = state.partitions
