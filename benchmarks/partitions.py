@@ -12,7 +12,7 @@ harness of research/partitioning.md section 6. Three kinds of run per tool:
 Each kind is timed in two rows, the same way for both tools:
   fresh   the timer includes connecting, as a cron-started run does:
           pgwarden opens its `Database` like `pgwarden partitions run` (connect,
-          schema check, runtime config, run, close); pg_partman connects and
+          runtime config, run with its schema check, close); pg_partman connects and
           calls `run_maintenance()`
   warm    on the connection (pgwarden: the pool) that prepared the set
 The steady kind has two more rows:
@@ -58,7 +58,6 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from pgwarden.cli.common import ensure_migrated
 from pgwarden.config.runtime import RuntimeConfig
 from pgwarden.db import migrate
 from pgwarden.db.conninfo import with_options
@@ -92,9 +91,9 @@ MAINTENANCE = "SELECT partman.run_maintenance(p_analyze := false, p_jobmon := fa
 # What each row's timer includes, printed with the results.
 ROW_MEANING = {
     "fresh": "in this process, the timer includes connecting: pgwarden opens its Database as "
-    "`pgwarden partitions run` does after its imports (pool with one connection, schema "
-    "revision check, runtime config, run, close); pg_partman: psycopg.connect, "
-    "run_maintenance(), close",
+    "`pgwarden partitions run` does after its imports (pool with one connection, runtime "
+    "config, run with the schema revision check in its first round trip, close); "
+    "pg_partman: psycopg.connect, run_maintenance(), close",
     "warm": "in this process, on the connection that prepared the set (pgwarden: its pool)",
     "process": "steady only, a cron job as a whole: `pgwarden partitions run` as a new process "
     "(Python start-up and imports, bytecode cached as after an install, connect, run, exit) "
@@ -246,13 +245,13 @@ class Pgwarden:
         return (time.perf_counter() - t0) * 1000, _checked(report)
 
     def run_fresh(self) -> tuple[float, RunReport]:
-        # What `pgwarden partitions run` does after its imports: connect, check the
-        # schema revision, read runtime config and policies, run, close.
+        # What `pgwarden partitions run` does after its imports: connect, read runtime
+        # config, run (the schema revision checked in the run's first round trip), close.
         t0 = time.perf_counter()
         db = connect(_settings(self.conninfo), name="pgwarden-cli")
         try:
-            ensure_migrated(db)
-            report = run_maintenance(Services(db=db, config=RuntimeConfig(db)))
+            services = Services(db=db, config=RuntimeConfig(db))
+            report = run_maintenance(services, revision=migrate.head())
         finally:
             db.close()
         return (time.perf_counter() - t0) * 1000, _checked(report)

@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from pgwarden.cli.common import err, open_services, out, print_json
+from pgwarden.db import migrate
 from pgwarden.ops.row_retention import delete_old_rows
 from pgwarden.ops.seed_import import import_seed_config
 from pgwarden.partitions import importers, store
@@ -215,13 +216,17 @@ def run(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Apply the plan (leader lock; each table in its own short transaction)."""
-    with open_services() as svc, _progress() as bar:
+    # The schema revision is checked in the run's first round trip, not before it: a
+    # cron-started run with nothing to do is mostly round trips.
+    with open_services(require_schema=False) as svc, _progress() as bar:
         task = bar.add_task("partitions", total=None)
 
         def tick(name: str, done: int, total: int) -> None:
             bar.update(task, completed=done, total=total, description=escape(name) or "done")
 
-        report = maint.run_maintenance(svc, table=table, dry_run=dry_run, progress=tick)
+        report = maint.run_maintenance(
+            svc, table=table, dry_run=dry_run, progress=tick, revision=migrate.head()
+        )
     if as_json:
         print_json(report.to_dict())
     else:

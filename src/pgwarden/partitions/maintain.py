@@ -18,9 +18,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import psycopg
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from pgwarden.config.runtime import default_actor
+from pgwarden.db import migrate
+from pgwarden.errors import PgwardenError
 from pgwarden.partitions import batch, catalog, store
 from pgwarden.partitions.apply import ApplySettings, TableApplier, TableResult
 from pgwarden.partitions.planner import Action, Plan, PlanWarning, TableState, plan
@@ -176,13 +179,18 @@ def run_maintenance(
     table: str | None = None,
     dry_run: bool = False,
     progress: Progress | None = None,
+    revision: str | None = None,
 ) -> RunReport:
-    """Plan and apply under the leader lock; returns at once if another run holds it."""
+    """Plan and apply under the leader lock; returns at once if another run holds it.
+
+    With `revision`, the schema must be at that migration revision (raises PgwardenError
+    naming both otherwise, before anything is locked or written): the check rides in the
+    run's first round trip, so a cron-started run pays no round trips of its own for it.
+    """
     now = _now(now)
     started = datetime.now(UTC)
     db = services.db
     q = store.queries(db)
-    s = _settings(services)
     rng = random.Random()
     # A pooled connection in autocommit mode: the session advisory lock is held on
     # it for the run and released before it goes back (DETACH CONCURRENTLY needs
@@ -197,7 +205,9 @@ def run_maintenance(
         threshold = conn.prepare_threshold
         conn.prepare_threshold = None
         try:
-            return _run_leader(conn, services, q, s, rng, now, table, dry_run, progress, started)
+            return _run_leader(
+                conn, services, q, rng, now, table, dry_run, progress, started, revision
+            )
         finally:
             conn.prepare_threshold = threshold
             conn.autocommit = False
@@ -207,13 +217,13 @@ def _run_leader(
     conn: psycopg.Connection,
     services: Services,
     q: Any,
-    s: ApplySettings,
     rng: random.Random,
     now: datetime,
     table: str | None,
     dry_run: bool,
     progress: Progress | None,
     started: datetime,
+    revision: str | None,
 ) -> RunReport:
     db = services.db
     key = leader_key(db.schema)
@@ -223,17 +233,43 @@ def _run_leader(
     # of every stored policy's parent (the query reads the policy table itself).
     # The server runs them in order, so the reads come after the lock; when the
     # lock is not ours they were wasted reads and the start record says skipped.
-    with conn.pipeline():
-        lock = conn.execute(q["try_leader_lock"], {"key": key})
-        found = conn.execute(q["list_policies"])
-        start = conn.execute(q["start_run"], _start_params(dry_run, "running"))
-        open_steps = conn.execute(q["detach_steps_open"])
-        catalog_rows = conn.execute(q["catalog"], catalog.ALL_MANAGED)
+    #
+    # With a revision to check, the lock and the start record are conditional on it: a
+    # schema that is behind gets neither, and its error comes before anything else.
+    if revision is None:
+        lock_q, start_q = q["try_leader_lock"], q["start_run"]
+    else:
+        version_table = sql.Identifier(migrate.VERSION_TABLE)
+        lock_q = q.with_names("try_leader_lock_at", version_table=version_table)
+        start_q = q.with_names("start_run_at", version_table=version_table)
+    params = {"key": key, "revision": revision, **_start_params(dry_run, "running")}
+    lock = None
+    try:
+        with conn.pipeline():
+            lock = conn.execute(lock_q, params)
+            found = conn.execute(q["list_policies"])
+            start = conn.execute(start_q, params)
+            open_steps = conn.execute(q["detach_steps_open"])
+            catalog_rows = conn.execute(q["catalog"], catalog.ALL_MANAGED)
+    except psycopg.Error as exc:
+        # the statements after the failed one were skipped; a lock taken before it is a
+        # session lock, which the rollback keeps: give it back
+        got = _fetched(lock)
+        if got and got[-1]:
+            with contextlib.suppress(psycopg.Error):
+                conn.execute(q["leader_unlock"], {"key": key})
+        if revision is not None:
+            _check_revision(db.schema, _stored_revision(conn, db.schema, got), revision, exc)
+        raise
     got = lock.fetchone()
+    if revision is not None:
+        _check_revision(db.schema, got[0] if got else None, revision)
     row = start.fetchone()
     assert row is not None
     run_id = int(row[0])
-    if not got or not got[0]:
+    # runtime config after the schema check: a schema that is behind may not have its table
+    s = _settings(services)
+    if not got or not got[-1]:
         msg = "another partition maintenance run holds the lock; this one exits"
         log.info(msg, extra={"action": "partition_run_skipped"})
         report = RunReport(
@@ -296,6 +332,39 @@ def _run_leader(
         extra={"action": "partition_run"},
     )
     return report
+
+
+def _fetched(cur: psycopg.Cursor[Any] | None) -> tuple[Any, ...] | None:
+    """A pipelined statement's row, or None when it failed or was skipped."""
+    if cur is None:
+        return None
+    try:
+        return cur.fetchone()
+    except psycopg.Error:
+        return None
+
+
+def _stored_revision(
+    conn: psycopg.Connection, schema: str, got: tuple[Any, ...] | None
+) -> str | None:
+    """The stored revision after a failed first round trip: from its first statement when
+    that ran, else read again (None when there is no version table)."""
+    if got is not None:
+        return str(got[0]) if got[0] is not None else None
+    try:
+        return migrate.stored_revision(conn, schema)
+    except psycopg.Error:
+        return None
+
+
+def _check_revision(
+    schema: str, stored: str | None, wanted: str, cause: BaseException | None = None
+) -> None:
+    if stored != wanted:
+        raise PgwardenError(
+            f"schema {schema!r} is at revision {stored or 'none'} but this pgwarden needs "
+            f"{wanted}; run `pgwarden db upgrade`"
+        ) from cause
 
 
 def _run_locked(

@@ -3,8 +3,11 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+import pytest
 from psycopg import sql
 
+from pgwarden.db import migrate
+from pgwarden.errors import PgwardenError
 from pgwarden.partitions import plan_all, run_maintenance, status, store
 from pgwarden.partitions.maintain import leader_key
 from tests.integration.partitions.conftest import bounds_of
@@ -266,6 +269,74 @@ def test_a_run_for_a_table_without_policy_fails_and_says_so_in_its_record(servic
     assert "no policy" in runs[0][2]
     # the leader lock was released: the next run goes ahead
     assert run_maintenance(services).status == "ok"
+
+
+def _runs(conn, schema):
+    rows = conn.execute(
+        sql.SQL("SELECT status FROM {} ORDER BY id").format(
+            sql.Identifier(schema, "partition_runs")
+        )
+    ).fetchall()
+    conn.commit()
+    return [r[0] for r in rows]
+
+
+def _leader_free(services):
+    with psycopg.connect(services.db.conninfo, autocommit=True) as other:
+        row = other.execute(
+            "SELECT pg_try_advisory_lock(%(k)s) AND pg_advisory_unlock(%(k)s)",
+            {"k": leader_key(services.db.schema)},
+        ).fetchone()
+    return bool(row and row[0])
+
+
+def test_a_run_checks_the_schema_revision_in_its_first_round_trip(services, conn):
+    conn.execute("CREATE TABLE public.rev (ts timestamptz NOT NULL) PARTITION BY RANGE (ts)")
+    conn.commit()
+    store.add_policy(services.db, "public.rev", interval="daily", premake=1)
+    schema = services.db.schema
+    # at the head revision: an ordinary run
+    assert run_maintenance(services, revision=migrate.head()).status == "ok"
+    assert _runs(conn, schema) == ["ok"]
+    # behind: the error names both revisions; no lock is kept and no run is recorded
+    with pytest.raises(PgwardenError, match="is at revision .* needs 0000_future"):
+        run_maintenance(services, revision="0000_future")
+    assert _runs(conn, schema) == ["ok"] and _leader_free(services)
+    # no version table at all: the first statement fails, the rest are skipped
+    table = sql.Identifier(schema, migrate.VERSION_TABLE)
+    conn.execute(sql.SQL("ALTER TABLE {} RENAME TO moved_version").format(table))
+    conn.commit()
+    try:
+        with pytest.raises(PgwardenError, match="is at revision none"):
+            run_maintenance(services, revision=migrate.head())
+    finally:
+        conn.execute(
+            sql.SQL("ALTER TABLE {} RENAME TO {}").format(
+                sql.Identifier(schema, "moved_version"), sql.Identifier(migrate.VERSION_TABLE)
+            )
+        )
+        conn.commit()
+    assert _runs(conn, schema) == ["ok"] and _leader_free(services)
+    assert run_maintenance(services, revision=migrate.head()).status == "ok"
+
+
+def test_a_failed_first_round_trip_gives_the_leader_lock_back(services, conn):
+    # the policy table is read after the lock is taken; without it the round trip fails
+    schema = services.db.schema
+    policies = sql.Identifier(schema, "partition_policies")
+    conn.execute(sql.SQL("ALTER TABLE {} RENAME TO moved_policies").format(policies))
+    conn.commit()
+    try:
+        with pytest.raises(psycopg.errors.UndefinedTable):
+            run_maintenance(services)
+        assert _leader_free(services)
+    finally:
+        conn.execute(
+            sql.SQL("ALTER TABLE {} RENAME TO partition_policies").format(
+                sql.Identifier(schema, "moved_policies")
+            )
+        )
+        conn.commit()
 
 
 def test_a_locked_parent_is_skipped_after_lock_timeout_and_retried_next_run(fast, conn):
