@@ -243,3 +243,16 @@ def test_severity_follows_effect_and_evidence():
     assert grade(_result("missing_rate", 3.4, 1e-9), level)[0] == "high"
     assert grade(_result("arrival_gap", 9.0, 1e-30), level)[0] == "critical"
     assert grade(_result("drift", 0.3, 1e-9), level)[0] == "medium"
+
+
+def test_drift_on_tiny_batches_is_calibrated_far_in_the_tail():
+    # 11-value batches: their interpolated quantiles' normal scores are far from jointly
+    # normal, and a chi-square over them gave p <= 1e-4 six times too often
+    rng = np.random.default_rng(23)
+    pts = [
+        replace(p, field_stats={"v": _summary(rng.normal(50, 10, 11))})
+        for p in regular(1400, 5, lambda i, t: 11)
+    ]
+    s = DetectorSettings()
+    ps = np.array([detectors.drift(pts[:i], pts[i], "v", s).p_value for i in range(200, 1400)])
+    assert (ps <= 0.01).sum() <= 2 * 12 and ps.min() > 1e-4
