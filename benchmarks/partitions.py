@@ -33,8 +33,20 @@ pg_partman is used when Debian's postgresql-15-partman is installed; without
 it pgwarden runs alone and says so. The load average before and after is
 printed: on a shared machine, read ratios, not absolute times.
 
+FILES: each new partition is five files (table, TOAST table and index, two
+indexes), the same for both tools. On an ext4 file system without a journal
+(this project's test machines) the kernel, to allocate a file's inode, steps
+over every inode of the group deleted recently (the last minute, longer while
+their inode blocks are unwritten), reading each one's block: a first run's
+server time there depends on what was deleted just before it (a previous
+repeat's DROP DATABASE, another process; `perf` shows the backend in ext4's
+recently_deleted and find_inode_bit):
+measured 0.45 s on tmpfs against 0.7-2.0 s on such ext4 for the same 676
+partitions, with pg_partman's 1.4 s on tmpfs becoming 1.5-3.3 s. The output
+names the file system; `--data-dir /dev/shm` runs both tools on tmpfs.
+
     uv run python benchmarks/partitions.py [--repeats 4] [--steady-repeats 12]
-        [--only first,steady,retention]
+        [--only first,steady,retention] [--data-dir /dev/shm]
 """
 
 from __future__ import annotations
@@ -201,6 +213,19 @@ class Cluster:
         with psycopg.connect(self.server.conninfo("postgres")) as conn:
             row = conn.execute("SHOW server_version").fetchone()
         return str(row[0]) if row else "?"
+
+
+def file_system(path: Path) -> str:
+    """The type of the file system holding `path` (Linux /proc/mounts; "?" elsewhere)."""
+    best, kind = "", "?"
+    try:
+        for line in Path("/proc/mounts").read_text().splitlines():
+            _, mount, fs, *_ = line.split()
+            if str(path.resolve()).startswith(mount) and len(mount) > len(best):
+                best, kind = mount, fs
+    except OSError:
+        pass
+    return kind
 
 
 def _ticks(pid: int, children: bool = False) -> int:
@@ -612,6 +637,12 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=4, help="repeats of first run and retention")
     ap.add_argument("--steady-repeats", type=int, default=12)
     ap.add_argument("--only", default="first,steady,retention", help="comma-separated kinds")
+    ap.add_argument(
+        "--data-dir",
+        default=None,
+        help="where the throwaway cluster lives (default: the system temp directory); "
+        "e.g. /dev/shm to take the file system out of the comparison (see FILES)",
+    )
     args = ap.parse_args()
     kinds = set(args.only.split(","))
     has_partman = PARTMAN.exists() and PG15.exists()
@@ -622,7 +653,8 @@ def main() -> None:
         "cpus": os.cpu_count(),
     }
     results = Results()
-    with tempfile.TemporaryDirectory(prefix="pgw-bench-") as home:
+    with tempfile.TemporaryDirectory(prefix="pgw-bench-", dir=args.data_dir) as home:
+        result["data_dir"] = {"path": home, "file_system": file_system(Path(home))}
         cluster = Cluster(Path(home))
         try:
             result["postgres"] = cluster.version()
