@@ -221,15 +221,21 @@ def simulate(f: Family, cadence: int, days: int, seed: int) -> Stream:
         mu = (1 - m1) * mu + m1 * prev_mu
     sd = np.sqrt(var)
     full, bare = [], []
+    # the checker counts nulls and wrong types per field; the batch's totals are split
+    # over the fields on a generator of their own, so the streams stay those of before
+    split_rng = np.random.default_rng(seed + 7919)
     for i in range(count):
         n = int(records[i])
         cells = n * f.fields
         missing = int(rng.binomial(cells, f.missing)) if cells else 0
         wrong = int(rng.binomial(cells, f.mismatch)) if cells and f.mismatch else 0
+        nulls = split_rng.multinomial(missing, [1 / f.fields] * f.fields)
+        bad = split_rng.multinomial(wrong, [1 / f.fields] * f.fields)
         stats = {}
         for j in range(f.fields):
             kind = f.field if j == 0 else "normal"
-            stats[f"f{j}"] = summary(field_values(rng, kind, min(n, 200)))
+            stats[f"f{j}"] = summary(field_values(rng, kind, min(n, 200)), int(nulls[j]),
+                                     int(bad[j]))  # fmt: skip
         p = BatchPoint(f"{f.name}-{cadence}-{i}", recv[i], n, missing_values=missing,
                        type_mismatches=wrong, fields=f.fields, field_stats=stats)  # fmt: skip
         full.append(p)
@@ -288,11 +294,15 @@ def inject(
         elif kind == "missing":
             cells = p.records * p.fields
             rate = min(1.0, st.family.missing * size)
-            p = replace(p, missing_values=int(rng.binomial(cells, rate)))
+            missing = int(rng.binomial(cells, rate))
+            nulls = rng.multinomial(missing, [1 / p.fields] * p.fields)
+            stats = {f"f{j}": {**p.field_stats[f"f{j}"], "nulls": int(nulls[j])}
+                     for j in range(p.fields)}  # fmt: skip
+            p = replace(p, missing_values=missing, field_stats=stats)
         elif kind == "format":
             bad = int(rng.binomial(p.records, 0.2))
             stats = dict(p.field_stats)
-            stats["f1"] = {**stats["f1"], "type_mismatch": bad}
+            stats["f1"] = {**stats["f1"], "type_mismatch": stats["f1"]["type_mismatch"] + bad}
             p = replace(p, type_mismatches=p.type_mismatches + bad, field_stats=stats)
         elif kind == "drift":
             stats = dict(p.field_stats)

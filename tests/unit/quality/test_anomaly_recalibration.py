@@ -245,6 +245,65 @@ def test_severity_follows_effect_and_evidence():
     assert grade(_result("drift", 0.3, 1e-9), level)[0] == "medium"
 
 
+def _fields(rng: np.random.Generator, records: int, rate: float, width: int = 24) -> dict:
+    """Per-field counts as the checker keeps them: wrong types spread over the fields."""
+    bad = rng.multinomial(int(rng.binomial(records * width, rate)), [1 / width] * width)
+    return {f"f{j}": {"nulls": 0, "type_mismatch": int(bad[j])} for j in range(width)}
+
+
+def _wide(rng: np.random.Generator, count: int, records: int) -> list[BatchPoint]:
+    pts = []
+    for p in regular(count, 5, lambda i, t: records):
+        stats = _fields(rng, records, 0.0005)
+        wrong = sum(st["type_mismatch"] for st in stats.values())
+        pts.append(replace(p, fields=24, type_mismatches=wrong, field_stats=stats))
+    return pts
+
+
+def test_a_break_in_one_of_24_fields_is_found_on_that_fields_own_rate():
+    # 5-minute night batches of 10 records: a fifth of one field's values of the wrong
+    # type is under 1 % of the batch's 240 values, a few counts over a 0.05 % baseline
+    rng = np.random.default_rng(21)
+    pts = _wide(rng, 2000, 10)
+    s = DetectorSettings()
+
+    def broken(p: BatchPoint) -> BatchPoint:
+        stats = dict(p.field_stats)
+        stats["f1"] = {**stats["f1"], "type_mismatch": stats["f1"]["type_mismatch"] + 2}
+        return replace(p, type_mismatches=p.type_mismatches + 2, field_stats=stats)
+
+    seen, hits = pts[:-3], []
+    for p in pts[-3:]:
+        ev = evaluate(seen, broken(p), UTC, s)
+        hits += [r for r in ev.anomalies if r.metric == "format_rate"]
+        seen = [*seen, broken(p)]
+    assert hits and hits[0].details["evidence"].startswith("field f1")
+    assert hits[0].strength is not None and hits[0].strength > 100  # field rate / its baseline
+    # the batch totals alone (no per-field counts) do not carry it
+    bare = [replace(p, field_stats={}) for p in seen]
+    assert not any(
+        r.metric == "format_rate"
+        for k in range(len(bare) - 3, len(bare))
+        for r in evaluate(bare[:k], bare[k], UTC, s).anomalies
+    )
+
+
+def test_per_field_rates_are_calibrated_under_the_null():
+    rng = np.random.default_rng(22)
+    pts = _wide(rng, 700, 10)
+    s = DetectorSettings()
+    ps = [
+        f.p_value
+        for i in range(400, 700)
+        for f in detectors.field_rates("format_rate", pts[:i], pts[i], s)
+    ]
+    assert len(ps) == 300 * 24
+    a = np.array(ps)
+    # randomised: uniform, neither lumped at 1 nor liberal in the tail
+    assert (a <= 0.5).mean() == pytest.approx(0.5, abs=0.03)
+    assert (a <= 0.01).mean() <= 0.02 and (a <= 0.001).sum() <= 2 * 7.2 + 4
+
+
 def test_drift_on_tiny_batches_is_calibrated_far_in_the_tail():
     # 11-value batches: their interpolated quantiles' normal scores are far from jointly
     # normal, and a chi-square over them gave p <= 1e-4 six times too often

@@ -12,13 +12,15 @@ least `min_rate_ratio` times its usual level, a gap of at least half a
 cadence, a PSI of at least `psi_threshold`), never an absolute share, so a
 x3 jump on a 0.1 % missing rate counts like one on 10 %. Rates and drift are
 also tested on the last hour (rates) or the last batches (drift) together,
-so evidence that one small batch cannot carry accumulates over a few.
+so evidence that one small batch cannot carry accumulates over a few; with
+several fields, each field's own null and wrong-type rate is tested too (a
+break in one field of 24 hides in the batch's total, not in its field's).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Any
@@ -66,6 +68,7 @@ class DetectorSettings:
     min_rate_ratio: float = 1.5  # a rate must reach this multiple of its baseline
     min_rate_delta: float = 0.0  # ... and exceed it by this much (absolute; 0 = off)
     rate_window: float = 3600.0  # seconds: rates are also tested on the last hour
+    rate_batches: int = 3  # ... and each field's rate on the last batches together
     outlier_quantile: float = 0.001  # reference range = [q, 1 - q]
     reference_min_batches: int = 24
     learn_zone: bool = True  # learn the source's time zone from its history
@@ -244,6 +247,87 @@ def _quasi_upper(x: float, n: float, p0: float, phi: float, u: float) -> float:
 #: hour holds most: a rare rate's change shows over an hour's batches, not in one.
 RATE_WEIGHTS = (0.25, 0.5, 0.25)
 
+#: share of a rate's Cauchy weight given to its per-field tests when the batch has
+#: several fields (the rest keeps `RATE_WEIGHTS`' proportions): a break in one of 24
+#: fields is 1/24 of the batch's rate but hundreds of times its own field's rate.
+FIELD_WEIGHT = 0.4
+
+#: the per-field key of each rate in a field's stats
+FIELD_KEYS = {MISSING: "nulls", FORMAT: "type_mismatch"}
+
+
+@dataclass(frozen=True)
+class FieldRate:
+    """One field's rate test: the combined p-value and what drove it."""
+
+    name: str
+    p_value: float
+    count: float
+    trials: float
+    baseline: float
+    batches: int  # 1: the batch alone drove it; more: the last batches together
+
+
+def _field_count(p: BatchPoint, name: str, key: str) -> float | None:
+    st = p.field_stats.get(name)
+    if not isinstance(st, Mapping) or key not in st:
+        return None
+    try:
+        return max(0.0, float(st[key] or 0))
+    except (TypeError, ValueError):
+        return None
+
+
+def field_rates(
+    metric: str, history: Sequence[BatchPoint], current: BatchPoint, s: DetectorSettings
+) -> list[FieldRate]:
+    """Each field's rate (nulls or wrong types per record) against its own history.
+
+    Per field, a randomised quasi-binomial on the batch alone and on the batch
+    with the `rate_batches - 1` latest usable batches before it (a small batch's
+    evidence adds up over a few), Cauchy-combined; the trials are the records
+    (one value per record and field). The baseline and dispersion come from the
+    field's counts on usable history batches that carry field stats; fields with
+    fewer than `min_history` such batches are not tested.
+    """
+    key = FIELD_KEYS[metric]
+    names = sorted(n for n in current.field_stats if _field_count(current, n, key) is not None)
+    if len(names) < 2 or current.records <= 0:
+        return []
+    npx = seasonal.np()
+    rows: dict[str, list[tuple[float, float]]] = {n: [] for n in names}
+    for p in reversed(history):
+        if not p.field_stats or not p.accepted or metric in p.flagged or p.records <= 0:
+            continue
+        for n in names:
+            c = _field_count(p, n, key)
+            if c is not None:
+                rows[n].append((c, float(p.records)))
+    out = []
+    n_cur = float(current.records)
+    for name in names:
+        got = rows[name]
+        if len(got) < s.min_history:
+            continue
+        a = npx.array(got, dtype=float)
+        xs, ns = a[:, 0], a[:, 1]
+        total_x, total_n = float(xs.sum()), float(ns.sum())
+        p0 = (total_x + 0.5) / (total_n + 1.0)
+        resid = npx.minimum(25.0, (xs - ns * p0) ** 2 / (ns * p0 * (1 - p0)))
+        phi = max(1.0, float(resid.mean()))
+        x = _field_count(current, name, key) or 0.0
+        u = unit_uniform(current.batch_id, metric, name)
+        p_one = _quasi_upper(x, n_cur, p0, phi * (1.0 + n_cur / total_n), u)
+        k = min(len(got), s.rate_batches - 1)
+        wx, wn = x + float(xs[:k].sum()), n_cur + float(ns[:k].sum())
+        p_win = _quasi_upper(wx, wn, p0, phi * (1.0 + wn / total_n), u) if k else 1.0
+        p = cauchy_combine([p_one, p_win]) if k else p_one
+        if k and p_win < p_one:
+            out.append(FieldRate(name, p, wx, wn, p0, k + 1))
+        else:
+            out.append(FieldRate(name, p, x, n_cur, p0, 1))
+    return out
+
 
 def _rate(
     metric: str,
@@ -252,7 +336,10 @@ def _rate(
     count: str,
     s: DetectorSettings,
 ) -> TestResult:
-    method = "quasi-binomial on the batch, the last hour and 4 hours (dispersion from history)"
+    method = (
+        "quasi-binomial on the batch, the last hour and 4 hours (dispersion from history),"
+        " and per field on the batch and its last batches"
+    )
     cols = columns(history)
     mask = cols.usable(metric) & (cols.records > 0)
     window = cols.window(history, mask)
@@ -291,6 +378,15 @@ def _rate(
         weights.append(share)
         if pw < best[0]:
             best = (pw, wx, wn, k)
+    fields = field_rates(metric, history, current, s)
+    field = None
+    if fields:
+        weights = [w * (1.0 - FIELD_WEIGHT) for w in weights]
+        p_fields = cauchy_combine([f.p_value for f in fields])
+        if p_fields / FIELD_WEIGHT < min(t / w for t, w in zip(tests, weights, strict=True)):
+            field = min(fields, key=lambda f: f.p_value)
+        tests.append(p_fields)
+        weights.append(FIELD_WEIGHT)
     p = cauchy_combine(tests, weights)
     p_win, wx, wn, batches = best
     use_win = batches > 0
@@ -300,6 +396,15 @@ def _rate(
     z = norm_isf(s.per_test_level(metric))
     high = p0 + z * math.sqrt(phi * p0 * (1 - p0) / n)
     gated = ratio < s.min_rate_ratio or rate - p0 < s.min_rate_delta
+    evidence = f"last {batches + 1} batches" if use_win else "batch"
+    if field is not None:
+        # the evidence is one field's: its effect is gated and graded on that field's rate
+        rate, base = field.count / field.trials, field.baseline
+        ratio = rate / base
+        gated = ratio < s.min_rate_ratio or rate - base < s.min_rate_delta
+        evidence = f"field {field.name}" + (
+            f", last {field.batches} batches" if field.batches > 1 else ""
+        )
     return TestResult(
         metric, None, Status.TESTED, method, window,
         observed=x / n, expected=p0, low=0.0, high=min(1.0, high), direction="high",
@@ -307,7 +412,10 @@ def _rate(
         details={"count": x, "trials": n, "dispersion": phi, "ratio": ratio,
                  "window": {"count": wx, "trials": wn, "batches": batches + 1,
                             "p_value": p_win} if batches else None,
-                 "evidence": f"last {batches + 1} batches" if use_win else "batch"},
+                 "fields": {f.name: {"p_value": f.p_value, "count": f.count,
+                                     "trials": f.trials, "baseline": f.baseline,
+                                     "batches": f.batches} for f in fields} or None,
+                 "evidence": evidence},
     )  # fmt: skip
 
 
