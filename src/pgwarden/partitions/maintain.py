@@ -192,6 +192,17 @@ def run_maintenance(
     db = services.db
     q = store.queries(db)
     rng = random.Random()
+    # Runtime config is read before the run takes its connection (reading it while the run
+    # holds the pool's one connection would open a second); a schema too old to have the
+    # config table says so.
+    try:
+        s = _settings(services)
+    except psycopg.Error as exc:
+        if revision is None:
+            raise
+        with db.connection() as conn:
+            _check_revision(db.schema, _stored_revision(conn, db.schema, None), revision, exc)
+        raise
     # A pooled connection in autocommit mode: the session advisory lock is held on
     # it for the run and released before it goes back (DETACH CONCURRENTLY needs
     # autocommit; every other step opens its own short transaction).
@@ -206,7 +217,7 @@ def run_maintenance(
         conn.prepare_threshold = None
         try:
             return _run_leader(
-                conn, services, q, rng, now, table, dry_run, progress, started, revision
+                conn, services, q, s, rng, now, table, dry_run, progress, started, revision
             )
         finally:
             conn.prepare_threshold = threshold
@@ -217,6 +228,7 @@ def _run_leader(
     conn: psycopg.Connection,
     services: Services,
     q: Any,
+    s: ApplySettings,
     rng: random.Random,
     now: datetime,
     table: str | None,
@@ -267,8 +279,6 @@ def _run_leader(
     row = start.fetchone()
     assert row is not None
     run_id = int(row[0])
-    # runtime config after the schema check: a schema that is behind may not have its table
-    s = _settings(services)
     if not got or not got[-1]:
         msg = "another partition maintenance run holds the lock; this one exits"
         log.info(msg, extra={"action": "partition_run_skipped"})
