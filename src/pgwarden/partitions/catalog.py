@@ -23,7 +23,6 @@ from pgwarden.partitions.policy import Policy
 
 _RANGE = re.compile(r"^FOR VALUES FROM \((.*)\) TO \((.*)\)$", re.DOTALL)
 _FROM, _TO = "FOR VALUES FROM (", ") TO ("
-_UNSEEN = object()
 
 
 def read_states(
@@ -53,10 +52,17 @@ def states_from_rows(policies: Sequence[Policy], rows: Sequence[tuple]) -> list[
     ignored). A row's last five columns are its children's schemas, names, kinds, bounds and
     detach-pending flags, as parallel arrays (None when it has no children)."""
     by_key = {(row[0], row[1]): row for row in rows}
-    return [_state(p, by_key.get(p.table.key)) for p in policies]
+    # Parents of the same interval share their bounds (a hundred daily parents, the same
+    # days): each FOR VALUES clause is read once per key type and zone, not once per child.
+    clauses: dict[tuple[str, str], dict[str, tuple[datetime | None, datetime | None]]] = {}
+    return [_state(p, by_key.get(p.table.key), clauses) for p in policies]
 
 
-def _state(policy: Policy, row: tuple | None) -> TableState:
+def _state(
+    policy: Policy,
+    row: tuple | None,
+    clauses: dict[tuple[str, str], dict[str, tuple[datetime | None, datetime | None]]],
+) -> TableState:
     if row is None or not row[2]:
         return TableState(policy, exists=False)
     strategy, key_count, key_column, key_type = row[3], row[4], row[5], row[6]
@@ -64,10 +70,8 @@ def _state(policy: Policy, row: tuple | None) -> TableState:
     ranged = strategy == "r" and key_count == 1 and key_column is not None
     parts: list[Partition] = []
     if names:
-        tz = policy.tz
         known = key_type in bounds.KEY_TYPES
-        # one partition's upper bound is the next one's lower: parse each value once
-        parsed: dict[str, datetime | None] = {}
+        seen = clauses.setdefault((key_type or "", policy.timezone), {})
         # children in name order, whatever order the server sent them in
         for i in sorted(range(len(names)), key=names.__getitem__):
             text = texts[i]
@@ -76,7 +80,10 @@ def _state(policy: Policy, row: tuple | None) -> TableState:
                 continue
             lower = upper = None
             if known and text:
-                lower, upper = _range(text, key_type, tz, parsed)
+                found = seen.get(text)
+                if found is None:
+                    found = seen[text] = _range(text, key_type, policy.tz)
+                lower, upper = found
             parts.append(
                 Partition(
                     schemas[i],
@@ -97,23 +104,16 @@ def _state(policy: Policy, row: tuple | None) -> TableState:
     )
 
 
-def _range(
-    text: str, key_type: str, tz: ZoneInfo, parsed: dict[str, datetime | None]
-) -> tuple[datetime | None, datetime | None]:
+def _range(text: str, key_type: str, tz: ZoneInfo) -> tuple[datetime | None, datetime | None]:
     """A FOR VALUES clause's (lower, upper) instants; None for an unbounded or unreadable end.
 
     The common shape first, two quoted constants with no casts: split at the quotes (a
     value with a quote in it gives more pieces and goes the general way)."""
     pieces = text.split("'")
     if len(pieces) == 5 and pieces[0] == _FROM and pieces[2] == _TO and pieces[4] == ")":
-        lo, hi = pieces[1], pieces[3]
-        lower = parsed.get(lo, _UNSEEN)
-        if lower is _UNSEEN:
-            lower = parsed[lo] = bounds.parse_value(lo, key_type, tz)
-        upper = parsed.get(hi, _UNSEEN)
-        if upper is _UNSEEN:
-            upper = parsed[hi] = bounds.parse_value(hi, key_type, tz)
-        return lower, upper  # type: ignore[return-value]
+        return bounds.parse_value(pieces[1], key_type, tz), bounds.parse_value(
+            pieces[3], key_type, tz
+        )
     m = _RANGE.match(text)
     if m is None:
         return None, None

@@ -116,3 +116,19 @@ def test_date_bounds_are_local_midnights_of_the_policy_zone():
     [part] = state.partitions
     assert part.lower == datetime(2026, 6, 30, 22, tzinfo=UTC)
     assert part.upper == datetime(2026, 7, 1, 22, tzinfo=UTC)
+
+
+def test_the_same_bound_text_is_read_in_each_parents_zone_and_key_type():
+    # the run-wide cache of parsed bounds is per key type and zone
+    text = "FOR VALUES FROM ('2026-07-01 00:00:00') TO ('2026-07-02 00:00:00')"
+    paris = build_policy(TableName("bench", "paris"), interval="daily", timezone="Europe/Paris")
+    utc = build_policy(TableName("bench", "utc"), interval="daily")
+    plain = "timestamp without time zone"
+    rows = [
+        _row("paris", [_child("paris_1", text)], key_type=plain),
+        _row("utc", [_child("utc_1", text)], key_type=plain),
+    ]
+    p, u = states_from_rows([paris, utc], rows)
+    assert p.partitions[0].lower == datetime(2026, 6, 30, 22, tzinfo=UTC)
+    assert u.partitions[0].lower == datetime(2026, 7, 1, tzinfo=UTC)
+    assert u.partitions[0].upper == datetime(2026, 7, 2, tzinfo=UTC)
