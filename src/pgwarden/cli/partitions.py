@@ -4,20 +4,24 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from pgwarden.cli.common import err, open_services, out, print_json
 from pgwarden.db import migrate
-from pgwarden.ops.row_retention import delete_old_rows
-from pgwarden.ops.seed_import import import_seed_config
-from pgwarden.partitions import importers, store
 from pgwarden.partitions import maintain as maint
-from pgwarden.partitions.restore import restore_archive
+from pgwarden.partitions import store
+
+# Imported in the commands that use them: `partitions run` is what cron starts, and
+# every process pays for what its module imports (seed import, row retention,
+# restore, the importers and rich's progress display: about 35 ms).
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from pgwarden.partitions import importers
 
 app = typer.Typer(
     help="Partition lifecycle by policy: create ahead, rescue default, archive, drop.",
@@ -218,15 +222,23 @@ def run(
     """Apply the plan (leader lock; each table in its own short transaction)."""
     # The schema revision is checked in the run's first round trip, not before it: a
     # cron-started run with nothing to do is mostly round trips.
-    with open_services(require_schema=False) as svc, _progress() as bar:
-        task = bar.add_task("partitions", total=None)
+    # A progress bar only for a person watching: under cron stderr is no terminal.
+    with open_services(require_schema=False) as svc:
+        if err.is_terminal:
+            with _progress() as bar:
+                task = bar.add_task("partitions", total=None)
 
-        def tick(name: str, done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total, description=escape(name) or "done")
+                def tick(name: str, done: int, total: int) -> None:
+                    desc = escape(name) or "done"
+                    bar.update(task, completed=done, total=total, description=desc)
 
-        report = maint.run_maintenance(
-            svc, table=table, dry_run=dry_run, progress=tick, revision=migrate.head()
-        )
+                report = maint.run_maintenance(
+                    svc, table=table, dry_run=dry_run, progress=tick, revision=migrate.head()
+                )
+        else:
+            report = maint.run_maintenance(
+                svc, table=table, dry_run=dry_run, revision=migrate.head()
+            )
     if as_json:
         print_json(report.to_dict())
     else:
@@ -243,6 +255,14 @@ def run(
 
 
 def _progress() -> Progress:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -282,6 +302,8 @@ def restore(
     dry_run: bool = typer.Option(False, "--dry-run", help="verify the file, change nothing"),
 ) -> None:
     """Re-create and re-attach an archived partition with every row."""
+    from pgwarden.partitions.restore import restore_archive
+
     with open_services() as svc:
         r = restore_archive(svc, file, dry_run=dry_run)
     verb = "would restore" if dry_run else "restored"
@@ -293,6 +315,8 @@ def restore(
 @app.command("import-partman")
 def import_partman(dry_run: bool = typer.Option(False, "--dry-run")) -> None:
     """Policies from pg_partman's part_config (time-based sets)."""
+    from pgwarden.partitions import importers
+
     with open_services() as svc:
         found = importers.import_partman(svc, dry_run=dry_run)
     _print_imports(found)
@@ -304,6 +328,8 @@ def import_seed(
     dry_run: bool = typer.Option(False, "--dry-run"),
 ) -> None:
     """Policies from the seed job's partition.* keys in its system_config table."""
+    from pgwarden.ops.seed_import import import_seed_config
+
     with open_services() as svc:
         found = import_seed_config(svc, schema, dry_run=dry_run)
     _print_imports(found)
@@ -326,6 +352,8 @@ def retention(
     dry_run: bool = typer.Option(False, "--dry-run", help="count, delete nothing"),
 ) -> None:
     """Delete old rows in batches: stores an ops retention policy and runs it (`ops retention`)."""
+    from pgwarden.ops.row_retention import delete_old_rows
+
     with open_services() as svc, _progress() as bar:
         task = bar.add_task("deleting", total=None)
         r = delete_old_rows(
