@@ -315,3 +315,18 @@ def test_drift_on_tiny_batches_is_calibrated_far_in_the_tail():
     s = DetectorSettings()
     ps = np.array([detectors.drift(pts[:i], pts[i], "v", s).p_value for i in range(200, 1400)])
     assert (ps <= 0.01).sum() <= 2 * 12 and ps.min() > 1e-4
+
+
+def test_drifts_location_dispersion_is_near_one_on_batches_drawn_alike():
+    # a median of 24 squared scores read 2.3 on one of these histories: a one-sd shift
+    # over three night batches then needed 1.5x the evidence
+    s = DetectorSettings()
+    phis = []
+    for seed in range(12):
+        rng = np.random.default_rng(100 + seed)
+        pts = [
+            replace(p, field_stats={"v": _summary(rng.normal(50, 10, 12))})
+            for p in regular(400, 5, lambda i, t: 12)
+        ]
+        phis.append(detectors.drift(pts[:-1], pts[-1], "v", s).details["location_dispersion"])
+    assert min(phis) >= 1.0 and max(phis) <= 1.5, phis

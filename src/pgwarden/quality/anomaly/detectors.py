@@ -548,6 +548,24 @@ def _pit(ref: histo.Reference, sm: histo.Summary, own: float = 0.0) -> tuple[flo
     return chi, z, loc
 
 
+#: reference batches whose own scores give drift's dispersion. Over 24, the location
+#: dispersion (a median of 24 squared scores) read anywhere from 1 to 2.4 on batches
+#: drawn alike, and a one-sd shift over three night batches of a dozen values went
+#: unseen whenever it read high; a mean over 72 reads 1.0-1.3
+DISPERSION_BATCHES = 72
+
+#: a squared location score counts at most this much toward the dispersion (a batch
+#: that drifted unflagged must not inflate it much; P(chi2_1 > 16) = 6e-5)
+LOCATION_CAP = 16.0
+
+#: Cauchy weights of drift's tests: the location score holds most (a field that moves
+#: moves its quantiles together: that is the drift people mean), and the last batches
+#: together hold more than the batch alone (a night batch of a dozen values says little
+#: alone; a one-sd shift over three of them is about 6 sigma)
+DRIFT_LOCATION_SHARE = 0.7
+DRIFT_WINDOW_SHARE = 0.7
+
+
 def drift(
     history: Sequence[BatchPoint], current: BatchPoint, name: str, s: DetectorSettings
 ) -> TestResult:
@@ -583,13 +601,13 @@ def drift(
     ref = histo.Reference(sums)
     # dispersion: the same scores of the latest reference batches against the reference
     chis, locs = [], []
-    for sm in sums[-s.reference_min_batches :]:
+    for sm in sums[-DISPERSION_BATCHES:]:
         if sm.total >= 5 and len(sm.points()[0]) >= 2:
             c, zs, lz = _pit(ref, sm, own=sm.total / ref.total)
             chis.append(c / float(sp.chdtri(len(zs), 0.5)))
-            locs.append(lz * lz)
+            locs.append(min(lz * lz, LOCATION_CAP))
     phi_chi = max(1.0, median(chis)) if chis else 1.0
-    phi_loc = max(1.0, median(locs) / 0.4549) if locs else 1.0  # median of chi2_1
+    phi_loc = max(1.0, sum(locs) / len(locs)) if locs else 1.0
     recent = []
     for p in reversed(history):
         if len(recent) >= s.drift_window - 1:
@@ -607,14 +625,17 @@ def drift(
             details={"batch_values": size},
         )  # fmt: skip
     tests: list[float] = []
+    weights: list[float] = []
     for group in groups:
         scored = [_pit(ref, sm) for sm in group]
         zs = n.concatenate([z for _, z, _ in scored])
         loc = sum(lz for _, _, lz in scored) / math.sqrt(len(scored))
         p_chi = cauchy_combine((2.0 * sp.ndtr(-n.abs(zs) / math.sqrt(phi_chi))).tolist())
         p_loc = 2.0 * norm_sf(abs(loc) / math.sqrt(phi_loc))
+        share = DRIFT_WINDOW_SHARE if len(group) > 1 else 1.0 - DRIFT_WINDOW_SHARE
         tests += [p_chi, p_loc]
-    p = cauchy_combine(tests)
+        weights += [share * (1.0 - DRIFT_LOCATION_SHARE), share * DRIFT_LOCATION_SHARE]
+    p = cauchy_combine(tests, weights)
     xs, ranks = cur.points()
     u = ref.cdf(n.array(xs))
     ref_sh = n.diff(n.concatenate([[0.0], u, [1.0]]))
