@@ -9,10 +9,12 @@ primaries, 1 shadow) and the demo rules, then:
   1. queued: --batches batches are queued (ingested) before any worker starts,
      then `pgwarden worker` processes drain them: records/s from the first
      start to the last finish, and the idle time of each worker between two
-     jobs while jobs were queued (procrastinate's job rows say which worker
-     ran which batch; idle = next batch's claim - previous batch's closing
-     commit: between two queued batches that is the closing transaction,
-     which also finishes the job and fetches the next, and the next claim);
+     batches while batches were queued, measured in the worker
+     (PGWARDEN_TRACE_BATCHES): from one batch's closing commit returning to
+     the next batch in hand (its claim returning). A batch's closing
+     transaction also finishes its job, fetches the next and claims that
+     job's batch (service/handoff.py), so a chained batch is in hand the
+     moment the previous one's commit returns;
   2. saturation: posts --batches batches over HTTP as fast as one client can
      and measures sustained records/s until every batch is done;
   3. lag: posts at half that rate and reports the ingest -> outputs-persisted
@@ -89,9 +91,16 @@ def register(services: Services) -> None:
     models.add_dependency(services, "bench.summary", "bench.volume", "volume", who="bench")
 
 
-def start_workers(conninfo: str, count: int, log_dir: Path) -> list[subprocess.Popen[bytes]]:
+def start_workers(
+    conninfo: str, count: int, log_dir: Path, trace: Path
+) -> list[subprocess.Popen[bytes]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "PGWARDEN_"))}
-    env.update(PGWARDEN_DSN=conninfo, PYTHONPATH=str(HERE), PGWARDEN_LOG_LEVEL="WARNING")
+    env.update(
+        PGWARDEN_DSN=conninfo,
+        PYTHONPATH=str(HERE),
+        PGWARDEN_LOG_LEVEL="WARNING",
+        PGWARDEN_TRACE_BATCHES=str(trace),
+    )
     exe = shutil.which("pgwarden", path=str(Path(sys.executable).parent)) or "pgwarden"
     procs = []
     for i in range(count):
@@ -193,20 +202,20 @@ def queue_direct(services: Services, batches: list[simulator.SimBatch]) -> None:
         ingest(services, b.source, b.jsonl(), metadata=b.metadata, batch_id=b.batch_id)
 
 
-def idle_gaps(conninfo: str, ids: list[str]) -> list[float]:
-    """Seconds each worker sat idle between two of its jobs (only gaps while work was queued)."""
-    with psycopg.connect(conninfo) as conn:
-        rows = conn.execute(
-            "SELECT j.worker_id, b.started_at, b.processed_at "
-            "FROM pgwarden.ingest_batches b JOIN pgwarden.procrastinate_jobs j "
-            "ON j.args->>'batch_id' = b.batch_id "
-            "WHERE b.batch_id = ANY(%s) AND b.attempts = 1 ORDER BY j.worker_id, b.started_at",
-            [ids],
-        ).fetchall()
+def idle_gaps(trace: Path, ids: list[str]) -> list[float]:
+    """Seconds each worker had no batch in hand between two of its batches, measured in
+    the worker (PGWARDEN_TRACE_BATCHES): from one batch's closing commit returning to the
+    next batch's claim returning, for the given (queued) batches."""
+    wanted = set(ids)
+    runs: dict[str, list[tuple[float, float]]] = {}
+    for line in trace.read_text().splitlines():
+        pid, in_hand, done, batch_id = line.split(" ", 3)
+        if batch_id in wanted:
+            runs.setdefault(pid, []).append((float(in_hand), float(done)))
     gaps = []
-    for prev, cur in zip(rows, rows[1:], strict=False):
-        if prev[0] == cur[0]:
-            gaps.append((cur[1] - prev[2]).total_seconds())
+    for spans in runs.values():
+        spans.sort()
+        gaps += [nxt[0] - prev[1] for prev, nxt in zip(spans, spans[1:], strict=False)]
     return gaps
 
 
@@ -298,13 +307,14 @@ def run(admin: str, workers: int, args: argparse.Namespace, tmp: Path) -> dict[s
     # batches stay out of the span, which runs from the first claim on.
     queued = make(args.batches, args.records, seed=500 + workers)
     queue_direct(services, queued)
-    procs = start_workers(conninfo, workers, tmp)
+    trace = tmp / f"batches-{workers}w.trace"
+    procs = start_workers(conninfo, workers, tmp, trace)
     try:
         wait_alive(conninfo, workers)
         queued_ids = [b.batch_id for b in queued]
         wait_done(conninfo, queued_ids)
         q_span, q_records = queued_timings(conninfo, queued_ids[4 * workers :])
-        gaps = idle_gaps(conninfo, queued_ids[4 * workers :])
+        gaps = idle_gaps(trace, queued_ids[4 * workers :])
         warm = make(4 * workers, args.records, seed=1000 + workers)
         post_all(http.url, warm, rate=None)
         wait_done(conninfo, [b.batch_id for b in warm])
@@ -325,6 +335,8 @@ def run(admin: str, workers: int, args: argparse.Namespace, tmp: Path) -> dict[s
             "queued_records_per_s": q_records / q_span,
             "idle_p50": statistics.median(gaps) if gaps else 0.0,
             "idle_p95": pct(gaps, 0.95) if gaps else 0.0,
+            "idle_p99": pct(gaps, 0.99) if gaps else 0.0,
+            "idle_max": max(gaps) if gaps else 0.0,
             "idle_share": sum(gaps) / (q_span * workers) if gaps else 0.0,
             "post_batches_per_s": len(batches) / post_seconds,
             "records_per_s": throughput,
@@ -399,6 +411,7 @@ def main() -> None:
     print(f"bare COPY of the same records (jsonb, one COPY, median of 3): {copy_rate:,.0f} rec/s")
     print(
         f"{'workers':>8} {'queued r/s':>10} {'/ COPY':>7} {'idle p50':>9} {'idle p95':>9} "
+        f"{'idle p99':>9} {'idle max':>9} "
         f"{'idle %':>7} {'HTTP r/s':>9} {'posted/s':>9} {'paced b/s':>10} {'lag p50':>9} "
         f"{'lag p95':>9}"
     )
@@ -406,7 +419,8 @@ def main() -> None:
         print(
             f"{r['workers']:>8} {r['queued_records_per_s']:>10.0f} "
             f"{r['queued_records_per_s'] / copy_rate:>7.4f} {r['idle_p50'] * 1000:>7.2f}ms "
-            f"{r['idle_p95'] * 1000:>7.2f}ms {r['idle_share'] * 100:>6.1f}% "
+            f"{r['idle_p95'] * 1000:>7.2f}ms {r['idle_p99'] * 1000:>7.2f}ms "
+            f"{r['idle_max'] * 1000:>7.2f}ms {r['idle_share'] * 100:>6.1f}% "
             f"{r['records_per_s']:>9.0f} {r['post_batches_per_s']:>9.1f} "
             f"{r['paced_batches_per_s']:>10.1f} {r['lag_p50'] * 1000:>7.0f}ms "
             f"{r['lag_p95'] * 1000:>7.0f}ms"

@@ -5,6 +5,9 @@ procrastinate's own (finish the job, fetch the next, each a commit) on top of
 the batch's closing commit. The pipeline task now does both in that closing
 transaction (`Handoff`); the worker's job manager (`HandoffJobManager`) then
 skips its own finish and hands the fetched job to the worker's loop at once.
+The same transaction claims the fetched job's batch (`Claimed`), so between
+two queued batches a lone worker makes no round trip that is not also the
+closing of one batch or the start of the next.
 """
 
 from __future__ import annotations
@@ -39,6 +42,20 @@ JOB_COLUMNS = (
 
 
 @dataclass(frozen=True)
+class Claimed:
+    """A batch claimed in the transaction that fetched its job: claim_batch's row.
+
+    A job whose batch that transaction could not claim has none; its run
+    claims the batch itself. (The claim can miss a batch that is there: a
+    batch and its job committed while the statement ran are seen by
+    procrastinate's fetch, which takes a snapshot of its own, and not by the
+    claim. Taking it for "finished already" lost that batch.)
+    """
+
+    row: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
 class Handoff:
     """What a task needs to finish its own job and fetch the worker's next one."""
 
@@ -46,11 +63,16 @@ class Handoff:
     job_id: int
     worker_id: int
     queues: list[str] | None
+    #: a next job of this task (the one running) has its batch claimed when fetched
+    task_name: str
 
-    def finished(self, ours: bool, next_job: tuple[Any, ...] | None) -> None:
+    def finished(
+        self, ours: bool, next_job: tuple[Any, ...] | None, claimed: Claimed | None = None
+    ) -> None:
         """The task's transaction committed: its job succeeded there (`ours`, else the job
-        was no longer this worker's), and `next_job` (a row of JOB_COLUMNS) was fetched."""
-        self.manager.take_handoff(self.job_id if ours else None, next_job)
+        was no longer this worker's), `next_job` (a row of JOB_COLUMNS) was fetched, and
+        `claimed`, when not None, is what claiming its batch gave."""
+        self.manager.take_handoff(self.job_id if ours else None, next_job, claimed)
 
 
 class HandoffJobManager(manager.JobManager):
@@ -65,10 +87,12 @@ class HandoffJobManager(manager.JobManager):
 
     def __init__(self, connector: Any, schema: str) -> None:
         super().__init__(connector)
-        self._release = Queries("pgwarden.service", schema)["release_job"]
+        q = Queries("pgwarden.service", schema)
+        self._release, self._release_claim = q["release_job"], q["release_claim"]
         self._lock = threading.Lock()
         self._finished: set[int] = set()
         self._prefetched: collections.deque[jobs.Job] = collections.deque()
+        self._claims: dict[int, Claimed] = {}
         #: False once the worker is stopping: tasks then fetch nothing more
         self.accepting = True
         #: jobs fetched inside a task's transaction so far
@@ -79,16 +103,25 @@ class HandoffJobManager(manager.JobManager):
     def handoff_for(self, job: jobs.Job, queues: Iterable[str] | None) -> Handoff | None:
         if not self.accepting or job.id is None or job.worker_id is None:
             return None
-        return Handoff(self, job.id, job.worker_id, list(queues) if queues else None)
+        return Handoff(self, job.id, job.worker_id, list(queues) if queues else None, job.task_name)
 
-    def take_handoff(self, job_id: int | None, next_job: tuple[Any, ...] | None) -> None:
+    def take_handoff(
+        self, job_id: int | None, next_job: tuple[Any, ...] | None, claimed: Claimed | None
+    ) -> None:
         with self._lock:
             if job_id is not None:
                 self._finished.add(job_id)
             if next_job is not None:
-                row = dict(zip(JOB_COLUMNS, next_job, strict=True))
-                self._prefetched.append(jobs.Job.from_row(row))
+                job = jobs.Job.from_row(dict(zip(JOB_COLUMNS, next_job, strict=True)))
+                self._prefetched.append(job)
+                if claimed is not None and job.id is not None:
+                    self._claims[job.id] = claimed
                 self.handed_off += 1
+
+    def take_claim(self, job: jobs.Job) -> Claimed | None:
+        """The batch claimed with this job when it was fetched in a task's transaction."""
+        with self._lock:
+            return self._claims.pop(job.id, None) if job.id is not None else None
 
     def next_chained(self, task_name: str) -> jobs.Job | None:
         """The job fetched for this worker, if it is of `task_name` and the worker goes on.
@@ -133,12 +166,19 @@ class HandoffJobManager(manager.JobManager):
         """Put jobs fetched for this worker but never run back in the queue; returns how many."""
         with self._lock:
             ids = [j.id for j in self._prefetched if j.id is not None]
+            claims = {i: self._claims.pop(i) for i in ids if i in self._claims}
             self._prefetched.clear()
         for job_id in ids:
             await self.connector.execute_query_async(
                 query=self._release,  # type: ignore[arg-type]
                 job_id=job_id,
             )
+            row = claims[job_id].row if job_id in claims else None
+            if row is not None:  # a batch left PROCESSING would look taken in `batches list`
+                await self.connector.execute_query_async(
+                    query=self._release_claim,  # type: ignore[arg-type]
+                    batch_id=row[0],
+                )
         if ids:
             log.info(
                 "%d prefetched job(s) put back in the queue", len(ids), extra={"action": "release"}

@@ -49,7 +49,7 @@ from pgwarden import alerts, models, quality
 from pgwarden.db.queries import Queries
 from pgwarden.errors import PgwardenError
 from pgwarden.quality import BatchResult, BatchStatus, Violation
-from pgwarden.service.handoff import Handoff
+from pgwarden.service.handoff import JOB_COLUMNS, Claimed, Handoff
 from pgwarden.services import Services
 
 log = logging.getLogger(__name__)
@@ -75,30 +75,45 @@ class ProcessOutcome:
 
 
 def process_batch(
-    services: Services, batch_id: str, *, handoff: Handoff | None = None
+    services: Services,
+    batch_id: str,
+    *,
+    handoff: Handoff | None = None,
+    claimed: Claimed | None = None,
 ) -> ProcessOutcome:
     """Run one batch through the pipeline; a finished batch is skipped.
 
     With a `handoff` (the worker's job of this batch), the batch's closing
-    transaction also finishes that job and fetches the worker's next one.
+    transaction also finishes that job, fetches the worker's next one and
+    claims its batch: that job's run gets it as `claimed`, without a round
+    trip of its own.
     An unexpected error marks the batch FAILED with the error and re-raises,
     so procrastinate retries the job (a FAILED batch may be claimed again).
     """
     q = Queries("pgwarden.service", services.db.schema)
     started = time.monotonic()
     clock = _Stages()
-    with services.db.connection() as conn:
-        # one round trip (pipeline mode): BEGIN, SET, UPDATE, COMMIT
-        with conn.pipeline(), conn.transaction():
-            conn.execute(q["async_commit_local"])  # a lost claim is claimed again
-            cur = conn.execute(q["claim_batch"], {"batch_id": batch_id})
-        row = cur.fetchone()
+    row: tuple[Any, ...] | None
+    if claimed is not None:
+        row = claimed.row
+    else:
+        with services.db.connection() as conn:
+            # one round trip (pipeline mode): BEGIN, SET, UPDATE, COMMIT
+            with conn.pipeline(), conn.transaction():
+                conn.execute(q["async_commit_local"])  # a lost claim is claimed again
+                cur = conn.execute(q["claim_batch"], {"batch_id": batch_id})
+            row = cur.fetchone()
     clock.lap("claim")
     if row is None:
         log.info("batch %s already processed; skipping", batch_id, extra={"action": "skip"})
+        if handoff is not None:  # its job is finished here too, or nobody finishes it
+            _finish_and_hand_off(services, q, None, handoff)
         return ProcessOutcome(batch_id, "SKIPPED")
+    in_hand = time.perf_counter()
     try:
-        return _process_claimed(services, q, row, started, clock, handoff)
+        outcome = _process_claimed(services, q, row, started, clock, handoff)
+        trace_batch(batch_id, in_hand)
+        return outcome
     except Exception as exc:
         _finish(services, q, batch_id, "FAILED", error=f"{type(exc).__name__}: {exc}"[:2000])
         log.exception("batch %s failed", batch_id, extra={"action": "batch_failed"})
@@ -268,6 +283,23 @@ def fault_point(name: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+#: Benchmarks: PGWARDEN_TRACE_BATCHES=<file> appends "pid in_hand done batch_id" per
+#: batch (perf_counter seconds from the claim's return to the closing commit's), so a
+#: worker's idle time between batches is measured where it happens, in the worker.
+_TRACE = os.environ.get("PGWARDEN_TRACE_BATCHES", "")
+
+
+def trace_batch(batch_id: str, in_hand: float) -> None:
+    if not _TRACE:
+        return
+    done = time.perf_counter()
+    fd = os.open(_TRACE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, f"{os.getpid()} {in_hand:.7f} {done:.7f} {batch_id}\n".encode())
+    finally:
+        os.close(fd)
+
+
 SWEEP_SETTLE = 60.0  # seconds a finished batch is left alone before the sweep looks at it
 SWEEP_LIMIT = 100  # batches per sweep
 
@@ -399,17 +431,21 @@ def _finish(
 
 
 def _finish_and_hand_off(
-    services: Services, q: Queries, params: dict[str, Any], handoff: Handoff
+    services: Services, q: Queries, params: dict[str, Any] | None, handoff: Handoff
 ) -> None:
     """The closing transaction that also finishes the batch's job and fetches the next job.
 
-    One round trip (pipeline mode): BEGIN, UPDATE, finish, fetch, COMMIT. The
-    batch and its job commit together, so a job is never durably succeeded
-    while its batch is not DONE. With a next job in hand and
-    `pipeline.flush_wait` 'idle', the commit does not wait for the WAL flush:
-    the worker goes on at once, the WAL writer flushes within
-    wal_writer_delay, and any later commit that waits makes this one durable
-    too. Without a next job it waits, so a drained queue is always durable.
+    `params` None: a skipped batch (finished already), whose job is finished all the same.
+
+    One round trip (pipeline mode): BEGIN, UPDATE, finish, fetch and claim,
+    COMMIT. The batch and its job commit together, so a job is never durably
+    succeeded while its batch is not DONE; the next job and its batch's claim
+    commit together too, so a crash leaves the next batch claimed by a job
+    that procrastinate's stalled-job recovery retries (a claim is taken again).
+    With a next job in hand and `pipeline.flush_wait` 'idle', the commit does
+    not wait for the WAL flush: the worker goes on at once, the WAL writer
+    flushes within wal_writer_delay, and any later commit that waits makes
+    this one durable too. Without a next job it waits, so a drained queue is always durable.
     A job taken from this worker meanwhile (the stalled-job recovery) is left
     to procrastinate, as before.
     """
@@ -418,15 +454,21 @@ def _finish_and_hand_off(
         "worker_id": handoff.worker_id,
         "queues": handoff.queues,
         "flush_wait": services.config.get("pipeline.flush_wait"),
+        "claim_task": handoff.task_name,
     }
     with services.db.connection() as conn:
         with conn.pipeline(), conn.transaction():
-            conn.execute(q["finish_batch"], params)
+            if params is not None:
+                conn.execute(q["finish_batch"], params)
             own = conn.execute(q["finish_own_job"], job)
             fetched = conn.execute(q["fetch_next_job"], job)
         ours = own.fetchone() is not None  # else procrastinate's own finish reports it
         row = fetched.fetchone()
-    handoff.finished(ours, row[:-1] if row is not None and row[0] is not None else None)
+    if row is None or row[0] is None:
+        handoff.finished(ours, None)
+        return
+    next_job, batch = row[: len(JOB_COLUMNS)], row[len(JOB_COLUMNS) + 1 :]
+    handoff.finished(ours, next_job, Claimed(batch) if batch[0] is not None else None)
 
 
 def _finished(clock: _Stages | None) -> dict[str, float]:

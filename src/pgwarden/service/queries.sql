@@ -69,7 +69,7 @@ SET LOCAL synchronous_commit TO DEFAULT;
 -- name: claim_batch
 -- Take a batch for processing; a batch already finished is not taken again.
 UPDATE {schema}.ingest_batches
-   SET status = 'PROCESSING', attempts = attempts + 1, started_at = now()
+   SET status = 'PROCESSING', attempts = attempts + 1, started_at = clock_timestamp()
  WHERE batch_id = %(batch_id)s AND status IN ('PENDING', 'PROCESSING', 'FAILED')
 RETURNING batch_id, source, received_at, format, payload, metadata, attempts;
 
@@ -79,7 +79,8 @@ UPDATE {schema}.ingest_batches
    SET status = %(status)s, records = %(records)s, quality_level = %(level)s,
        quality_overall = %(overall)s, reject_reason = %(reject_reason)s, error = %(error)s,
        cycle_id = %(cycle_id)s, models_ok = %(models_ok)s, models_failed = %(models_failed)s,
-       processed_at = now(), duration_seconds = extract(epoch FROM now() - started_at)
+       processed_at = clock_timestamp(),
+       duration_seconds = extract(epoch FROM clock_timestamp() - started_at)
  WHERE batch_id = %(batch_id)s;
 
 -- name: get_batch
@@ -228,16 +229,30 @@ UPDATE {schema}.procrastinate_jobs
 RETURNING id;
 
 -- name: fetch_next_job
--- ... and fetches the worker's next job there too (procrastinate's fetch_job, same columns);
--- the last column sets this transaction's commit not to wait for the WAL flush when a next
--- job was found and pipeline.flush_wait is 'idle'.
+-- ... and fetches the worker's next job there too (procrastinate's fetch_job, same columns)
+-- and, when it is a batch job (%(claim_task)s), claims its batch (as claim_batch does): the
+-- worker goes from this commit straight to the next batch's payload. The column after the
+-- job's sets this transaction's commit not to wait for the WAL flush when a next job was
+-- found and pipeline.flush_wait is 'idle'; the claimed batch's columns follow (NULL: no
+-- batch job, or its batch is finished already).
+WITH j AS (
+    SELECT * FROM {schema}.procrastinate_fetch_job_v2(%(queues)s::varchar[], %(worker_id)s)
+), claimed AS (
+    UPDATE {schema}.ingest_batches b
+       SET status = 'PROCESSING', attempts = b.attempts + 1, started_at = clock_timestamp()
+      FROM j
+     WHERE j.task_name = %(claim_task)s AND b.batch_id = j.args->>'batch_id'
+       AND b.status IN ('PENDING', 'PROCESSING', 'FAILED')
+    RETURNING b.batch_id, b.source, b.received_at, b.format, b.payload, b.metadata, b.attempts
+)
 SELECT j.id, j.status, j.task_name, j.priority, j.lock, j.queueing_lock, j.args,
        j.scheduled_at, j.queue_name, j.attempts, j.worker_id,
        set_config('synchronous_commit',
                   CASE WHEN j.id IS NOT NULL AND %(flush_wait)s = 'idle' THEN 'off'
                        ELSE current_setting('synchronous_commit') END,
-                  true)
-  FROM {schema}.procrastinate_fetch_job_v2(%(queues)s::varchar[], %(worker_id)s) AS j;
+                  true),
+       c.batch_id, c.source, c.received_at, c.format, c.payload, c.metadata, c.attempts
+  FROM j LEFT JOIN claimed c ON true;
 
 -- name: fail_own_job
 -- A job run in a chain failed for good (procrastinate's finish as 'failed').
@@ -253,3 +268,9 @@ SELECT {schema}.procrastinate_retry_job_v2(%(job_id)s, %(retry_at)s, %(priority)
 -- never fetched (not a retry: no attempt is counted).
 UPDATE {schema}.procrastinate_jobs SET status = 'todo', worker_id = NULL
  WHERE id = %(job_id)s AND status = 'doing';
+
+-- name: release_claim
+-- ... and its batch, claimed when the job was fetched, waits again as it did before.
+UPDATE {schema}.ingest_batches
+   SET status = 'PENDING', attempts = greatest(attempts - 1, 0), started_at = NULL
+ WHERE batch_id = %(batch_id)s AND status = 'PROCESSING';

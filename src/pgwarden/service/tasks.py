@@ -71,7 +71,12 @@ def register_tasks(app: procrastinate.App, services: Services) -> None:
             pipeline.process_batch(services, batch_id)
             return
         queues = context.worker_queues
-        pipeline.process_batch(services, batch_id, handoff=manager.handoff_for(context.job, queues))
+        pipeline.process_batch(
+            services,
+            batch_id,
+            handoff=manager.handoff_for(context.job, queues),
+            claimed=manager.take_claim(context.job),
+        )
         while (job := manager.next_chained(PROCESS_BATCH)) is not None:
             if not _run_chained(manager, job, queues):
                 break
@@ -82,7 +87,10 @@ def register_tasks(app: procrastinate.App, services: Services) -> None:
         log.debug("job %s (batch %s) run in its predecessor's chain", job.id, batch_id)
         try:
             pipeline.process_batch(
-                services, str(batch_id), handoff=manager.handoff_for(job, queues)
+                services,
+                str(batch_id),
+                handoff=manager.handoff_for(job, queues),
+                claimed=manager.take_claim(job),
             )
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"[:2000]
