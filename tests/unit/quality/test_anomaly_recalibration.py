@@ -319,7 +319,8 @@ def test_drift_on_tiny_batches_is_calibrated_far_in_the_tail():
 
 def test_drifts_location_dispersion_is_near_one_on_batches_drawn_alike():
     # a median of 24 squared scores read 2.3 on one of these histories: a one-sd shift
-    # over three night batches then needed 1.5x the evidence
+    # over three night batches then needed 1.5x the evidence; read on a reference that
+    # holds the batch it was never under 1, though a new batch's score is narrower
     s = DetectorSettings()
     phis = []
     for seed in range(12):
@@ -329,4 +330,5 @@ def test_drifts_location_dispersion_is_near_one_on_batches_drawn_alike():
             for p in regular(400, 5, lambda i, t: 12)
         ]
         phis.append(detectors.drift(pts[:-1], pts[-1], "v", s).details["location_dispersion"])
-    assert min(phis) >= 1.0 and max(phis) <= 1.5, phis
+    assert min(phis) >= detectors.LOCATION_FLOOR and max(phis) <= 1.5, phis
+    assert min(phis) < 1.0  # held out, the dispersion may read a narrower score

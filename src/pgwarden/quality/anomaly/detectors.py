@@ -558,6 +558,9 @@ DISPERSION_BATCHES = 72
 #: that drifted unflagged must not inflate it much; P(chi2_1 > 16) = 6e-5)
 LOCATION_CAP = 16.0
 
+#: the location dispersion is never read below this
+LOCATION_FLOOR = 0.85
+
 #: Cauchy weights of drift's tests: the location score holds most (a field that moves
 #: moves its quantiles together: that is the drift people mean), and the last batches
 #: together hold more than the batch alone (a night batch of a dozen values says little
@@ -599,15 +602,22 @@ def drift(
             details={"batch_values": size},
         )  # fmt: skip
     ref = histo.Reference(sums)
-    # dispersion: the same scores of the latest reference batches against the reference
+    # dispersion: the same scores of the latest reference batches; the location score's
+    # against the other half of the reference (held out: a batch read on a reference
+    # that holds it, even with its pull undone, overstated the spread of a new batch's
+    # score, whose null sd is nearer 0.9 than 1)
+    halves = [histo.Reference(sums[k::2]) for k in (0, 1)]
     chis, locs = [], []
-    for sm in sums[-DISPERSION_BATCHES:]:
+    first = max(0, len(sums) - DISPERSION_BATCHES)
+    for k in range(first, len(sums)):
+        sm = sums[k]
         if sm.total >= 5 and len(sm.points()[0]) >= 2:
-            c, zs, lz = _pit(ref, sm, own=sm.total / ref.total)
+            c, zs, _ = _pit(ref, sm, own=sm.total / ref.total)
             chis.append(c / float(sp.chdtri(len(zs), 0.5)))
+            lz = _pit(halves[1 - k % 2], sm)[2]
             locs.append(min(lz * lz, LOCATION_CAP))
     phi_chi = max(1.0, median(chis)) if chis else 1.0
-    phi_loc = max(1.0, sum(locs) / len(locs)) if locs else 1.0
+    phi_loc = max(LOCATION_FLOOR, sum(locs) / len(locs)) if locs else 1.0
     recent = []
     for p in reversed(history):
         if len(recent) >= s.drift_window - 1:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from pgwarden.quality.anomaly.seasonal import np
@@ -198,6 +199,19 @@ class Reference:
 
 
 def pit_moments(ranks: Sequence[float], n: float) -> tuple[Any, Any]:
+    """`pit_moments_of` through a cache: a batch's size and levels recur from batch to batch."""
+    return _pit_moments(tuple(float(r) for r in ranks), float(n))
+
+
+@lru_cache(maxsize=4096)
+def _pit_moments(ranks: tuple[float, ...], n: float) -> tuple[Any, Any]:
+    mean, cov = pit_moments_of(ranks, n)
+    mean.setflags(write=False)
+    cov.setflags(write=False)
+    return mean, cov
+
+
+def pit_moments_of(ranks: Sequence[float], n: float) -> tuple[Any, Any]:
     """Mean and covariance of the reference CDF at a batch's interpolated order statistics.
 
     The quantile at level p of n values is (1 - w) X(k) + w X(k + 1) with
