@@ -275,7 +275,7 @@ class Pgwarden:
         # What `pgwarden partitions run` does after its imports: connect, read runtime
         # config, run (the schema revision checked in the run's first round trip), close.
         t0 = time.perf_counter()
-        db = connect(_settings(self.conninfo), name="pgwarden-cli")
+        db = connect(_settings(self.conninfo), name="pgwarden-cli", short_lived=True)
         t1 = time.perf_counter()
         try:
             services = Services(db=db, config=RuntimeConfig(db))

@@ -46,3 +46,56 @@ def test_opening_a_database_connects_to_the_server_once(db_conninfo, monkeypatch
         assert len(calls) == 1
     finally:
         db.close()
+
+
+def test_a_short_lived_database_keeps_the_pool_rules_without_threads(db_conninfo):
+    import threading
+
+    import psycopg
+
+    before = threading.active_count()
+    db = connect(make_settings(db_conninfo), short_lived=True)
+    try:
+        assert threading.active_count() == before  # no pool workers, no scheduler
+        with db.connection() as conn:
+            path = conn.execute("SHOW search_path").fetchone()[0]
+            conn.execute("CREATE TABLE direct_t (v int)")
+            conn.execute("INSERT INTO direct_t VALUES (1)")
+        assert path == '"pgwarden",public'
+        # an error rolls the block back
+        with pytest.raises(psycopg.errors.DivisionByZero), db.connection() as conn:
+            conn.execute("INSERT INTO direct_t VALUES (2)")
+            conn.execute("SELECT 1 / 0")
+        # a block inside a block gets a second connection, and both are kept
+        with db.connection() as outer, db.connection() as inner:
+            pids = {outer.info.backend_pid, inner.info.backend_pid}
+        assert len(pids) == 2
+        with db.connection() as conn:
+            assert conn.execute("SELECT array_agg(v) FROM direct_t").fetchone() == ([1],)
+            assert conn.info.backend_pid in pids
+        # a connection that broke inside its block is dropped, not handed out again
+        with pytest.raises(psycopg.OperationalError), db.connection() as conn:
+            broken = conn.info.backend_pid
+            with psycopg.connect(db_conninfo, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", [broken])
+            conn.execute("SELECT 1")
+        for _ in range(3):
+            with db.connection() as conn:
+                assert conn.info.backend_pid != broken
+    finally:
+        db.close()
+    with pytest.raises(DatabaseUnavailable), db.connection():
+        pass
+
+
+def test_a_lone_read_is_one_statement_without_a_transaction(database):
+    from pgwarden.db.pool import read_alone
+
+    with database.connection() as conn:
+        first = read_alone(conn, "SELECT pg_current_xact_id(), %s::int", [7])
+        second = read_alone(conn, "SELECT pg_current_xact_id(), %s::int", [8])
+        # each its own transaction: no BEGIN (a round trip) opened one around both
+        assert [r[1] for r in first + second] == [7, 8]
+        assert first[0][0] != second[0][0]
+        assert conn.autocommit is False
+        assert conn.info.transaction_status.name == "IDLE"

@@ -66,10 +66,15 @@ def setup_logging(level: str) -> None:
 
 
 @contextmanager
-def open_services(name: str = "pgwarden-cli", *, require_schema: bool = True) -> Iterator[Services]:
-    """Connect (starting the embedded server if needed) and close in `finally`."""
+def open_services(
+    name: str = "pgwarden-cli", *, require_schema: bool = True, short_lived: bool = False
+) -> Iterator[Services]:
+    """Connect (starting the embedded server if needed) and close in `finally`.
+
+    `short_lived`: a command that does a few round trips in one thread and
+    exits (no pool threads to start and join; see `DirectPool`)."""
     s = settings()
-    db = connect(s, name=name)
+    db = connect(s, name=name, short_lived=short_lived)
     try:
         if require_schema:
             ensure_migrated(db)

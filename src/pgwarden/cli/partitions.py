@@ -223,7 +223,7 @@ def run(
     # The schema revision is checked in the run's first round trip, not before it: a
     # cron-started run with nothing to do is mostly round trips.
     # A progress bar only for a person watching: under cron stderr is no terminal.
-    with open_services(require_schema=False) as svc:
+    with open_services(require_schema=False, short_lived=True) as svc:
         if err.is_terminal:
             with _progress() as bar:
                 task = bar.add_task("partitions", total=None)

@@ -23,7 +23,7 @@ from psycopg.types.json import Jsonb
 
 from pgwarden.config.declare import Key, KeyRegistry
 from pgwarden.config.keys import ALL_KEYS
-from pgwarden.db.pool import Database
+from pgwarden.db.pool import Database, read_alone
 from pgwarden.db.queries import Queries
 from pgwarden.errors import ConfigValueInvalid
 
@@ -262,7 +262,7 @@ class RuntimeConfig:
             if fresh and not force:
                 return
             with self._db.connection() as conn:
-                rows = conn.execute(self._q["all_values"]).fetchall()
+                rows = read_alone(conn, self._q["all_values"])
             stored = [StoredValue(r[0], r[1], r[2], r[3]) for r in rows]
             entries = resolve(self._keys, stored, self._last_good)
             for entry in entries:

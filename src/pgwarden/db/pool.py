@@ -7,13 +7,15 @@ fails at start with a message naming host and port (psycopg_pool's habit).
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from pgwarden.db.conninfo import describe_target, session_options, with_options
@@ -59,6 +61,11 @@ def _reusing(first: psycopg.Connection) -> type[psycopg.Connection]:
     return Reusing
 
 
+def pooled_conninfo(conninfo: str, schema: str, name: str) -> str:
+    """A pooled connection's conninfo: our schema first on the search_path, our name."""
+    return with_options(conninfo, options=session_options(schema), application_name=name)
+
+
 def open_pool(
     conninfo: str,
     schema: str,
@@ -69,7 +76,7 @@ def open_pool(
     name: str = "pgwarden",
 ) -> ConnectionPool:
     """Open a pool whose connections have our schema first on the search_path."""
-    full = with_options(conninfo, options=session_options(schema), application_name=name)
+    full = pooled_conninfo(conninfo, schema, name)
     first = first_connection(full, timeout)
     if min_size < 1:
         first.close()  # a pool that opens empty would never take it
@@ -92,6 +99,93 @@ def open_pool(
     return pool
 
 
+def read_alone(conn: psycopg.Connection, query: Any, params: Any = None) -> list[Any]:
+    """The rows of one read, in one round trip: a pooled connection is not in autocommit,
+    so a lone statement otherwise costs three (BEGIN, the statement, COMMIT)."""
+    was = conn.autocommit
+    conn.autocommit = True
+    try:
+        return conn.execute(query, params).fetchall()
+    finally:
+        if not conn.closed:
+            conn.autocommit = was
+
+
+class DirectPool:
+    """A pool without background threads, for a short-lived process.
+
+    psycopg_pool's pool starts worker and scheduler threads, hands its first
+    connection over through one of them and joins them at close: a few
+    milliseconds, and many more on a loaded machine, for a cron-started
+    `pgwarden partitions run` whose whole work is a few round trips. This
+    one connects in the calling thread when it has no idle connection, keeps
+    up to `max_size` idle ones, and applies the same connection-block rule as
+    psycopg_pool (commit on success, roll back on error, a broken connection
+    dropped). Long-running processes (workers, the API) keep psycopg_pool.
+    """
+
+    def __init__(
+        self, conninfo: str, first: psycopg.Connection, *, max_size: int, name: str
+    ) -> None:
+        self.conninfo = conninfo
+        self.name = name
+        self.max_size = max(1, max_size)
+        self._idle: list[psycopg.Connection] = [first]
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @contextmanager
+    def connection(self, timeout: float | None = None) -> Iterator[psycopg.Connection]:
+        if self._closed:
+            raise DatabaseUnavailable(describe_target(self.conninfo), "the pool is closed")
+        with self._lock:
+            conn = self._idle.pop() if self._idle else None
+        if conn is None:
+            conn = first_connection(self.conninfo, timeout or 10.0)
+        try:
+            yield conn
+        except BaseException:
+            if not conn.closed:
+                with suppress(psycopg.Error):
+                    conn.rollback()
+            raise
+        else:
+            if conn.info.transaction_status == TransactionStatus.INTRANS:
+                conn.commit()
+        finally:
+            self._put_back(conn)
+
+    def _put_back(self, conn: psycopg.Connection) -> None:
+        if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
+            with suppress(psycopg.Error):
+                conn.rollback()
+        usable = not conn.closed and conn.info.transaction_status == TransactionStatus.IDLE
+        with self._lock:
+            if usable and not self._closed and len(self._idle) < self.max_size:
+                self._idle.append(conn)
+                return
+        conn.close()
+
+    def check(self) -> None:
+        """Drop idle connections that no longer answer."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            try:
+                conn.execute("SELECT 1")
+            except psycopg.Error:
+                conn.close()
+                continue
+            self._put_back(conn)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+
 @dataclass
 class Database:
     """What a feature needs to talk to PostgreSQL: the pool, our schema, the target."""
@@ -100,7 +194,7 @@ class Database:
     schema: str
     embedded: bool
     data_dir: Path | None
-    pool: ConnectionPool
+    pool: ConnectionPool | DirectPool
     settings: Settings
     _closed: bool = field(default=False, repr=False)
 
@@ -136,16 +230,29 @@ def resolve_conninfo(settings: Settings, bin_dir: Path | None = None) -> str:
     return EmbeddedServer(settings.data_dir, bin_dir).start()
 
 
-def connect(settings: Settings, *, name: str = "pgwarden", bin_dir: Path | None = None) -> Database:
+def connect(
+    settings: Settings,
+    *,
+    name: str = "pgwarden",
+    bin_dir: Path | None = None,
+    short_lived: bool = False,
+) -> Database:
+    """The Database handle; `short_lived` (a one-shot command) gets a `DirectPool`."""
     conninfo = resolve_conninfo(settings, bin_dir)
-    pool = open_pool(
-        conninfo,
-        settings.schema_name,
-        min_size=settings.pool_min_size,
-        max_size=settings.pool_max_size,
-        timeout=settings.pool_timeout,
-        name=name,
-    )
+    pool: ConnectionPool | DirectPool
+    if short_lived:
+        full = pooled_conninfo(conninfo, settings.schema_name, name)
+        first = first_connection(full, settings.pool_timeout)
+        pool = DirectPool(full, first, max_size=settings.pool_max_size, name=name)
+    else:
+        pool = open_pool(
+            conninfo,
+            settings.schema_name,
+            min_size=settings.pool_min_size,
+            max_size=settings.pool_max_size,
+            timeout=settings.pool_timeout,
+            name=name,
+        )
     return Database(
         conninfo=conninfo,
         schema=settings.schema_name,
