@@ -332,3 +332,48 @@ def test_drifts_location_dispersion_is_near_one_on_batches_drawn_alike():
         phis.append(detectors.drift(pts[:-1], pts[-1], "v", s).details["location_dispersion"])
     assert min(phis) >= detectors.LOCATION_FLOOR and max(phis) <= 1.5, phis
     assert min(phis) < 1.0  # held out, the dispersion may read a narrower score
+
+
+def test_a_points_summaries_are_parsed_once_and_stay_those_of_its_stats():
+    rng = np.random.default_rng(3)
+    stats = {"v": _summary(rng.normal(50, 10, 40)), "label": {"text": {"distinct": 3}}}
+    p = BatchPoint("b", MONDAY, 40, field_stats=stats)
+    first = p.summary("v")
+    assert first == histo.summary_of(stats["v"]) and first is p.summary("v")
+    assert p.summary("label") is None and p.summary("absent") is None
+    # a copy with other stats has summaries of its own
+    q = replace(p, field_stats={"v": _summary(rng.normal(80, 10, 40))})
+    assert q.summary("v") != first
+
+
+def test_drifts_cached_law_gives_the_uncached_scores():
+    # _pit's ranks-and-sizes part is cached (a drift test reads ~150 batches on one
+    # reference): the scores must be those computed from scratch
+    rng = np.random.default_rng(5)
+    pts = [
+        replace(p, field_stats={"v": _summary(rng.normal(50, 10, 30))})
+        for p in regular(40, 15, lambda i, t: 30)
+    ]
+    sums = [p.summary("v") for p in pts]
+    ref = histo.Reference(sums[:-1])
+    sm = sums[-1]
+    chi, z, loc = detectors._pit(ref, sm)
+    n = np
+    xs, ranks = sm.points()
+    mean, cov = histo.pit_moments_of(ranks, sm.total)
+    cov = cov + (n.minimum.outer(mean, mean) - n.outer(mean, mean)) / ref.total
+    sd = n.sqrt(n.diag(cov))
+    common = mean * (1 - mean) / sd**2 - 1.0
+    sp = stats.special()
+    u = n.clip(ref.cdf(n.array(xs)), 0.5 / (ref.total + 1), 1 - 0.5 / (ref.total + 1))
+    z0 = sp.ndtri(sp.betainc(mean * common, (1 - mean) * common, u))
+    inv = n.linalg.pinv(cov / n.outer(sd, sd))
+    one = n.ones(len(z0))
+    assert np.allclose(z, z0)
+    assert math.isclose(chi, float(z0 @ inv @ z0), rel_tol=1e-9)
+    assert math.isclose(
+        loc, float(one @ inv @ z0) / math.sqrt(float(one @ inv @ one)), rel_tol=1e-9
+    )
+    # a second read, from the cache, is the same to the bit
+    chi2, z2, loc2 = detectors._pit(ref, sm)
+    assert (chi2, loc2) == (chi, loc) and np.array_equal(z2, z)

@@ -23,6 +23,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import tzinfo
+from functools import lru_cache
 from typing import Any
 
 from pgwarden.quality.anomaly import histo, seasonal
@@ -500,7 +501,7 @@ def _reference(
     for p in reversed(history):
         if not p.accepted or key in p.flagged:
             continue
-        sm = histo.summary_of(p.field_stats.get(name))
+        sm = p.summary(name)
         if sm is None:
             continue
         sums.append(sm)
@@ -523,29 +524,53 @@ def _pit(ref: histo.Reference, sm: histo.Summary, own: float = 0.0) -> tuple[flo
     """
     n = seasonal.np()
     xs, ranks = sm.points()
-    mean, cov = histo.pit_moments(ranks, sm.total)
+    law = _pit_law(tuple(float(r) for r in ranks), float(sm.total), float(ref.total))
     u = ref.cdf(n.array(xs))
     if own > 0:
-        u = (u - own * mean) / (1.0 - own)
+        u = (u - own * law.mean) / (1.0 - own)
     # The reference is a finite sample: beyond its extremes its CDF is 0 or 1, yet a
     # new value falls there with probability about 1 / (N + 1). Unclamped, one value
     # under the reference's minimum (a small source's references are small batches)
     # read as u = 0, a normal score of -37 and p = 1e-300.
     edge = 0.5 / (max(ref.total, 1.0) + 1.0)
     u = n.clip(u, edge, 1.0 - edge)
-    ref_var = (n.minimum.outer(mean, mean) - n.outer(mean, mean)) / max(ref.total, 1.0)
+    sp = special()
+    cdf = n.clip(sp.betainc(law.a, law.b, n.clip(u, 0.0, 1.0)), 1e-300, 1 - 1e-16)
+    z = sp.ndtri(cdf)
+    chi = float(z @ law.inv @ z)
+    loc = float(law.one_inv @ z) / law.one_norm
+    return chi, z, loc
+
+
+@dataclass(frozen=True)
+class _PitLaw:
+    """What `_pit` needs that depends only on the batch's ranks and size and the
+    reference's size: a drift test reads ~150 batches per field on one reference, most
+    of them of a recurring size, so it is computed once per distinct key."""
+
+    mean: Any
+    a: Any
+    b: Any
+    inv: Any
+    one_inv: Any
+    one_norm: float
+
+
+@lru_cache(maxsize=8192)
+def _pit_law(ranks: tuple[float, ...], size: float, ref_total: float) -> _PitLaw:
+    n = seasonal.np()
+    mean, cov = histo.pit_moments(ranks, size)
+    ref_var = (n.minimum.outer(mean, mean) - n.outer(mean, mean)) / max(ref_total, 1.0)
     cov = cov + ref_var
     sd = n.sqrt(n.maximum(n.diag(cov), 1e-18))
     common = mean * (1 - mean) / sd**2 - 1.0
     a, b = n.maximum(mean * common, 1e-3), n.maximum((1 - mean) * common, 1e-3)
-    sp = special()
-    cdf = n.clip(sp.betainc(a, b, n.clip(u, 0.0, 1.0)), 1e-300, 1 - 1e-16)
-    z = sp.ndtri(cdf)
     inv = n.linalg.pinv(cov / n.outer(sd, sd))
-    one = n.ones(len(z))
-    chi = float(z @ inv @ z)
-    loc = float(one @ inv @ z) / math.sqrt(max(float(one @ inv @ one), 1e-12))
-    return chi, z, loc
+    one = n.ones(len(mean))
+    one_inv = one @ inv
+    for arr in (a, b, inv, one_inv):
+        arr.setflags(write=False)
+    return _PitLaw(mean, a, b, inv, one_inv, math.sqrt(max(float(one_inv @ one), 1e-12)))
 
 
 #: reference batches whose own scores give drift's dispersion. Over 24, the location
@@ -590,7 +615,7 @@ def drift(
     sp = special()
     key = f"{DRIFT}:{name}"
     method = "reference CDF at the batch's quantiles (PIT: omnibus and location scores)"
-    cur = histo.summary_of(current.field_stats.get(name))
+    cur = current.summary(name)
     size = cur.total if cur else 0.0
     sums, used = _reference(history, name, key, max(5000.0, 30.0 * size), s)
     window = _window(used)
@@ -623,7 +648,7 @@ def drift(
         if len(recent) >= s.drift_window - 1:
             break
         if p.accepted:
-            sm = histo.summary_of(p.field_stats.get(name))
+            sm = p.summary(name)
             if sm is not None and sm.total >= 5 and len(sm.points()[0]) >= 2:
                 recent.append(sm)
     groups = [[cur]] if size >= s.drift_min_sample else []
@@ -677,7 +702,7 @@ def outliers(
     """
     key = f"{OUTLIERS}:{name}"
     method = "values certainly outside the reference range [q0.001, q0.999], quasi-binomial"
-    cur = histo.summary_of(current.field_stats.get(name))
+    cur = current.summary(name)
     size = cur.total if cur else 0.0
     sums, used = _reference(history, name, key, max(5000.0, 30.0 * size), s)
     window = _window(used)

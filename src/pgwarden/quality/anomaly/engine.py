@@ -25,7 +25,6 @@ from datetime import tzinfo
 
 from pgwarden.quality.anomaly import detectors
 from pgwarden.quality.anomaly.detectors import DetectorSettings
-from pgwarden.quality.anomaly.histo import summary_of
 from pgwarden.quality.anomaly.model import (
     DRIFT,
     FORMAT,
@@ -42,7 +41,7 @@ from pgwarden.quality.anomaly.stats import weighted_bh
 
 
 def numeric_fields(point: BatchPoint) -> list[str]:
-    return sorted(name for name, st in point.field_stats.items() if summary_of(st) is not None)
+    return sorted(name for name in point.field_stats if point.summary(name) is not None)
 
 
 def evaluate(

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 from pgwarden.quality.anomaly.seasonal import np
@@ -38,12 +38,17 @@ class Summary:
     levels: tuple[float, ...]
     quantiles: tuple[float, ...]
 
-    @property
+    @cached_property
     def total(self) -> float:
         return float(sum(self.counts))
 
     def knots(self) -> tuple[list[float], list[float]]:
-        """(x, F) points of the batch's CDF: edges with exact shares, quantiles, min, max."""
+        """(x, F) points of the batch's CDF: edges with exact shares, quantiles, min, max
+        (computed once: a drift test builds three references over the same batches)."""
+        return self._knots
+
+    @cached_property
+    def _knots(self) -> tuple[list[float], list[float]]:
         n = self.total
         xs = [self.edges[0], self.edges[-1]]
         ys = [1.0 / (n + 1.0), n / (n + 1.0)]
