@@ -86,17 +86,10 @@ def open_services(
 def ensure_migrated(db: Database) -> None:
     # lazy for start-up time: every `pgwarden` command imports this module
     from pgwarden.db import migrate
-    from pgwarden.errors import PgwardenError
 
-    schema = db.schema
     with db.connection() as conn:
-        now = migrate.stored_revision(conn, schema)
-    head = migrate.head()
-    if now != head:
-        raise PgwardenError(
-            f"schema {schema!r} is at revision {now or 'none'} but this pgwarden needs {head}; "
-            "run `pgwarden db upgrade`"
-        )
+        now = migrate.stored_revision(conn, db.schema)
+    migrate.check_revision(db.schema, now, migrate.head())
 
 
 def print_json(value: Any) -> None:

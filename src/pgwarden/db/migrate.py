@@ -20,6 +20,7 @@ from psycopg import sql
 
 from pgwarden.db.conninfo import session_options, with_options
 from pgwarden.db.queries import Queries
+from pgwarden.errors import PgwardenError
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -131,6 +132,17 @@ def stored_revision(conn: psycopg.Connection, schema: str) -> str | None:
         q.with_names("stored_revision", version_table=sql.Identifier(VERSION_TABLE))
     ).fetchone()
     return row[0] if row else None
+
+
+def check_revision(
+    schema: str, stored: str | None, wanted: str, cause: BaseException | None = None
+) -> None:
+    """Raise PgwardenError, naming both revisions and the fix, when `stored` is not `wanted`."""
+    if stored != wanted:
+        raise PgwardenError(
+            f"schema {schema!r} is at revision {stored or 'none'} but this pgwarden needs "
+            f"{wanted}; run `pgwarden db upgrade`"
+        ) from cause
 
 
 def history() -> list[tuple[str, str | None, str]]:

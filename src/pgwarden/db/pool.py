@@ -125,9 +125,16 @@ class DirectPool:
     """
 
     def __init__(
-        self, conninfo: str, first: psycopg.Connection, *, max_size: int, name: str
+        self,
+        conninfo: str,
+        first: psycopg.Connection,
+        *,
+        max_size: int,
+        name: str,
+        timeout: float = 10.0,
     ) -> None:
         self.conninfo = conninfo
+        self.timeout = timeout
         self.name = name
         self.max_size = max(1, max_size)
         self._idle: list[psycopg.Connection] = [first]
@@ -141,19 +148,13 @@ class DirectPool:
         with self._lock:
             conn = self._idle.pop() if self._idle else None
         if conn is None:
-            conn = first_connection(self.conninfo, timeout or 10.0)
+            conn = first_connection(self.conninfo, timeout or self.timeout)
         try:
             yield conn
-        except BaseException:
-            if not conn.closed:
-                with suppress(psycopg.Error):
-                    conn.rollback()
-            raise
-        else:
             if conn.info.transaction_status == TransactionStatus.INTRANS:
                 conn.commit()
         finally:
-            self._put_back(conn)
+            self._put_back(conn)  # rolls back what an error left open
 
     def _put_back(self, conn: psycopg.Connection) -> None:
         if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
@@ -243,7 +244,9 @@ def connect(
     if short_lived:
         full = pooled_conninfo(conninfo, settings.schema_name, name)
         first = first_connection(full, settings.pool_timeout)
-        pool = DirectPool(full, first, max_size=settings.pool_max_size, name=name)
+        pool = DirectPool(
+            full, first, max_size=settings.pool_max_size, name=name, timeout=settings.pool_timeout
+        )
     else:
         pool = open_pool(
             conninfo,

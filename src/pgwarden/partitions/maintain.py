@@ -23,7 +23,6 @@ from psycopg.types.json import Jsonb
 
 from pgwarden.config.runtime import default_actor
 from pgwarden.db import migrate
-from pgwarden.errors import PgwardenError
 from pgwarden.partitions import batch, catalog, store
 from pgwarden.partitions.apply import ApplySettings, TableApplier, TableResult
 from pgwarden.partitions.planner import Action, Plan, PlanWarning, TableState, plan
@@ -201,7 +200,8 @@ def run_maintenance(
         if revision is None:
             raise
         with db.connection() as conn:
-            _check_revision(db.schema, _stored_revision(conn, db.schema, None), revision, exc)
+            stored = _stored_revision(conn, db.schema, None)
+            migrate.check_revision(db.schema, stored, revision, exc)
         raise
     # A pooled connection in autocommit mode: the session advisory lock is held on
     # it for the run and released before it goes back (DETACH CONCURRENTLY needs
@@ -271,11 +271,11 @@ def _run_leader(
             with contextlib.suppress(psycopg.Error):
                 conn.execute(q["leader_unlock"], {"key": key})
         if revision is not None:
-            _check_revision(db.schema, _stored_revision(conn, db.schema, got), revision, exc)
+            migrate.check_revision(db.schema, _stored_revision(conn, db.schema, got), revision, exc)
         raise
     got = lock.fetchone()
     if revision is not None:
-        _check_revision(db.schema, got[0] if got else None, revision)
+        migrate.check_revision(db.schema, got[0] if got else None, revision)
     row = start.fetchone()
     assert row is not None
     run_id = int(row[0])
@@ -365,16 +365,6 @@ def _stored_revision(
         return migrate.stored_revision(conn, schema)
     except psycopg.Error:
         return None
-
-
-def _check_revision(
-    schema: str, stored: str | None, wanted: str, cause: BaseException | None = None
-) -> None:
-    if stored != wanted:
-        raise PgwardenError(
-            f"schema {schema!r} is at revision {stored or 'none'} but this pgwarden needs "
-            f"{wanted}; run `pgwarden db upgrade`"
-        ) from cause
 
 
 def _run_locked(
