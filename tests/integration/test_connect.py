@@ -99,3 +99,32 @@ def test_a_lone_read_is_one_statement_without_a_transaction(database):
         assert first[0][0] != second[0][0]
         assert conn.autocommit is False
         assert conn.info.transaction_status.name == "IDLE"
+
+
+def test_reopen_swaps_in_a_fresh_pool_and_retires_the_old(db_conninfo):
+    # after a lost server the runner reopens the pool rather than wait out
+    # psycopg_pool's back-off; a connection still out of the old pool is closed
+    # when it comes back, and the old pool hands out nothing more
+    import psycopg
+    from psycopg_pool import PoolClosed
+
+    db = connect(make_settings(db_conninfo))
+    try:
+        old = db.pool
+        with db.connection() as held:
+            before = held.info.backend_pid
+            with psycopg.connect(db_conninfo, autocommit=True) as admin:
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE application_name = 'pgwarden' AND pid <> pg_backend_pid()"
+                )
+            db.reopen()
+        assert db.pool is not old and held.closed
+        with pytest.raises(PoolClosed), old.connection(timeout=1):
+            pass
+        with db.connection() as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+            assert conn.info.backend_pid != before
+            assert conn.execute("SHOW search_path").fetchone()[0] == '"pgwarden",public'
+    finally:
+        db.close()

@@ -200,9 +200,33 @@ class Database:
     _closed: bool = field(default=False, repr=False)
 
     @contextmanager
-    def connection(self) -> Iterator[psycopg.Connection]:
-        with self.pool.connection() as conn:
+    def connection(self, timeout: float | None = None) -> Iterator[psycopg.Connection]:
+        with self.pool.connection(timeout=timeout) as conn:
             yield conn
+
+    def reopen(self) -> None:
+        """A fresh pool once the server answers again after it was lost.
+
+        psycopg_pool retries a failed connection with an exponential back-off
+        that has no ceiling below its reconnect timeout: after half a minute
+        without a server its next attempt could be half a minute away, so a
+        restarted server sat unused that long. Callers read `self.pool` on
+        every use, so swapping it is enough; connections still out of the old
+        pool are closed when they come back.
+        """
+        if isinstance(self.pool, DirectPool):
+            self.pool.check()
+            return
+        old = self.pool
+        self.pool = open_pool(
+            self.conninfo,
+            self.schema,
+            min_size=self.settings.pool_min_size,
+            max_size=self.settings.pool_max_size,
+            timeout=self.settings.pool_timeout,
+            name=old.name,
+        )
+        old.close(timeout=1.0)
 
     def session_conninfo(self, name: str = "pgwarden") -> str:
         """A conninfo for a dedicated connection (LISTEN, locks, procrastinate)."""

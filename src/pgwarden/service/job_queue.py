@@ -41,6 +41,9 @@ def build_app(
         conninfo=conninfo,
         min_size=1,
         max_size=max(2, pool_size),
+        # psycopg_pool's default is 30 s: a worker whose database was killed
+        # waited that long for a connection before it said so
+        timeout=services.db.settings.pool_timeout,
     )
     app = procrastinate.App(connector=connector)
     app.job_manager = HandoffJobManager(connector, services.db.schema)

@@ -20,6 +20,7 @@ import uvicorn
 
 from pgwarden.db.conninfo import describe_target
 from pgwarden.db.embedded import EmbeddedServer
+from pgwarden.db.pool import check_reachable
 from pgwarden.errors import DatabaseUnavailable
 from pgwarden.service.api.auth import check_bind
 from pgwarden.service.web import create_app
@@ -70,6 +71,7 @@ class HttpServer:
 
 RECONNECT_FIRST = 0.5  # seconds before the first reconnect attempt
 RECONNECT_MAX = 10.0  # seconds, longest pause between attempts
+RECONNECT_PROBE = 2.0  # seconds a probe connection may take
 
 
 def _supervise(
@@ -143,7 +145,9 @@ def _reconnect(
         try:
             if services.db.embedded and services.db.data_dir is not None:
                 EmbeddedServer(services.db.data_dir).start()
-            services.db.pool.check()  # drop the connections the dead server left
+            # a direct connection first: the pool may be deep in its back-off
+            check_reachable(services.db.conninfo, RECONNECT_PROBE)
+            services.db.reopen()
             if _database_answers(services):
                 log.warning("database back; restarting the worker", extra={"action": "db_back"})
                 return

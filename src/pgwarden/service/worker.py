@@ -30,6 +30,10 @@ from pgwarden.services import Services
 log = logging.getLogger(__name__)
 
 BEAT_INTERVAL = 5.0  # seconds between last_seen updates
+# seconds bookkeeping (counts, the stopped mark) waits for a connection: a
+# count not written is given back and goes with the next write, and after a
+# lost database these waits were what delayed the reconnect
+BOOKKEEPING_TIMEOUT = 2.0
 GC_GEN0_THRESHOLD = 20_000  # allocations between young-generation collections (Python: 700)
 FETCH_POLL_INTERVAL = 0.5  # seconds between job fetches when no NOTIFY comes
 
@@ -176,7 +180,7 @@ async def run_worker_async(
         if not (done or error):
             return
         try:
-            with services.db.connection() as conn, conn.transaction():
+            with services.db.connection(BOOKKEEPING_TIMEOUT) as conn, conn.transaction():
                 # a count lost to a server crash is harmless; nothing waits for the flush
                 conn.execute(q["async_commit_local"])
                 conn.execute(
@@ -299,7 +303,7 @@ async def run_worker_async(
         beat_stop.set()
         beater.join(timeout=BEAT_INTERVAL)
         try:
-            with services.db.connection() as conn:
+            with services.db.connection(BOOKKEEPING_TIMEOUT) as conn:
                 conn.execute(q["stop_worker"], {"name": name})
         except Exception as exc:
             log.warning("could not mark worker %s stopped: %s", name, exc)
