@@ -99,16 +99,28 @@ def open_pool(
     return pool
 
 
-def read_alone(conn: psycopg.Connection, query: Any, params: Any = None) -> list[Any]:
-    """The rows of one read, in one round trip: a pooled connection is not in autocommit,
-    so a lone statement otherwise costs three (BEGIN, the statement, COMMIT)."""
+@contextmanager
+def autocommit(conn: psycopg.Connection) -> Iterator[psycopg.Connection]:
+    """The connection in autocommit mode for the block (a client-side switch, no round trip).
+
+    A pooled connection is not in autocommit, so reads otherwise open a
+    transaction whose COMMIT, at the pool's put-back, is a round trip of its
+    own. Pipelined statements up to a sync still run as one implicit transaction.
+    """
     was = conn.autocommit
     conn.autocommit = True
     try:
-        return conn.execute(query, params).fetchall()
+        yield conn
     finally:
         if not conn.closed:
             conn.autocommit = was
+
+
+def read_alone(conn: psycopg.Connection, query: Any, params: Any = None) -> list[Any]:
+    """The rows of one read, in one round trip: a pooled connection is not in autocommit,
+    so a lone statement otherwise costs three (BEGIN, the statement, COMMIT)."""
+    with autocommit(conn):
+        return conn.execute(query, params).fetchall()
 
 
 class DirectPool:

@@ -31,19 +31,11 @@ from pgwarden.quality.check import CheckOptions, check_batch, chunked, rejected
 from pgwarden.quality.errors import BatchInvalid
 from pgwarden.quality.evaluator import CheckContext
 from pgwarden.quality.fields import resolve
-from pgwarden.quality.model import BatchResult, BatchStatus
+from pgwarden.quality.model import BatchResult
 from pgwarden.quality.rules import RuleSet
 from pgwarden.quality.rulestore import get_rules
 from pgwarden.quality.scoring import Levels
-from pgwarden.quality.store import (
-    insert_result,
-    learn_schema,
-    learned_schema,
-    queries,
-    read_batch_result,
-    remember_ids,
-    seen_before,
-)
+from pgwarden.quality.store import look_up, queries, read_batch_result, write_result
 
 if TYPE_CHECKING:
     from pgwarden.services import Services
@@ -127,23 +119,11 @@ def store_batch(
     durable too; a crash before leaves the batch unstored, to be checked again).
     """
     started = time.perf_counter()
-    schema = services.db.schema
-    q = queries(schema)
-    with services.db.connection() as conn:
-        stored = read_batch_result(conn, q, batch.id)
-    if stored is not None:
-        log.info(
-            "batch %s already stored; returning the stored result",
-            batch.id,
-            extra={"action": "quality_batch_repeat", "batch_id": batch.id},
-        )
-        return Stored(stored, new=False)
-
+    q = queries(services.db.schema)
     rules = rules or get_rules(services, batch.source)
     options = options_from_config(services.config)
     now = now or datetime.now(UTC)
     retention = float(services.config.get("quality.seen_ids_retention_hours"))
-    ids_to_keep: dict[str, list[str]] = {}
     # A JSON-lines batch over the memory ceiling is checked in chunks by check_batch,
     # unless a unique rule spans batches (its values are looked up and stored whole).
     in_chunks = (
@@ -162,32 +142,27 @@ def store_batch(
             )
         except BatchInvalid as exc:
             reject_reason = str(exc)
-    if reject_reason is not None:
-        result = rejected(batch, reject_reason, now, meta=batch.meta(), rules=rules)
-    else:
-        ids_to_keep = _window_values(frame, rules) if frame is not None else {}
-        with services.db.connection() as conn:
-            seen = seen_before(conn, q, rules, ids_to_keep, batch.received_at, retention)
-            learned = learned_schema(conn, q, batch.source)
-        context = CheckContext(seen=seen, learned_fields=learned)
+    checked = reject_reason is None
+    window = _window_values(frame, rules) if checked and frame is not None else {}
+    with services.db.connection() as conn:
+        found = look_up(conn, q, batch.id, rules, window, batch.received_at, retention)
+    if found.stored is not None:
+        return _repeat(found.stored)
+    if checked:
+        context = CheckContext(seen=found.seen, learned_fields=found.learned)
         result = check_batch(
             batch, rules, now, context=context, options=options, frame=frame, started=started
         )
+    else:
+        result = rejected(batch, reject_reason or "", now, meta=batch.meta(), rules=rules)
 
-    with services.db.connection() as conn, conn.transaction():
-        if not synchronous:
-            conn.execute(q["async_commit_local"])
-        conn.execute(q["lock_batch"], {"batch_id": batch.id})
-        again = read_batch_result(conn, q, batch.id)
-        if again is not None:
-            return Stored(again, new=False)  # another worker stored it while we checked
-        insert_result(conn, q, result)
-        if result.status == BatchStatus.ACCEPTED:
-            learn_schema(conn, q, result)
-            for values in ids_to_keep.values():
-                remember_ids(
-                    conn, schema, batch.source, batch.id, batch.received_at, values, retention
-                )
+    ids = [value for values in window.values() for value in values]
+    with services.db.connection() as conn:
+        if not write_result(conn, q, result, ids, retention, synchronous=synchronous):
+            again = read_batch_result(conn, q, batch.id)  # stored by another worker meanwhile
+            if again is None:
+                raise RuntimeError(f"batch {batch.id} was neither stored nor found stored")
+            return _repeat(again)
     log.info(
         "batch %s of %s: %s, %s records, level %s",
         batch.id,
@@ -198,6 +173,15 @@ def store_batch(
         extra={"action": "quality_batch_stored", "batch_id": batch.id},
     )
     return Stored(result, new=True)
+
+
+def _repeat(stored: BatchResult) -> Stored:
+    log.info(
+        "batch %s already stored; returning the stored result",
+        stored.batch_id,
+        extra={"action": "quality_batch_repeat", "batch_id": stored.batch_id},
+    )
+    return Stored(stored, new=False)
 
 
 def _window_values(frame: Any, rules: RuleSet) -> dict[str, list[str]]:

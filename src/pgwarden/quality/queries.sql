@@ -6,36 +6,53 @@ SELECT pg_advisory_xact_lock(hashtextextended('pgwarden.quality_batch:' || %(bat
 -- This transaction's commit need not wait for the WAL flush (the caller's later one does).
 SET LOCAL synchronous_commit = off;
 
--- name: batch_exists
--- Whether a batch id is already stored (any received_at).
-SELECT received_at FROM {schema}.quality_batches WHERE batch_id = %(batch_id)s LIMIT 1;
-
--- name: insert_batch
--- Store one batch's metrics; idempotent on (batch_id, received_at).
-INSERT INTO {schema}.quality_batches (
-    batch_id, source, received_at, checked_at, records, expected_records, status,
-    reject_reason, completeness, consistency, accuracy, timeliness, overall, level,
-    violation_count, missing_values, type_mismatches, out_of_range, duplicates,
-    stale_records, metadata, field_stats, processing_seconds, records_per_second,
-    mb_per_second, peak_memory_bytes, input_bytes, counts, rules_version)
-VALUES (
-    %(batch_id)s, %(source)s, %(received_at)s, %(checked_at)s, %(records)s,
-    %(expected_records)s, %(status)s, %(reject_reason)s, %(completeness)s, %(consistency)s,
-    %(accuracy)s, %(timeliness)s, %(overall)s, %(level)s, %(violation_count)s,
-    %(missing_values)s, %(type_mismatches)s, %(out_of_range)s, %(duplicates)s,
-    %(stale_records)s, %(metadata)s, %(field_stats)s, %(processing_seconds)s,
-    %(records_per_second)s, %(mb_per_second)s, %(peak_memory_bytes)s, %(input_bytes)s,
-    %(counts)s, %(rules_version)s)
-ON CONFLICT DO NOTHING
-RETURNING batch_id;
-
--- name: insert_violation
--- One violation of a stored batch.
-INSERT INTO {schema}.quality_violations (
-    batch_id, received_at, source, rule, kind, field, severity, count, sample_ids, message)
-VALUES (%(batch_id)s, %(received_at)s, %(source)s, %(rule)s, %(kind)s, %(field)s,
-        %(severity)s, %(count)s, %(sample_ids)s, %(message)s)
-ON CONFLICT DO NOTHING;
+-- name: store_result
+-- A checked batch's row, its violations, its ids for later windows and its learned
+-- schema, in one statement; nothing at all when the batch id is stored already (the
+-- caller holds the batch's advisory lock, so that answer cannot change meanwhile).
+-- Violations come as one JSON array and ids as one array: a statement per violation
+-- and a COPY of the ids were a dozen round trips per batch.
+WITH stored AS (
+    INSERT INTO {schema}.quality_batches (
+        batch_id, source, received_at, checked_at, records, expected_records, status,
+        reject_reason, completeness, consistency, accuracy, timeliness, overall, level,
+        violation_count, missing_values, type_mismatches, out_of_range, duplicates,
+        stale_records, metadata, field_stats, processing_seconds, records_per_second,
+        mb_per_second, peak_memory_bytes, input_bytes, counts, rules_version)
+    SELECT
+        %(batch_id)s, %(source)s, %(received_at)s, %(checked_at)s, %(records)s,
+        %(expected_records)s, %(status)s, %(reject_reason)s, %(completeness)s, %(consistency)s,
+        %(accuracy)s, %(timeliness)s, %(overall)s, %(level)s, %(violation_count)s,
+        %(missing_values)s, %(type_mismatches)s, %(out_of_range)s, %(duplicates)s,
+        %(stale_records)s, %(metadata)s, %(field_stats)s, %(processing_seconds)s,
+        %(records_per_second)s, %(mb_per_second)s, %(peak_memory_bytes)s, %(input_bytes)s,
+        %(counts)s, %(rules_version)s
+     WHERE NOT EXISTS (SELECT 1 FROM {schema}.quality_batches WHERE batch_id = %(batch_id)s)
+    ON CONFLICT DO NOTHING
+    RETURNING batch_id, source, received_at
+), violations AS (
+    INSERT INTO {schema}.quality_violations (
+        batch_id, received_at, source, rule, kind, field, severity, count, sample_ids, message)
+    SELECT s.batch_id, s.received_at, s.source, v.rule, v.kind, v.field, v.severity, v.count,
+           coalesce(v.sample_ids, '{{}}'), coalesce(v.message, '')
+      FROM stored s,
+           jsonb_to_recordset(%(violations)s::jsonb) AS v(
+               rule text, kind text, field text, severity text, count integer,
+               sample_ids text[], message text)
+    ON CONFLICT DO NOTHING
+), ids AS (
+    INSERT INTO {schema}.quality_seen_ids (source, id, batch_id, received_at)
+    SELECT s.source, i.id, s.batch_id, s.received_at
+      FROM stored s, unnest(%(ids)s::text[]) AS i(id)
+), learned AS (
+    INSERT INTO {schema}.quality_schemas (source, fields, batch_id, updated_at)
+    SELECT s.source, %(fields)s::jsonb, s.batch_id, now()
+      FROM stored s
+     WHERE %(fields)s::jsonb IS NOT NULL
+    ON CONFLICT (source) DO UPDATE
+       SET fields = EXCLUDED.fields, batch_id = EXCLUDED.batch_id, updated_at = now()
+)
+SELECT batch_id FROM stored;
 
 -- name: get_batch
 -- One stored batch by id.
@@ -112,32 +129,24 @@ SELECT DISTINCT ON (source) source, version, created_at, created_by,
 -- The learned schema of a source.
 SELECT fields FROM {schema}.quality_schemas WHERE source = %(source)s;
 
--- name: upsert_schema
--- Learn a source's schema from its latest accepted batch.
-INSERT INTO {schema}.quality_schemas (source, fields, batch_id, updated_at)
-VALUES (%(source)s, %(fields)s, %(batch_id)s, now())
-ON CONFLICT (source) DO UPDATE
-   SET fields = EXCLUDED.fields, batch_id = EXCLUDED.batch_id, updated_at = now();
-
--- name: recent_batch_ids
--- The ids of a source's last N stored accepted batches.
-SELECT batch_id
-  FROM {schema}.quality_batches
- WHERE source = %(source)s AND status = 'ACCEPTED'
- ORDER BY received_at DESC
- LIMIT %(n)s;
-
 -- name: seen_in_batches
--- Ids of this batch (found by hash, confirmed by text) already seen in the given batches.
+-- Ids of this batch (found by hash, confirmed by text) already seen in the source's
+-- last N accepted batches.
 -- One index probe per id, whatever the statistics: a LATERAL subquery with LIMIT
 -- cannot be flattened into a join, so even a generic plan cached while the table
 -- was empty stays a nested loop over (source, id_hash), never a scan of the source.
+-- The window's batch ids are an uncorrelated subquery, read once (an InitPlan).
 SELECT b.id
   FROM unnest(%(ids)b::text[]) AS b(id)
  CROSS JOIN LATERAL (
        SELECT 1 FROM {schema}.quality_seen_ids s
         WHERE s.source = %(source)s AND s.id_hash = hashtextextended(b.id, 0) AND s.id = b.id
-          AND s.batch_id = ANY(%(batches)b::text[])
+          AND s.batch_id = ANY(ARRAY(
+                SELECT r.batch_id
+                  FROM {schema}.quality_batches r
+                 WHERE r.source = %(source)s AND r.status = 'ACCEPTED'
+                 ORDER BY r.received_at DESC
+                 LIMIT %(n)s))
         LIMIT 1) AS hit;
 
 -- name: seen_since

@@ -1,19 +1,23 @@
 """The database edge of batch results: store, read back, list; seen ids; learned schemas.
 
-Storing is idempotent on batch id: `process_batch` takes an advisory lock on
-the id and looks it up before inserting, and the insert itself is
-`ON CONFLICT DO NOTHING`.
+Storing is idempotent on batch id and costs two round trips: `look_up` asks,
+pipelined, whether the id is stored, which of its ids were seen in their
+windows and what schema the source had; `write_result` then writes the batch
+row, its violations, its ids and its learned schema as one statement under an
+advisory lock on the id, and writes nothing when the id was stored meanwhile.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
+from pgwarden.db.pool import autocommit
 from pgwarden.db.queries import Queries
 from pgwarden.quality.batch import metadata_from_json, metadata_to_json
 from pgwarden.quality.model import (
@@ -74,32 +78,54 @@ def batch_params(result: BatchResult) -> dict[str, Any]:
     }
 
 
-def insert_result(conn: psycopg.Connection, q: Queries, result: BatchResult) -> bool:
-    """Insert the batch row and its violations; False if the batch row already existed."""
-    row = conn.execute(q["insert_batch"], batch_params(result)).fetchone()
-    if row is None:
-        return False
-    if result.violations:
-        with conn.cursor() as cur:
-            cur.executemany(
-                q["insert_violation"],
-                [
-                    {
-                        "batch_id": result.batch_id,
-                        "received_at": result.received_at,
-                        "source": result.source,
-                        "rule": v.rule,
-                        "kind": v.kind,
-                        "field": v.field,
-                        "severity": str(v.severity),
-                        "count": _int(v.count),
-                        "sample_ids": list(v.sample_ids),
-                        "message": v.message,
-                    }
-                    for v in result.violations
-                ],
+def write_result(
+    conn: psycopg.Connection,
+    q: Queries,
+    result: BatchResult,
+    ids: Sequence[str],
+    retention_hours: float,
+    *,
+    synchronous: bool = True,
+) -> bool:
+    """Store a checked batch in one transaction and one round trip; False if already stored.
+
+    `ids` are the batch's values of its cross-batch unique rules, kept for
+    later windows (only an accepted batch's are kept, and its schema learned);
+    ids past the retention are forgotten on the way. `synchronous=False`: the
+    commit need not wait for the WAL flush (the caller's later commit does).
+    """
+    accepted = result.status == BatchStatus.ACCEPTED
+    params = batch_params(result)
+    params["violations"] = Jsonb(
+        [
+            {
+                "rule": v.rule,
+                "kind": v.kind,
+                "field": v.field,
+                "severity": str(v.severity),
+                "count": _int(v.count),
+                "sample_ids": list(v.sample_ids),
+                "message": v.message,
+            }
+            for v in result.violations
+        ]
+    )
+    params["ids"] = list(dict.fromkeys(ids)) if accepted else []
+    params["fields"] = Jsonb(result.schema) if accepted and result.schema else None
+    with conn.pipeline(), conn.transaction():
+        if not synchronous:
+            conn.execute(q["async_commit_local"])
+        conn.execute(q["lock_batch"], {"batch_id": result.batch_id})
+        cur = conn.execute(q["store_result"], params)
+        if accepted and ids:
+            conn.execute(
+                q["prune_seen"],
+                {
+                    "source": result.source,
+                    "before": result.received_at - timedelta(hours=retention_hours),
+                },
             )
-    return True
+    return cur.fetchone() is not None
 
 
 def result_from_row(row: Sequence[Any], violations: Sequence[Violation] = ()) -> BatchResult:
@@ -161,10 +187,13 @@ def result_from_row(row: Sequence[Any], violations: Sequence[Violation] = ()) ->
 
 def read_batch_result(conn: psycopg.Connection, q: Queries, batch_id: str) -> BatchResult | None:
     row = conn.execute(q["get_batch"], {"batch_id": batch_id}).fetchone()
-    if row is None:
-        return None
+    return None if row is None else _read_violations(conn, q, row)
+
+
+def _read_violations(conn: psycopg.Connection, q: Queries, row: Sequence[Any]) -> BatchResult:
+    """The stored batch of a `get_batch` row, its violations read."""
     vrows = conn.execute(
-        q["batch_violations"], {"batch_id": batch_id, "received_at": row[2]}
+        q["batch_violations"], {"batch_id": row[0], "received_at": row[2]}
     ).fetchall()
     violations = [
         Violation(
@@ -205,83 +234,61 @@ def list_batches(
     return [result_from_row(r) for r in rows]
 
 
-# -- cross-batch uniqueness --------------------------------------------------
+# -- before the check -----------------------------------------------------------
 
 
-def seen_before(
+@dataclass(frozen=True)
+class Lookup:
+    """What checking a batch needs from the database, read in one round trip."""
+
+    #: the batch as stored already (a retried job), else None
+    stored: BatchResult | None
+    #: per cross-batch unique rule: this batch's values already seen in its window
+    seen: dict[str, list[str]]
+    #: the source's learned schema, None before its first accepted batch
+    learned: dict[str, str] | None
+
+
+def look_up(
     conn: psycopg.Connection,
     q: Queries,
+    batch_id: str,
     rules: RuleSet,
     values: dict[str, list[str]],
     received_at: datetime,
     retention_hours: float,
-) -> dict[str, list[str]]:
-    """Per cross-batch unique rule: the values of this batch already seen in its window.
+) -> Lookup:
+    """Whether the batch is stored, the ids seen in their windows, the learned schema.
 
-    Exact: candidates are found by a 64-bit hash index and confirmed by comparing
-    the id text. The window is the rule's last N batches or hours, capped at the
-    retention of quality_seen_ids.
+    The statements are pipelined: one round trip (two for a stored batch with
+    violations). Ids are exact: candidates are found by a 64-bit hash index and
+    confirmed by the id text. A rule's window is its last N accepted batches or
+    hours, capped at the retention of quality_seen_ids.
     """
-    out: dict[str, list[str]] = {}
     oldest = received_at - timedelta(hours=retention_hours)
-    for rule in rules.rules:
-        if not rule.cross_batch or rule.name not in values:
-            continue
-        ids = values[rule.name]
-        if rule.window_batches is not None:
-            batches = [
-                r[0]
-                for r in conn.execute(
-                    q["recent_batch_ids"], {"source": rules.source, "n": rule.window_batches}
-                ).fetchall()
-            ]
-            if not batches:
-                out[rule.name] = []
+    with autocommit(conn), conn.pipeline():
+        stored = conn.execute(q["get_batch"], {"batch_id": batch_id})
+        lookups = {}
+        for rule in rules.rules:
+            if not rule.cross_batch or rule.name not in values:
                 continue
-            rows = conn.execute(
-                q["seen_in_batches"], {"source": rules.source, "ids": ids, "batches": batches}
-            ).fetchall()
-        else:
-            since = max(received_at - timedelta(hours=rule.window_hours or 0), oldest)
-            rows = conn.execute(
-                q["seen_since"], {"source": rules.source, "ids": ids, "since": since}
-            ).fetchall()
-        out[rule.name] = [r[0] for r in rows]
-    return out
-
-
-def remember_ids(
-    conn: psycopg.Connection,
-    schema: str,
-    source: str,
-    batch_id: str,
-    received_at: datetime,
-    ids: Sequence[str],
-    retention_hours: float,
-) -> None:
-    """Keep this batch's ids for later windows (COPY), and forget ids past the retention."""
-    from psycopg import sql
-
-    stmt = sql.SQL("COPY {} (source, id, batch_id, received_at) FROM STDIN").format(
-        sql.Identifier(schema, "quality_seen_ids")
+            ids = values[rule.name]
+            if rule.window_batches is not None:
+                lookups[rule.name] = conn.execute(
+                    q["seen_in_batches"],
+                    {"source": rules.source, "ids": ids, "n": rule.window_batches},
+                )
+            else:
+                since = max(received_at - timedelta(hours=rule.window_hours or 0), oldest)
+                lookups[rule.name] = conn.execute(
+                    q["seen_since"], {"source": rules.source, "ids": ids, "since": since}
+                )
+        schema = conn.execute(q["get_schema"], {"source": rules.source})
+        row = stored.fetchone()
+        learned = schema.fetchone()
+        seen = {name: [r[0] for r in cur.fetchall()] for name, cur in lookups.items()}
+    return Lookup(
+        stored=None if row is None else _read_violations(conn, q, row),
+        seen=seen,
+        learned=None if learned is None else dict(learned[0]),
     )
-    with conn.cursor() as cur, cur.copy(stmt) as copy:
-        for value in dict.fromkeys(ids):
-            copy.write_row((source, value, batch_id, received_at))
-    conn.execute(
-        queries(schema)["prune_seen"],
-        {"source": source, "before": received_at - timedelta(hours=retention_hours)},
-    )
-
-
-def learned_schema(conn: psycopg.Connection, q: Queries, source: str) -> dict[str, str] | None:
-    row = conn.execute(q["get_schema"], {"source": source}).fetchone()
-    return None if row is None else dict(row[0])
-
-
-def learn_schema(conn: psycopg.Connection, q: Queries, result: BatchResult) -> None:
-    if result.schema:
-        conn.execute(
-            q["upsert_schema"],
-            {"source": result.source, "fields": Jsonb(result.schema), "batch_id": result.batch_id},
-        )

@@ -151,6 +151,18 @@ def test_cross_batch_uniqueness_over_the_last_n_batches(services):
     assert "unique:id" not in {v.rule for v in late.violations}
 
 
+def test_cross_batch_uniqueness_over_the_last_hours(services):
+    # ids repeating one stored within the hour are flagged; three hours on they are not
+    quality.set_rules(services, "crm", RULES.replace("window_batches: 3", "window_hours: 1"), "t")
+    store(services, batch("h1", records("a")), now=NOW)
+    soon = NOW + timedelta(minutes=30)
+    second = store(services, batch("h2", records("a", 2), at=soon), now=soon)
+    assert {v.rule: v.count for v in second.violations}["unique:id"] == 2
+    later = NOW + timedelta(hours=3)
+    third = store(services, batch("h3", records("a", 1) + records("z", 1), at=later), now=later)
+    assert "unique:id" not in {v.rule for v in third.violations}
+
+
 def test_schema_drift_against_the_learned_schema(services):
     quality.set_rules(services, "crm", RULES, who="test")
     store(services, batch("s1", records("a")), now=NOW)

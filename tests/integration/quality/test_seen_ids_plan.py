@@ -15,17 +15,15 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 
-from pgwarden.quality.store import queries, remember_ids
+from pgwarden.quality.store import queries
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 RETENTION = 24.0 * 30  # hours: nothing is pruned while the table grows
 
 LOOKUPS = {
-    "seen_in_batches": (
-        {"ids": "$1", "source": "$2", "batches": "$3"},
-        "text[], text, text[]",
-    ),
+    "seen_in_batches": ({"ids": "$1", "source": "$2", "n": "$3"}, "text[], text, int"),
     "seen_since": ({"ids": "$1", "source": "$2", "since": "$3"}, "text[], text, timestamptz"),
 }
 
@@ -43,17 +41,24 @@ def scans(node: dict[str, Any]) -> list[tuple[str, str | None]]:
 
 
 def grow(conn: psycopg.Connection, schema: str, start: int, stop: int) -> None:
-    """Batches start..stop-1 of 500 ids for each of four sources, stored by the real COPY."""
+    """Batches start..stop-1 of 500 ids for each of four sources: accepted batch rows,
+    and their ids inserted as `store_result` inserts them."""
     for n in range(start, stop):
         for source in ("crm", "erp", "web", "iot"):
-            remember_ids(
-                conn,
-                schema,
-                source,
-                f"{source}-b{n}",
-                NOW - timedelta(minutes=stop - n),
-                [f"{source}-{n}-{i}" for i in range(500)],
-                RETENTION,
+            batch_id, at = f"{source}-b{n}", NOW - timedelta(minutes=stop - n)
+            conn.execute(
+                sql.SQL(
+                    "INSERT INTO {} (batch_id, source, received_at, checked_at, records, status)"
+                    " VALUES (%s, %s, %s, %s, 500, 'ACCEPTED')"
+                ).format(sql.Identifier(schema, "quality_batches")),
+                [batch_id, source, at, at],
+            )
+            conn.execute(
+                sql.SQL(
+                    "INSERT INTO {} (source, id, batch_id, received_at)"
+                    " SELECT %s, i, %s, %s FROM unnest(%s::text[]) AS i"
+                ).format(sql.Identifier(schema, "quality_seen_ids")),
+                [source, batch_id, at, [f"{source}-{n}-{i}" for i in range(500)]],
             )
     conn.commit()
 
@@ -72,11 +77,7 @@ def test_lookup_stays_index_driven_as_the_table_grows(conn, database, name):
     def args(n: int) -> list[Any]:
         # half of the ids were stored by batch n - 1, half are new
         ids = [f"crm-{n - 1}-{i}" for i in range(250)] + [f"new-{n}-{i}" for i in range(250)]
-        window: Any = (
-            [f"crm-b{k}" for k in range(max(0, n - 10), n)]
-            if name == "seen_in_batches"
-            else NOW - timedelta(days=1)
-        )
+        window: Any = 10 if name == "seen_in_batches" else NOW - timedelta(days=1)
         return [ids, "crm", window]
 
     execute = "EXECUTE lookup (%s::text[], %s::text, %s)"
