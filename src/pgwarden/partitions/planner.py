@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from pgwarden.partitions import bounds, naming
 from pgwarden.partitions.policy import Policy, TableName
@@ -31,9 +31,12 @@ DROP = "drop"
 ORDER = {FINALIZE: 0, CREATE: 1, CREATE_DEFAULT: 2, ARCHIVE: 3, DETACH: 3, DROP: 3}
 
 
-@dataclass(frozen=True)
-class Partition:
-    """One child as the catalog describes it. `lower`/`upper` None means unbounded."""
+class Partition(NamedTuple):
+    """One child as the catalog describes it. `lower`/`upper` None means unbounded.
+
+    A named tuple rather than a frozen dataclass: a run builds one per child of every
+    managed parent (thousands), and a tuple is built four times faster (0.27 against
+    1.04 us in CPython 3.11), the difference being a millisecond of a steady run."""
 
     schema: str
     name: str
@@ -77,7 +80,7 @@ class TableState:
         return next((p for p in self.partitions if p.is_default), None)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Action:
     table: TableName
     kind: str
@@ -142,11 +145,14 @@ def plan(states: Iterable[TableState], now: datetime, max_create: int) -> Plan:
         raise ValueError("now must be timezone-aware")
     result = Plan(now=now)
     ordered = sorted(states, key=lambda s: (s.policy.priority, s.policy.table.key))
+    # Parents with the same interval, premake, retention and zone (a hundred daily
+    # tables) share their window and cut-off: computed once per shape, not per table.
+    shapes: dict[tuple[Any, ...], _Shape] = {}
     for state in ordered:
         if not state.policy.enabled:
             continue
         result.tables.append(state.policy.table)
-        actions, warnings = plan_table(state, now, max_create)
+        actions, warnings = plan_table(state, now, max_create, shapes)
         result.actions.extend(actions)
         result.warnings.extend(warnings)
     return result
@@ -170,8 +176,46 @@ def retention_cutoff(policy: Policy, now: datetime) -> datetime | None:
     return bounds.minus_span(now, r.months, r.days, policy.tz)
 
 
+@dataclass(frozen=True)
+class _Shape:
+    """What every table of one policy shape shares at one `now`."""
+
+    cutoff: datetime | None
+    current: int
+    win_lo: datetime
+    win_hi: datetime
+    reason: str  # a retention action's reason
+
+
+def _shape(p: Policy, now: datetime, shapes: dict[tuple[Any, ...], _Shape] | None) -> _Shape:
+    r = p.retention
+    key = (
+        p.interval_unit,
+        p.interval_count,
+        p.premake,
+        p.timezone,
+        (r.months, r.days) if r is not None else None,
+    )
+    found = shapes.get(key) if shapes is not None else None
+    if found is None:
+        cutoff = retention_cutoff(p, now)
+        current, lo, hi = window(p, now)
+        reason = (
+            f"upper bound at or before the retention cut-off {cutoff:%Y-%m-%d %H:%M} UTC"
+            if cutoff is not None
+            else ""
+        )
+        found = _Shape(cutoff, current, lo, hi, reason)
+        if shapes is not None:
+            shapes[key] = found
+    return found
+
+
 def plan_table(
-    state: TableState, now: datetime, max_create: int
+    state: TableState,
+    now: datetime,
+    max_create: int,
+    shapes: dict[tuple[Any, ...], _Shape] | None = None,
 ) -> tuple[list[Action], list[PlanWarning]]:
     """What one table needs at `now`: (actions, warnings), step by step.
 
@@ -187,10 +231,11 @@ def plan_table(
         return [], [refusal]
     p = state.policy
     warnings: list[PlanWarning] = []
-    cutoff = retention_cutoff(p, now)
+    shape = _shape(p, now, shapes)
+    cutoff = shape.cutoff
     actions, coverage = _existing(state, cutoff, warnings)
     _check_coverage(p.table, coverage, warnings)
-    current, win_lo, win_hi = window(p, now)
+    current, win_lo, win_hi = shape.current, shape.win_lo, shape.win_hi
     wanted = [(win_lo, win_hi)]
     rescue_span = _rescue_span(state, cutoff, current, max_create, warnings)
     if rescue_span is not None:
@@ -200,7 +245,7 @@ def plan_table(
     actions.extend(creates)
     actions.extend(_default_partition(state, taken, win_lo, warnings))
     if cutoff is not None:
-        actions.extend(_retention(state, cutoff, len(creates), warnings))
+        actions.extend(_retention(state, cutoff, len(creates), warnings, shape.reason))
     return actions, warnings
 
 
@@ -225,7 +270,8 @@ def _existing(
     for part in state.partitions:
         if part.is_default:
             continue
-        if not part.managed:
+        managed = part.managed
+        if not managed:
             why = "unbounded" if part.lower is None or part.upper is None else "not a plain table"
             warnings.append(
                 PlanWarning(
@@ -236,9 +282,7 @@ def _existing(
                 )
             )
         coverage.append((part.lower or _MIN, part.upper or _MAX, part))
-        expired = (
-            cutoff is not None and part.upper is not None and part.managed and part.upper <= cutoff
-        )
+        expired = managed and cutoff is not None and part.upper <= cutoff  # type: ignore[operator]
         # an expired pending partition is finalized by its retention action below
         if part.detach_pending and not expired:
             actions.append(
@@ -416,12 +460,13 @@ def _default_partition(
 
 
 def _retention(
-    state: TableState, cutoff: datetime, created: int, warnings: list[PlanWarning]
+    state: TableState, cutoff: datetime, created: int, warnings: list[PlanWarning], reason: str
 ) -> list[Action]:
     p = state.policy
     t = p.table
     managed = sorted((x for x in state.partitions if x.managed), key=lambda x: x.lower or _MIN)
-    expired = [x for x in managed if x.upper is not None and x.upper <= cutoff]
+    # managed partitions have both bounds
+    expired = [x for x in managed if x.upper <= cutoff]  # type: ignore[operator]
     # keep-at-least counts the partitions this same plan creates, so that a plan
     # applied and planned again has nothing left to do
     allowed = max(0, len(managed) + created - p.keep_at_least)
@@ -455,7 +500,7 @@ def _retention(
             x.lower,
             x.upper,
             pending=x.detach_pending,
-            reason=f"upper bound at or before the retention cut-off {cutoff:%Y-%m-%d %H:%M} UTC",
+            reason=reason,
         )
         for x in expired
     ]

@@ -174,3 +174,29 @@ def test_gaps_overlaps_and_unbounded_partitions_are_warnings():
     result = plan([state_of(policy, parts)], d(10), BIG)
     kinds = {w.kind for w in result.warnings}
     assert {"gap", "unmanaged"} <= kinds
+
+
+@settings(max_examples=80, deadline=None)
+@given(policies(), st.lists(policies(), min_size=1, max_size=4), instants, st.integers(0, 3))
+def test_tables_planned_together_get_what_each_gets_alone(base, others, now, history):
+    # one plan shares windows and cut-offs between tables of the same shape: tables that
+    # differ from the first in only one of premake, retention or zone get their own
+    drawn = [base]
+    for i, o in enumerate(others):
+        field = ("premake", "retention", "timezone", "interval")[i % 4]
+        if field == "interval":
+            change = {"interval_unit": o.interval_unit, "interval_count": o.interval_count}
+        else:
+            change = {field: getattr(o, field)}
+        drawn.append(replace(base, **change))
+    states = []
+    for i, p in enumerate(drawn):
+        policy = replace(p, table=TableName("public", f"t{i}"))
+        state = state_of(policy)
+        for months in range(history, 0, -1):  # some history, from an earlier now
+            state = simulate(state, plan([state], now - timedelta(days=30 * months), 50).actions)
+        states.append(state)
+    together = plan(states, now, 50)
+    for state in states:
+        alone = plan([state], now, 50)
+        assert together.for_table(state.policy.table) == alone.actions
