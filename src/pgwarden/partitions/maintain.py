@@ -33,9 +33,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Per-table outcomes are written this many at a time (one round trip each time,
-# the rest with the run's finish): a run that dies loses at most this many rows
-# of partition_run_tables, never a partition.
+# Per-table outcomes wait until this many are pending and the next table is about
+# to send statements of its own; then they go in one round trip, and the rest go
+# with the run's finish. A run that dies loses at most this many rows of
+# partition_run_tables, never a partition. Tables whose work the batch did
+# (batch.py) send nothing more, so their outcomes go with the finish: writing
+# them in between would only add round trips between work already done and the
+# end of the run.
 RECORD_BATCH = 16
 
 Progress = Callable[[str, int, int], None]  # (table, done, total)
@@ -404,6 +408,8 @@ def _run_locked(
             results = []
             status, error = "ok", None
         else:
+            if _flush_due(records, done):
+                _write_records(conn, q, records)
             if done is None:
                 results = applier.run(actions)
             else:
@@ -421,8 +427,6 @@ def _run_locked(
             result.attempts = applier.attempts
             result.removal_path = applier.removal_path
             records.append(_table_record(run_id, t.key, result, len(actions)))
-            if len(records) >= RECORD_BATCH:
-                _write_records(conn, q, records)
         report.tables.append(result)
         if status == "failed":
             log.warning(
@@ -443,6 +447,13 @@ def _run_locked(
         f"{len(the_plan.warnings)} warning(s)"
     )
     return report
+
+
+def _flush_due(records: list[dict[str, Any]], done: batch.Outcome | None) -> bool:
+    """Whether the pending outcomes are written before the next table's own statements
+    (see RECORD_BATCH); `done` is what the batch did for that table."""
+    own = done is None or bool(done.left)
+    return own and len(records) >= RECORD_BATCH
 
 
 def _apply_batched(

@@ -1,0 +1,63 @@
+"""What a run sends and when, read from libpq's own trace of the run's connection."""
+
+from pathlib import Path
+
+from psycopg import pq
+
+from pgwarden.config.runtime import RuntimeConfig
+from pgwarden.db.pool import connect
+from pgwarden.partitions import run_maintenance, store
+from pgwarden.services import Services
+
+
+def _segments(trace: Path) -> list[list[str]]:
+    """The client's messages (each a line: a query's first line only), cut after each
+    Sync: one list per round trip."""
+    out: list[list[str]] = [[]]
+    for line in trace.read_text().splitlines():
+        fields = line.split("\t")
+        if len(fields) < 3 or fields[0] != "F":
+            continue
+        out[-1].append(line)
+        if fields[2].startswith("Sync"):
+            out.append([])
+    return [s for s in out if s]
+
+
+def test_outcomes_of_batched_tables_go_with_the_finish(settings, tmp_path):
+    # more tables than RECORD_BATCH, all simple: the batch does every table's work, and
+    # their outcomes are written in the run's last round trip, not in extra ones before it
+    db = connect(settings, name="pgwarden-trace", short_lived=True)
+    try:
+        services = Services(db=db, config=RuntimeConfig(db))
+        names = [f"rt{i:02d}" for i in range(20)]
+        with db.connection() as c:
+            for name in names:
+                c.execute(
+                    f"CREATE TABLE public.{name} (ts timestamptz NOT NULL) PARTITION BY RANGE (ts)"
+                )
+        for name in names:
+            store.add_policy(db, f"public.{name}", interval="daily", premake=1)
+        trace = tmp_path / "libpq.trace"
+        with trace.open("w") as f:
+            # the short-lived pool has one connection: the run gets the one traced here
+            with db.connection() as c:
+                c.pgconn.trace(f.fileno())
+                c.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
+            report = run_maintenance(services)
+            with db.connection() as c:
+                c.pgconn.untrace()
+        assert report.status == "ok" and len(report.tables) == 20
+        segments = _segments(trace)
+        writes = [i for i, s in enumerate(segments) for m in s if "partition_run_tables" in m]
+        # (a query's first line only: the trace continues its text on the lines after)
+        finish = [i for i, s in enumerate(segments) for m in s if '"UPDATE ' in m and "_runs" in m]
+        assert len(writes) == 20
+        assert set(writes) == set(finish) and len(finish) == 1
+        with db.connection() as c:
+            rows = c.execute(
+                "SELECT count(*) FROM partition_run_tables WHERE run_id = %s", [report.run_id]
+            ).fetchone()
+        assert rows == (20,)
+    finally:
+        db.close()
