@@ -142,9 +142,10 @@ class SpikeDetector(BaseDetectionModel):
             .alias("decision"),
             (pl.col("source") + ":" + pl.col("id").fill_null("?")).alias("entity_key"),
         )
-        outputs = scored.select("entity_key", "score", "decision", "source").to_dicts()
-        spikes = sum(o["decision"] == "spike" for o in outputs)
-        return ModelResult(outputs, {"records": float(len(outputs)), "spikes": float(spikes)})
+        # the frame itself: its columns are stored without a loop over its rows
+        outputs = scored.select("entity_key", "score", "decision", "source")
+        spikes = int((outputs.get_column("decision") == "spike").sum())
+        return ModelResult(outputs, {"records": float(outputs.height), "spikes": float(spikes)})
 
 
 class MissingParams(pydantic.BaseModel):

@@ -120,12 +120,14 @@ class ModelResult:
     outputs: records (mappings). The keys `entity_key` (text, ≤256 chars),
     `score` (number) and `decision` (label, ≤64 chars) are stored in columns
     and drive the shadow-vs-primary comparison; any other keys go to the
-    `payload` jsonb. A polars DataFrame is accepted and turned into records.
+    `payload` jsonb. A polars DataFrame is accepted and stored column by
+    column, without a loop over its rows (the faster form for many rows); a
+    PRIMARY's is turned into records for its downstream models.
     metrics: {metric_key: number}; keys over 64 characters and non-finite
     values are dropped (and counted) when stored.
     """
 
-    outputs: Sequence[Mapping[str, Any]] = ()
+    outputs: Sequence[Mapping[str, Any]] | Any = ()
     metrics: Mapping[str, float] = field(default_factory=dict)
 
 

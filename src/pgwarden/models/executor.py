@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from pgwarden.models.base import (
     BaseDetectionModel,
@@ -40,6 +40,20 @@ from pgwarden.models.base import (
 from pgwarden.models.errors import ShadowPublishForbidden
 from pgwarden.models.graph import Edge, Plan
 from pgwarden.models.registry import Snapshot, VersionSpec
+
+if TYPE_CHECKING:
+    import polars as pl
+
+#: A version's outputs: records, or the polars DataFrame the model returned, kept
+#: whole: its columns are written without a Python loop over its rows
+#: (`store.frame_columns`), and only a published PRIMARY's become records.
+Outputs: TypeAlias = "Sequence[Mapping[str, Any]] | pl.DataFrame"
+
+
+def is_frame(outputs: Any) -> bool:
+    """Whether outputs are a polars DataFrame (told by its API: polars is not imported here)."""
+    return callable(getattr(outputs, "to_dicts", None)) and hasattr(outputs, "columns")
+
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +141,7 @@ class RunSink(Protocol):
     """
 
     def record(
-        self, run: VersionRun, outputs: Sequence[Mapping[str, Any]], metrics: Mapping[str, Any]
+        self, run: VersionRun, outputs: Outputs, metrics: Mapping[str, Any]
     ) -> VersionRun: ...
 
 
@@ -138,9 +152,7 @@ class NullSink:
         self.runs = 0
         self.rows = 0
 
-    def record(
-        self, run: VersionRun, outputs: Sequence[Mapping[str, Any]], metrics: Mapping[str, Any]
-    ) -> VersionRun:
+    def record(self, run: VersionRun, outputs: Outputs, metrics: Mapping[str, Any]) -> VersionRun:
         self.runs += 1
         self.rows += len(outputs)
         return run
@@ -152,10 +164,11 @@ class SharedContext:
     def __init__(self) -> None:
         self._outputs: dict[str, Any] = {}
 
-    def publish(self, version: VersionSpec, outputs: Sequence[Mapping[str, Any]]) -> None:
+    def publish(self, version: VersionSpec, outputs: Outputs) -> None:
         if version.role is not Role.PRIMARY:
             raise ShadowPublishForbidden(version.model_id, version.version, version.role.value)
-        self._outputs[version.model_id] = freeze(list(outputs))
+        records = outputs.to_dicts() if is_frame(outputs) else list(outputs)  # type: ignore[union-attr]
+        self._outputs[version.model_id] = freeze(records)
 
     def has(self, model_id: str) -> bool:
         return model_id in self._outputs
@@ -167,12 +180,13 @@ class SharedContext:
         return MappingProxyType({e.input_key: self._outputs[e.depends_on] for e in edges})
 
 
-def as_records(outputs: Any) -> list[Mapping[str, Any]]:
-    """A result's outputs as a list of mappings; TypeError names what was wrong."""
+def as_outputs(outputs: Any) -> Outputs:
+    """A result's outputs as a list of mappings, or a polars DataFrame as it is;
+    TypeError names what was wrong."""
     if outputs is None:
         return []
-    if hasattr(outputs, "to_dicts") and callable(outputs.to_dicts):  # a polars DataFrame
-        outputs = outputs.to_dicts()
+    if is_frame(outputs):
+        return outputs
     if isinstance(outputs, Mapping | str | bytes):
         raise TypeError("ModelResult.outputs must be a list of mappings, not a single value")
     records = list(outputs)
@@ -197,7 +211,7 @@ def run_version(
     inputs: Mapping[str, Any],
     conn: Any,
     clock: Callable[[], float],
-) -> tuple[VersionRun, list[Mapping[str, Any]], Mapping[str, Any]]:
+) -> tuple[VersionRun, Outputs, Mapping[str, Any]]:
     """Run one version, catching its failure; returns (run, outputs, metrics)."""
     started_at = datetime.now(UTC)
     base = VersionRun(v.model_id, v.version, v.id, v.role.value, RunStatus.OK.value)
@@ -229,7 +243,7 @@ def run_version(
         result = model.run(ctx)
         if not isinstance(result, ModelResult):
             raise TypeError(f"run() returned {type(result).__name__}, not a ModelResult")
-        outputs = as_records(result.outputs)
+        outputs = as_outputs(result.outputs)
         metrics = result.metrics or {}
     except Exception as exc:
         elapsed = (clock() - t0) * 1000.0
@@ -286,7 +300,7 @@ def execute(
     runs: list[VersionRun] = []
     flush: Callable[[], list[VersionRun]] | None = getattr(sink, "flush", None)
     # recorded but not yet known as stored: (index in runs, version, its outputs)
-    held: list[tuple[int, VersionSpec, list[Mapping[str, Any]]]] = []
+    held: list[tuple[int, VersionSpec, Outputs]] = []
 
     def settle() -> None:
         """The held runs as stored; an OK PRIMARY's outputs are published only then."""
@@ -297,9 +311,7 @@ def execute(
                 shared.publish(v, outputs)
         held.clear()
 
-    def record(
-        v: VersionSpec, run: VersionRun, outputs: list[Mapping[str, Any]], metrics: Any
-    ) -> None:
+    def record(v: VersionSpec, run: VersionRun, outputs: Outputs, metrics: Any) -> None:
         held.append((len(runs), v, outputs))
         runs.append(sink.record(run, outputs, metrics))
 

@@ -26,7 +26,7 @@ import psycopg
 
 from pgwarden.db.queries import Queries
 from pgwarden.models.base import METRIC_KEY_MAX, RunStatus
-from pgwarden.models.executor import VersionRun
+from pgwarden.models.executor import Outputs, VersionRun, is_frame
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +95,34 @@ def output_columns(
     return keys, scores, decisions, json.dumps(payloads)
 
 
+def frame_columns(frame: Any) -> tuple[list[str | None], list[str | None], list[str | None], str]:
+    """Pure: `output_columns` of a polars DataFrame, column by column (no loop over rows).
+
+    The same text as the records' path where the two can differ at all: a
+    float score is its shortest round-trip text (null when not finite), an
+    integer score a float's, a boolean decision 'true' / 'false', other
+    columns cast to text by polars; the payloads are the other columns, one
+    JSON object per row (null when there is no other column).
+    """
+    import polars as pl
+
+    n = frame.height
+    present = set(frame.columns)
+
+    def text(name: str, *, number: bool = False) -> list[str | None]:
+        if name not in present:
+            return [None] * n
+        col = frame.get_column(name)
+        if number and (col.dtype.is_float() or col.dtype.is_integer()):
+            col = col.cast(pl.Float64)
+            col = pl.select(pl.when(col.is_finite()).then(col)).to_series()
+        return col.cast(pl.String).to_list()
+
+    others = [c for c in frame.columns if c not in COLUMNS]
+    payloads = frame.select(others).write_json() if others else json.dumps([None] * n)
+    return text("entity_key"), text("score", number=True), text("decision"), payloads
+
+
 class DbSink:
     """Holds each version's run, outputs and metrics, and writes them at `flush()`.
 
@@ -116,9 +144,7 @@ class DbSink:
         self.rows = 0
         self._held: list[tuple[VersionRun, dict[str, Any] | None, int]] = []
 
-    def record(
-        self, run: VersionRun, outputs: Sequence[Mapping[str, Any]], metrics: Mapping[str, Any]
-    ) -> VersionRun:
+    def record(self, run: VersionRun, outputs: Outputs, metrics: Mapping[str, Any]) -> VersionRun:
         kept, dropped = clean_metrics(metrics)
         if dropped:
             shown = ", ".join(k[:WARN_KEYS_MAX] for k in dropped)
@@ -134,7 +160,9 @@ class DbSink:
             )
         run = replace(run, metric_count=len(kept), dropped_metric_count=len(dropped))
         try:
-            keys, scores, decisions, payloads = output_columns(outputs)
+            keys, scores, decisions, payloads = (
+                frame_columns(outputs) if is_frame(outputs) else output_columns(outputs)  # type: ignore[arg-type]
+            )
         except (TypeError, ValueError) as exc:  # a payload JSON cannot encode
             run = self._failed(run, exc)
             self._held.append((run, None, 0))

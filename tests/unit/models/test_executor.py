@@ -166,7 +166,7 @@ def test_blocked_models_get_one_skipped_run_per_version_with_the_reason():
 
 def test_bad_results_are_failures_not_crashes():
     from pgwarden.models import BaseDetectionModel, ModelResult
-    from pgwarden.models.executor import as_records
+    from pgwarden.models.executor import as_outputs
 
     class NotAResult(BaseDetectionModel):
         def run(self, ctx):
@@ -186,6 +186,6 @@ def test_bad_results_are_failures_not_crashes():
                    sink=sink)  # fmt: skip
     assert runs[0].reason == "load_failed" and runs[0].error_class == "ImportError"
     with pytest.raises(TypeError):
-        as_records({"entity_key": "x"})
-    assert as_records(ModelResult([{"a": 1}]).outputs) == [{"a": 1}]
+        as_outputs({"entity_key": "x"})
+    assert as_outputs(ModelResult([{"a": 1}]).outputs) == [{"a": 1}]
     assert v.role is Role.PRIMARY
