@@ -21,9 +21,10 @@ primaries, 1 shadow) and the demo rules, then:
      lag (p50, p95) from the batches' own timestamps.
 Then, in this process, without workers: a bare COPY of the same records into
 the same server (median of 3, the yardstick of the ratios), and the per-step
-breakdown of --breakdown batches run one by one through process_batch (median
-ms per step, statements and WAL flushes per batch from pg_stat_statements and
-pg_stat_io).
+breakdown of --breakdown batches run one by one through process_batch after
+--batches batches of history (median ms per step, statements and WAL flushes
+per batch from pg_stat_statements and pg_stat_io). The queued run's own
+per-step medians, traced by the worker, are printed too.
 The machine has 2 cores shared by PostgreSQL, the HTTP server, the client and
 the workers, so two workers cannot double one worker's throughput here.
 """
@@ -42,6 +43,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -209,7 +211,7 @@ def idle_gaps(trace: Path, ids: list[str]) -> list[float]:
     wanted = set(ids)
     runs: dict[str, list[tuple[float, float]]] = {}
     for line in trace.read_text().splitlines():
-        pid, in_hand, done, batch_id = line.split(" ", 3)
+        pid, in_hand, done, _, batch_id = line.split(" ", 4)
         if batch_id in wanted:
             runs.setdefault(pid, []).append((float(in_hand), float(done)))
     gaps = []
@@ -217,6 +219,26 @@ def idle_gaps(trace: Path, ids: list[str]) -> list[float]:
         spans.sort()
         gaps += [nxt[0] - prev[1] for prev, nxt in zip(spans, spans[1:], strict=False)]
     return gaps
+
+
+def worker_stages(trace: Path, ids: list[str]) -> dict[str, float]:
+    """Median ms per step of the given batches as the workers ran them (the trace's
+    stages: the claim is 0 for a batch claimed by the previous one's closing commit)."""
+    wanted = set(ids)
+    stages: dict[str, list[float]] = {}
+    totals = []
+    for line in trace.read_text().splitlines():
+        _, in_hand, done, steps, batch_id = line.split(" ", 4)
+        if batch_id not in wanted or steps == "-":
+            continue
+        for part in steps.split(","):
+            name, ms = part.split("=")
+            stages.setdefault(name, []).append(float(ms))
+        totals.append((float(done) - float(in_hand)) * 1000)
+    out = {name: statistics.median(v) for name, v in stages.items()}
+    if totals:
+        out["total"] = statistics.median(totals)
+    return out
 
 
 def bare_copy(conninfo: str, batches: list[simulator.SimBatch], repeats: int = 3) -> float:
@@ -255,13 +277,20 @@ def server_counters(conn: psycopg.Connection) -> tuple[float, float, float]:
     return float(calls), float(fsyncs), float(exec_ms)
 
 
-def breakdown(services: Services, conninfo: str, n: int, records: int) -> dict[str, float]:
-    """Median ms per step of n batches run one by one here; statements and flushes per batch."""
+def breakdown(
+    services: Services, conninfo: str, n: int, records: int, history: int
+) -> dict[str, float]:
+    """Median ms per step of n batches run one by one here; statements and flushes per batch.
+
+    `history` batches go first: caches and prepared statements as a running worker
+    has them, and a history as long as the queued run's (the after-batch step reads
+    the source's history, so on a near-empty database it looked cheaper than it is).
+    """
     from pgwarden.service.pipeline import process_batch
 
-    batches = make(n + 4, records, seed=7)
+    batches = make(n + history, records, seed=7)
     queue_direct(services, batches)
-    for b in batches[:4]:  # caches and prepared statements, as a running worker has them
+    for b in batches[:history]:
         process_batch(services, b.batch_id)
     stages: dict[str, list[float]] = {}
     totals = []
@@ -271,7 +300,7 @@ def breakdown(services: Services, conninfo: str, n: int, records: int) -> dict[s
             before = server_counters(conn)
         except psycopg.Error:
             before = None
-        for b in batches[4:]:
+        for b in batches[history:]:
             t0 = time.perf_counter()
             outcome = process_batch(services, b.batch_id)
             totals.append((time.perf_counter() - t0) * 1000)
@@ -295,7 +324,7 @@ def make(n: int, records: int, seed: int) -> list[simulator.SimBatch]:
     ]
 
 
-def run(admin: str, workers: int, args: argparse.Namespace, tmp: Path) -> dict[str, float]:
+def run(admin: str, workers: int, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     conninfo = setup_database(admin, f"bench_pipeline_{workers}")
     settings = Settings(dsn=conninfo, api_token=TOKEN, max_body_bytes=64 * 1024 * 1024)  # type: ignore[arg-type]
     db = connect(settings, name="bench")
@@ -315,6 +344,7 @@ def run(admin: str, workers: int, args: argparse.Namespace, tmp: Path) -> dict[s
         wait_done(conninfo, queued_ids)
         q_span, q_records = queued_timings(conninfo, queued_ids[4 * workers :])
         gaps = idle_gaps(trace, queued_ids[4 * workers :])
+        steps = worker_stages(trace, queued_ids[4 * workers :])
         warm = make(4 * workers, args.records, seed=1000 + workers)
         post_all(http.url, warm, rate=None)
         wait_done(conninfo, [b.batch_id for b in warm])
@@ -343,6 +373,7 @@ def run(admin: str, workers: int, args: argparse.Namespace, tmp: Path) -> dict[s
             "paced_batches_per_s": rate,
             "lag_p50": statistics.median(lags),
             "lag_p95": pct(lags, 0.95),
+            "stages": steps,
         }
     finally:
         for p in procs:
@@ -398,7 +429,9 @@ def main() -> None:
             services = Services(db=db, config=RuntimeConfig(db))
             register(services)
             copy_rate = bare_copy(conninfo, make(args.batches, args.records, seed=3))
-            steps = breakdown(services, conninfo, args.breakdown, args.records)
+            steps = breakdown(
+                services, conninfo, args.breakdown, args.records, max(4, args.batches)
+            )
         finally:
             db.close()
     finally:
@@ -429,8 +462,19 @@ def main() -> None:
         for key, label in (("queued_records_per_s", "queued"), ("records_per_s", "HTTP")):
             ratio = results[1][key] / results[0][key]
             print(f"two workers / one worker ({label}): {ratio:.2f}x")
-    print(f"\none {args.records}-record batch, step by step (median of {args.breakdown}, ms):")
     order = ("claim", "parse", "quality", "alerts", "models", "finish", "total")
+    for r in results:
+        queued = r["stages"]
+        print(
+            f"\none {args.records}-record batch in the queued run, {r['workers']} worker(s), "
+            "as the worker traced it (median, ms; claim 0: claimed by the previous batch's "
+            "closing commit; total: claim returned to closing commit returned):"
+        )
+        print("  " + "  ".join(f"{k} {queued[k]:.2f}" for k in order if k in queued))
+    print(
+        f"\none {args.records}-record batch, step by step here after {max(4, args.batches)} "
+        f"batches of history (median of {args.breakdown}, ms):"
+    )
     print("  " + "  ".join(f"{k} {steps[k]:.2f}" for k in order if k in steps))
     if "statements" in steps:
         print(

@@ -112,7 +112,7 @@ def process_batch(
     in_hand = time.perf_counter()
     try:
         outcome = _process_claimed(services, q, row, started, clock, handoff)
-        trace_batch(batch_id, in_hand)
+        trace_batch(batch_id, in_hand, outcome.stages)
         return outcome
     except Exception as exc:
         _finish(services, q, batch_id, "FAILED", error=f"{type(exc).__name__}: {exc}"[:2000])
@@ -283,19 +283,21 @@ def fault_point(name: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-#: Benchmarks: PGWARDEN_TRACE_BATCHES=<file> appends "pid in_hand done batch_id" per
-#: batch (perf_counter seconds from the claim's return to the closing commit's), so a
-#: worker's idle time between batches is measured where it happens, in the worker.
+#: Benchmarks: PGWARDEN_TRACE_BATCHES=<file> appends "pid in_hand done stages batch_id"
+#: per batch (perf_counter seconds from the claim's return to the closing commit's;
+#: stages as name=ms,...), so a worker's idle time between batches and where its
+#: time goes are measured where they happen, in the worker.
 _TRACE = os.environ.get("PGWARDEN_TRACE_BATCHES", "")
 
 
-def trace_batch(batch_id: str, in_hand: float) -> None:
+def trace_batch(batch_id: str, in_hand: float, stages: dict[str, float]) -> None:
     if not _TRACE:
         return
     done = time.perf_counter()
+    steps = ",".join(f"{name}={ms:.3f}" for name, ms in stages.items()) or "-"
     fd = os.open(_TRACE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
-        os.write(fd, f"{os.getpid()} {in_hand:.7f} {done:.7f} {batch_id}\n".encode())
+        os.write(fd, f"{os.getpid()} {in_hand:.7f} {done:.7f} {steps} {batch_id}\n".encode())
     finally:
         os.close(fd)
 
