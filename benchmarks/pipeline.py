@@ -287,7 +287,9 @@ def breakdown(
     the source's history, so on a near-empty database it looked cheaper than it is).
     """
     from pgwarden.service.pipeline import process_batch
+    from pgwarden.service.worker import tune_gc
 
+    tune_gc()  # the garbage collector as a worker process has it
     batches = make(n + history, records, seed=7)
     queue_direct(services, batches)
     for b in batches[:history]:
