@@ -1,7 +1,8 @@
 """What happens after a batch result is stored: anomaly detection, alerts, daily state.
 
 The pipeline (`pgwarden.service.pipeline`) calls `after_batch` once per newly
-stored batch, after the batch row is committed. Here, in one transaction:
+stored batch, after the batch row is committed. Here, in one transaction (the
+caller's, when it has one open):
 
 1. claim the batch in `quality_evaluations` (a second call for the same batch
    id does nothing and returns None: the hook is idempotent);
@@ -18,11 +19,13 @@ with `alerts.deliver_now` (their ids are in `HookOutcome.alerts["deliveries"]`).
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
 from typing import Any
 
 import psycopg
+from psycopg.pq import TransactionStatus
 
 from pgwarden import alerts
 from pgwarden.quality import daily, performance
@@ -65,7 +68,11 @@ def after_batch(
     alert_settings = alerts.settings_from(config)
     now = result.checked_at
     q = anomaly_store.queries(schema)
-    with conn.transaction():
+    # Its own transaction, or the caller's (the pipeline's holds the step's record):
+    # a savepoint inside it would cost two round trips and change nothing, since an
+    # error here rolls the caller's transaction back all the same.
+    inside = conn.info.transaction_status == TransactionStatus.INTRANS
+    with nullcontext() if inside else conn.transaction():
         claimed = conn.execute(
             q["claim_evaluation"],
             {"batch_id": result.batch_id, "source": result.source,
