@@ -200,3 +200,59 @@ def test_tables_planned_together_get_what_each_gets_alone(base, others, now, his
     for state in states:
         alone = plan([state], now, 50)
         assert together.for_table(state.policy.table) == alone.actions
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    policy=policies(),
+    now=instants,
+    earlier=st.floats(0, 1),
+    drop=st.integers(0, 12),
+    extra=st.integers(-40, 40),
+    default=st.booleans(),
+    keep_empty=st.booleans(),
+)
+def test_the_settled_shortcut_agrees_with_the_full_plan(
+    policy, now, earlier, drop, extra, default, keep_empty
+):
+    # states made by planning up to one period earlier (the cut-off may have passed a
+    # bound since), some with a partition missing, an extra one overlapping or leaving
+    # a gap, a default partition, or a policy asking for one: whenever the shortcut says
+    # "nothing to do", the full steps find nothing either
+    from pgwarden.partitions.planner import _settled, _shape, _steps
+
+    policy = replace(policy, default_mode="keep-empty" if keep_empty else "none")
+    period = policy.interval_count * (31 if policy.interval_unit == "months" else 1)
+    state = state_of(policy)
+    then = now - timedelta(days=period * earlier)
+    state = simulate(state, plan([state], then, 1000).actions)
+    parts = sorted(state.partitions, key=lambda x: x.lower)
+    if parts and drop < len(parts) and drop % 3 == 0:
+        parts.pop(drop)
+    if parts and extra:
+        lo = parts[-1].upper + timedelta(hours=extra)
+        parts.append(Partition("public", "extra", lo, lo + timedelta(days=1)))
+    if default:
+        parts.append(Partition("public", "events_default", None, None, is_default=True))
+    state = replace(state, partitions=tuple(parts))
+    shape = _shape(policy, now, None)
+    if _settled(state, shape):
+        assert _steps(state, 1000, shape) == ([], [])
+
+
+def test_a_partition_expired_since_the_last_run_is_not_settled():
+    # monthly, 45 days' retention: planned on March 2nd, January's partition (up to
+    # February 1st) is kept; by March 20th it has expired, with the window still covered
+    policy = Policy(
+        table=TableName("public", "events"),
+        interval_unit="months",
+        interval_count=1,
+        premake=2,
+        retention=Span(0, 45),
+    )
+    state = state_of(policy)
+    for when in (datetime(2025, 1, 2, tzinfo=UTC), datetime(2025, 3, 2, tzinfo=UTC)):
+        state = simulate(state, plan([state], when, 1000).actions)
+    assert plan([state], datetime(2025, 3, 2, tzinfo=UTC), 1000).actions == []
+    later = plan([state], datetime(2025, 3, 20, tzinfo=UTC), 1000)
+    assert [(a.kind, a.upper) for a in later.actions] == [(DROP, datetime(2025, 2, 1, tzinfo=UTC))]
