@@ -193,7 +193,49 @@ def read_batch(
         raise BatchInvalid(source, None, None, "empty batch: 0 records")
     if max_value_bytes is not None and not fits(data, max_value_bytes):
         check_value_sizes(frame, source, max_value_bytes)
+    if may_hold_nul(data):
+        refuse_nul(frame, source)
     return frame
+
+
+NUL_REASON = "holds a NUL character (\\u0000), which PostgreSQL text cannot store"
+
+
+def may_hold_nul(data: Any) -> bool:
+    """False when bytes cannot hold a NUL in a text value or name: JSON writes it
+    \\u0000, CSV as the byte itself (one scan of the bytes, no frame pass). Records,
+    frames and files are checked on the frame."""
+    if isinstance(data, bytes | bytearray | memoryview):
+        raw = data if isinstance(data, bytes) else bytes(data)
+        return b"\\u0000" in raw or b"\x00" in raw
+    return True
+
+
+def refuse_nul(frame: pl.DataFrame, source: str) -> None:
+    """Refuse a batch with a NUL character in a field name or a text value.
+
+    PostgreSQL text cannot hold one: such a batch was accepted, then every
+    attempt to store its result failed and the batch ended FAILED after its
+    retries. Now it is REJECTED at once, naming the field and the value.
+    """
+    for name in frame.columns:
+        if "\x00" in name:
+            raise BatchInvalid(source, name, None, f"a field name that {NUL_REASON}")
+    fields = string_fields(frame.schema)
+    if not fields:
+        return
+    row = frame.select(
+        [
+            expr.str.contains("\x00", literal=True).any().alias(f"_{i}")
+            for i, (_, expr) in enumerate(fields)
+        ]
+    ).row(0)
+    for (name, expr), found in zip(fields, row, strict=True):
+        if found:
+            value = frame.select(
+                expr.filter(expr.str.contains("\x00", literal=True)).first()
+            ).item()
+            raise BatchInvalid(source, name, value, f"a value that {NUL_REASON}")
 
 
 def fits(data: Any, limit: int) -> bool:
@@ -241,6 +283,8 @@ def ndjson_chunks(
                 frame = pl.read_ndjson(piece, schema=schema)
             except Exception as exc:
                 raise ChunkUnreadable(str(exc)) from exc
+        if may_hold_nul(piece):
+            refuse_nul(frame, source)
         yield frame
     if schema is None:
         raise BatchInvalid(source, None, None, "empty batch: 0 bytes")

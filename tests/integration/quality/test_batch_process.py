@@ -129,6 +129,34 @@ def test_a_huge_string_value_rejects_the_batch_naming_the_field(services):
     assert "'note'" in result.reject_reason and "10,485,760-byte" in result.reject_reason
 
 
+@pytest.mark.parametrize(
+    "payload, fmt, field",
+    [
+        (b'{"id": "a\\u0000b", "timestamp": "2026-11-21T11:59:00Z"}\n', "jsonl", "'id'"),
+        (b'[{"id": "a", "n\\u0000ote": 1}]', "json", "'n\\x00ote'"),
+        (b"id,timestamp\na\x00b,2026-11-21T11:59:00Z\n", "csv", "'id'"),
+        ([{"id": "a\x00b", "timestamp": "2026-11-21T11:59:00Z"}], None, "'id'"),
+    ],
+)
+def test_a_nul_character_rejects_the_batch_naming_the_field(services, payload, fmt, field):
+    # PostgreSQL text cannot hold NUL: such a batch used to fail every attempt to
+    # store its result (a unique id, a sample id) and end FAILED after its retries
+    quality.set_rules(services, "crm", RULES, who="test")
+    b = DataBatch(source="crm", records=payload, fmt=fmt, id=f"nul-{fmt}", received_at=NOW)
+    result = quality.store_batch(services, b, now=NOW).result
+    assert result.status == quality.BatchStatus.REJECTED
+    assert field in result.reject_reason and "NUL character" in result.reject_reason
+    assert quality.get_batch(services, b.id).reject_reason == result.reject_reason
+    # a backslash-u written out in a value is only text, not a NUL
+    fine = b'{"id": "a\\\\u0000b", "timestamp": "2026-11-21T11:59:00Z"}\n'
+    ok = quality.store_batch(
+        services,
+        DataBatch(source="crm", records=fine, fmt="jsonl", id="not-nul", received_at=NOW),
+        now=NOW,
+    ).result
+    assert ok.status == quality.BatchStatus.ACCEPTED
+
+
 def test_cross_batch_uniqueness_over_the_last_n_batches(services):
     quality.set_rules(services, "crm", RULES, who="test")
     store(services, batch("w1", records("a")), now=NOW)
