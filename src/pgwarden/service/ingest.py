@@ -89,6 +89,7 @@ def check_metadata(metadata: object) -> dict[str, Any]:
             raise InputInvalid(
                 "metadata.data_freshness", fresh, "must be an ISO 8601 timestamp"
             ) from exc
+    check_values(metadata, "metadata")  # stored as jsonb: no NUL, NaN or deep nesting
     return metadata
 
 

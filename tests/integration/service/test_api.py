@@ -163,3 +163,27 @@ def test_feature_endpoints_answer_and_unknown_names_are_404(client):
     assert report.status_code == 200 and report.json()["day"] == "2026-11-21"
     page = client.get("/api/quality/report.html?date=2026-11-21")
     assert page.status_code == 200 and page.text.lstrip().lower().startswith("<!doctype html")
+
+
+def test_metadata_passes_the_records_door_a_422_naming_where_never_a_500(client):
+    # metadata is stored as jsonb: a NUL character in it was a 500
+    # (UntranslatableCharacter) at ingest; it now meets the records' checks
+    body = {"source": "api_calls", "records": [{"id": 1}], "metadata": {"tags": ["ok", "a\0b"]}}
+    r = client.post("/api/batches", json=body, headers=AUTH)
+    assert r.status_code == 422
+    err = r.json()["error"]
+    assert err["field"] == "metadata.tags[1]" and "NUL" in err["message"]
+    r = client.post("/api/batches", json={**body, "metadata": {"k\0": 1}}, headers=AUTH)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "metadata"
+    deep: object = "x"
+    for _ in range(200):
+        deep = [deep]
+    r = client.post("/api/batches", json={**body, "metadata": {"d": deep}}, headers=AUTH)
+    assert r.status_code == 422 and "too deep" in r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("path", ["/api/batches?source=a%00b", "/api/batches/a%00b"])
+def test_a_value_postgresql_refuses_is_a_422_not_a_500(client, path):
+    # psycopg refuses text with NUL before sending it (DataError): these were 500s
+    r = client.get(path, headers=AUTH)
+    assert r.status_code == 422 and "NUL" in r.json()["error"]["message"]

@@ -88,6 +88,18 @@ def install(app: FastAPI) -> None:
             headers={"Retry-After": "5"},
         )
 
+    @app.exception_handler(psycopg.DataError)
+    async def _refused_value(_: Request, exc: psycopg.DataError) -> JSONResponse:
+        # a value PostgreSQL cannot store (a NUL character in text or jsonb, a
+        # number out of range) is the request's fault: a 422 that says so, not a 500
+        primary = (exc.diag.message_primary or str(exc).splitlines()[0]).strip()
+        if "NUL" not in primary and ("\\u0000" in str(exc) or "0x00" in primary):
+            primary += " (a NUL character, \\u0000, which PostgreSQL text cannot hold)"
+        return JSONResponse(
+            error_body(f"a value of the request that PostgreSQL refuses: {primary}"),
+            status_code=422,
+        )
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 401 and _is_page(request):
