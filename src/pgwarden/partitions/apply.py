@@ -36,11 +36,12 @@ Why it is shaped this way:
   afterwards.
 - Removal tries the short path first, per table and per run: one
   transaction under a short lock_timeout (`partitions.short_lock_timeout`)
-  that locks the parent, detaches or drops all the table's expired
-  partitions, and commits. Only when that lock is not granted (the table is
-  busy) does it fall back to DETACH ... CONCURRENTLY, partition by
-  partition, where PostgreSQL allows it (no default partition), else to the
-  same transaction under the full lock_timeout with retries. Each table's
+  that detaches or drops all the table's expired partitions and commits (its
+  first statement locks the parent before anything else). Only when that
+  lock is not granted (the table is busy) does it fall back to DETACH ...
+  CONCURRENTLY, partition by partition, where PostgreSQL allows it (no
+  default partition), else to the same transaction under the full
+  lock_timeout with retries. Each table's
   result says which path it took; an interrupted detach is finalized next
   run.
 """
@@ -222,11 +223,7 @@ class TableApplier:
 
     def removal_statements(self, batch: list[Action], timeout: float) -> list[Statement]:
         """The short path's one transaction, BEGIN to COMMIT (see `_batch_once`)."""
-        out: list[Statement] = [
-            sql.SQL("BEGIN"),
-            ddl.set_lock_timeout(timeout),
-            ddl.lock_exclusive(self.parent),
-        ]
+        out: list[Statement] = [sql.SQL("BEGIN"), ddl.set_lock_timeout(timeout)]
         drops = [ddl.ident(a.schema, a.partition) for a in batch if a.kind == DROP]
         for a in batch:
             if a.kind == DETACH:
@@ -393,16 +390,18 @@ class TableApplier:
         return self._batch_results(batch, started, "plain")
 
     def _batch_once(self, batch: list[Action], timeout: float) -> None:
-        """One transaction, one round trip: lock the parent, detach, drop, commit.
+        """One transaction, one round trip: detach, drop, commit.
 
-        The parent is locked first (ACCESS EXCLUSIVE, which plain DETACH and
-        DROP of a partition take anyway) so that the one lock wait, bounded by
-        `timeout`, comes before any work.
+        The first lock the first statement takes is the parent's ACCESS
+        EXCLUSIVE (PostgreSQL 12+ locks a partition's parent before the
+        partition for DROP TABLE, and ALTER TABLE parent DETACH locks the
+        parent first), so the lock wait, bounded by `timeout`, comes before any
+        work, as an explicit LOCK TABLE of the parent would make it (one
+        statement less per table: 115 tables, 10-20 ms of CPU).
         """
         drops = [ddl.ident(a.schema, a.partition) for a in batch if a.kind == DROP]
         with self._pipeline(True), self.conn.transaction():
             self.conn.execute(ddl.set_lock_timeout(timeout))
-            self.conn.execute(ddl.lock_exclusive(self.parent))
             for a in batch:
                 if a.kind == DETACH:
                     self.conn.execute(ddl.detach(self.parent, ddl.ident(a.schema, a.partition)))

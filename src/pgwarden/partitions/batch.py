@@ -10,7 +10,7 @@ exactly as long as before and a table never waits for another to commit:
 - creation without a default-partition rescue: BEGIN, SET LOCAL
   lock_timeout, CREATE TABLE ... LIKE and ATTACH per partition, COMMIT;
 - the short removal path: BEGIN, SET LOCAL lock_timeout (the short one),
-  LOCK the parent, DETACH / DROP, COMMIT.
+  DETACH / DROP (the first statement locks the parent first), COMMIT.
 
 PostgreSQL skips everything after an error until the pipeline's end, so the
 first transaction that fails (a lock not granted, anything else) and every

@@ -118,10 +118,6 @@ def detach(parent: sql.Identifier, child: sql.Identifier, mode: str = "") -> sql
     )
 
 
-def lock_exclusive(table: sql.Identifier) -> sql.Composed:
-    return sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(table)
-
-
 def drop_tables(children: list[sql.Identifier]) -> sql.Composed:
     return sql.SQL("DROP TABLE {names}").format(names=sql.SQL(", ").join(children))
 

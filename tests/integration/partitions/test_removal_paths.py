@@ -140,3 +140,53 @@ def test_tables_after_a_held_one_in_the_same_batch_still_take_the_short_path(ser
     # the connection the run used is usable: the next run has nothing to do
     again = run_maintenance(services, now=START + timedelta(days=6))
     assert again.status == "ok" and not again.plan.actions
+
+
+def test_the_short_path_waits_for_the_parent_before_it_locks_any_partition(services, conn):
+    # a session holds the parent alone (no partition): while the short path waits for
+    # it, the run holds no lock on any partition, so the wait comes before any work
+    _daily(services, conn, "lk")
+    _history(services, ["lk"])
+    services.config.set("partitions.short_lock_timeout", 5.0)
+    ready, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with psycopg.connect(services.db.conninfo) as other:
+            other.execute("LOCK TABLE ONLY public.lk IN ACCESS SHARE MODE")
+            ready.set()
+            release.wait(10)
+            other.rollback()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert ready.wait(5)
+    found: list[tuple] = []
+    run = threading.Thread(
+        target=lambda: found.append((run_maintenance(services, now=START + timedelta(days=6)),))
+    )
+    run.start()
+    try:
+        with psycopg.connect(services.db.conninfo, autocommit=True) as watcher:
+            waiting = None
+            for _ in range(200):
+                waiting = watcher.execute(
+                    "SELECT l.pid FROM pg_locks l WHERE NOT l.granted "
+                    "AND l.relation = 'public.lk'::regclass"
+                ).fetchone()
+                if waiting:
+                    break
+                time.sleep(0.02)
+            assert waiting, "the run never waited for the parent"
+            held = watcher.execute(
+                "SELECT count(*) FROM pg_locks l JOIN pg_inherits i ON i.inhrelid = l.relation "
+                "WHERE l.pid = %s AND l.granted AND i.inhparent = 'public.lk'::regclass",
+                [waiting[0]],
+            ).fetchone()
+            assert held == (0,)
+    finally:
+        release.set()
+        holder.join()
+        run.join()
+    report = found[0][0]
+    assert report.status == "ok" and report.tables[0].removal_path == "short"
+    assert report.count("drop") == 4
