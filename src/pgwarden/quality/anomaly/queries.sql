@@ -12,8 +12,12 @@ WHERE b.source = %(source)s AND b.received_at >= %(since)s AND b.received_at < %
 ORDER BY b.received_at
 
 -- name: history_stats
--- Per-field summaries of the source's latest accepted batches (drift and outlier reference).
-SELECT batch_id, field_stats
+-- Per-field summaries of the source's latest accepted batches (drift and outlier reference),
+-- with the row's version (xmin); null for the rows the caller holds already, same version
+-- (their jsonb is neither read nor sent).
+SELECT batch_id, xmin::text,
+       CASE WHEN batch_id || ':' || xmin::text = ANY(%(cached)s::text[]) THEN NULL
+            ELSE field_stats END
 FROM {schema}.quality_batches
 WHERE source = %(source)s AND received_at < %(until)s AND received_at >= %(since)s
   AND status = 'ACCEPTED' AND batch_id <> %(batch_id)s

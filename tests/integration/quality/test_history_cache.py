@@ -1,0 +1,60 @@
+"""read_history keeps the reference points of earlier evaluations: same row, same object
+(its summaries parsed once), a row stored again read again, a bounded cache."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from pgwarden.quality.anomaly.model import BatchPoint
+from pgwarden.quality.anomaly.store import ReferenceCache, read_history
+from tests.integration.alerts.helpers import SCHEMA, store_history
+
+T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
+UNTIL = T0 + timedelta(hours=30)
+
+
+def read(conn, cache, source="src"):
+    return read_history(
+        conn, SCHEMA, source, "now", UNTIL, days=28, reference_batches=10, cache=cache
+    )
+
+
+def test_a_reference_point_is_read_and_parsed_once_and_a_stored_again_row_is_read_again(conn):
+    conn.autocommit = True
+    store_history(conn, "src", T0, 30)
+    cache = ReferenceCache()
+    first = read(conn, cache)
+    assert [p.batch_id for p in first] == [f"h{i}" for i in range(30)]
+    assert all(p.field_stats for p in first[20:]) and not any(p.field_stats for p in first[:20])
+    first[29].summary("value")  # what an evaluation leaves behind
+    second = read(conn, cache)
+    assert second == first
+    assert all(a is b for a, b in zip(first[20:], second[20:], strict=True))
+    assert "value" in second[29]._summaries  # parsed once, kept
+
+    # the same batch id stored again (other content): read again, not taken from the cache
+    conn.execute("DELETE FROM quality_batches WHERE batch_id = 'h29'")
+    conn.execute(
+        "INSERT INTO quality_batches (batch_id, source, received_at, checked_at, records,"
+        " status, overall, missing_values, type_mismatches, field_stats)"
+        " VALUES ('h29', 'src', %s, %s, %s, 'ACCEPTED', 0.95, 3, 0, %s)",
+        [first[29].received_at, first[29].received_at, first[29].records,
+         json.dumps({"value": {"nulls": 99}})],
+    )  # fmt: skip
+    third = read(conn, cache)
+    assert third[29] is not first[29] and third[29].field_stats == {"value": {"nulls": 99}}
+    assert all(a is b for a, b in zip(first[20:29], third[20:29], strict=True))
+    # and without a cache, the same history
+    assert read(conn, None) == third
+
+
+def test_the_cache_keeps_at_most_its_points_dropping_the_source_used_least_recently():
+    cache = ReferenceCache(max_points=15)
+    point = BatchPoint(batch_id="b", received_at=T0, records=1)
+    key_a, key_b = ("h", 5432, "db", "s", "a"), ("h", 5432, "db", "s", "b")
+    cache.keep(key_a, {f"a{i}": ("1", point) for i in range(10)})
+    cache.keep(key_b, {f"b{i}": ("1", point) for i in range(10)})
+    assert cache.get(key_a) == {} and len(cache.get(key_b)) == 10
+    cache.keep(key_b, {f"b{i}": ("1", point) for i in range(20)})  # more than it may hold
+    assert cache.get(key_b) == {}
