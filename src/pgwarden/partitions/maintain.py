@@ -524,10 +524,24 @@ def _table_record(run_id: int, key: tuple[str, str], r: TableResult, n: int) -> 
 
 
 def _write_records(conn: psycopg.Connection, q: Any, records: list[dict[str, Any]]) -> None:
-    """Write the waiting per-table outcomes in one round trip and forget them."""
+    """Write the waiting per-table outcomes in one statement and forget them.
+
+    One INSERT of arrays, not one INSERT per table: a run of 115 tables otherwise
+    parses, plans and executes 115 statements on the server for its records."""
     if records:
-        with conn.cursor() as cur:
-            cur.executemany(q["record_table"], records)
+        conn.execute(
+            q["record_tables"],
+            {
+                "run_id": records[0]["run_id"],
+                "schema_names": [r["schema_name"] for r in records],
+                "table_names": [r["table_name"] for r in records],
+                "statuses": [r["status"] for r in records],
+                "started": [r["started_at"] for r in records],
+                "durations": [float(r["duration_ms"]) for r in records],
+                "actions": [r["actions"] for r in records],
+                "errors": [r["error"] for r in records],
+            },
+        )
         records.clear()
 
 

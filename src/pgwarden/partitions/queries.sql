@@ -125,12 +125,14 @@ SET finished_at = clock_timestamp(), status = %(status)s, actions = %(actions)s,
     errors = %(errors)s, message = %(message)s
 WHERE id = %(id)s
 
--- name: record_table
--- One table's outcome within a run.
+-- name: record_tables
+-- Tables' outcomes within a run, one row per element of the arrays (one statement for all).
 INSERT INTO {schema}.partition_run_tables
     (run_id, parent_schema, parent_name, status, started_at, duration_ms, actions, error)
-VALUES (%(run_id)s, %(schema_name)s, %(table_name)s, %(status)s, %(started_at)s,
-        %(duration_ms)s, %(actions)s, %(error)s)
+SELECT %(run_id)s, t.*
+FROM unnest(%(schema_names)s::text[], %(table_names)s::text[], %(statuses)s::text[],
+            %(started)s::timestamptz[], %(durations)s::float8[], %(actions)s::int[],
+            %(errors)s::text[]) AS t
 
 -- name: last_runs
 -- Per managed table: the last run, the last success and its duration.
