@@ -38,6 +38,8 @@ null's own sd at that slot: sqrt(mu + mu^2 / k)).
 
     uv run python benchmarks/anomaly_eval.py --quick    # 12 days, every 4th batch, 6 episodes
     uv run python benchmarks/anomaly_eval.py --quick --family business Berlin   # a subset
+    uv run python benchmarks/anomaly_eval.py --quick --no-null --kind drift     # one kind's recall
+    uv run python benchmarks/anomaly_eval.py --quick --kind      # the null only: false, calibration
     uv run python benchmarks/anomaly_eval.py            # the full run: 60 days, every batch
     # families over three processes, then one pooled report:
     E=benchmarks/anomaly_eval.py
@@ -71,7 +73,7 @@ import numpy as np
 
 from pgwarden.quality.anomaly import BatchPoint, evaluate, settings_from
 from pgwarden.quality.anomaly.detectors import VOLUME_UPPER_SHARE
-from pgwarden.quality.anomaly.stats import binom_sf, negbin_tails
+from pgwarden.quality.anomaly.stats import binom_sf, negbin_tails, norm_isf
 
 WARMUP_DAYS = 28
 BASELINE_DAYS = 28
@@ -281,13 +283,33 @@ def inject(
     st: Stream, s, kind: str, size: float, i: int, length: int, rng
 ) -> tuple[int | None, list[str], bool | None]:
     """(index in the episode of the first batch it was found on, or None; severities;
-    for a missing rate, whether a test knowing the null rate and the episode's start
-    finds it within an hour: its count since the start, at one batch's missing level)."""
+    a ceiling: for a missing rate, whether a test knowing the null rate and the episode's
+    start finds it within an hour (its count since the start, at one batch's missing
+    level); for a drift of a normal field, whether a test knowing the null law and the
+    raw values finds it within 3 batches (the z of the mean of the values since the
+    start, two-sided, at one field's drift level); else None)."""
     saved = (list(st.full[i : i + length + 1]), list(st.bare[i : i + length + 1]))
     found, sev = None, []
     per_hour = 60 // st.cadence
     level = s.per_test_level("missing_rate", s.fdr * st.cadence / 60)
     ceiling, cum_x, cum_n = (False if kind == "missing" else None), 0, 0
+    first_values = []
+    if kind == "drift":
+        # the first 3 batches' values drawn up front (in the order the loop would draw
+        # them), so the ceiling sees them whenever the detector finds the drift
+        first_values = [
+            field_values(rng, st.family.field, min(st.full[i + j].records, 200), shift=size)
+            for j in range(min(3, length))
+        ]
+        if st.family.field == "normal":
+            drift_level = s.per_test_level("drift", s.fdr * st.cadence / 60) / st.family.fields
+            z_level, pooled = norm_isf(drift_level / 2), np.array([])
+            ceiling = False
+            for v in first_values:
+                pooled = np.concatenate([pooled, v])
+                if len(pooled):
+                    z = abs(pooled.mean() - 50.0) / 10.0 * math.sqrt(len(pooled))
+                    ceiling = ceiling or z >= z_level
     metric = {"spike": "volume", "drop": "volume", "missing": "missing_rate",
               "format": "format_rate", "drift": "drift", "outage": "arrival_gap"}[kind]  # fmt: skip
     for j in range(length):
@@ -318,7 +340,12 @@ def inject(
         elif kind == "drift":
             stats = dict(p.field_stats)
             n = min(p.records, 200)
-            stats["f0"] = summary(field_values(rng, st.family.field, n, shift=size))
+            values = (
+                first_values[j]
+                if j < len(first_values)
+                else field_values(rng, st.family.field, n, shift=size)
+            )
+            stats["f0"] = summary(values)
             p = replace(p, field_stats=stats)
         elif kind == "outage":
             # the batches of two hours never came; the next one is the first seen
@@ -365,6 +392,12 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="12 days, every 4th batch, 6 episodes")
     ap.add_argument("--cadence", type=int, nargs="*", default=[5, 15])
     ap.add_argument("--family", nargs="*", help="only families whose name contains this")
+    ap.add_argument(
+        "--kind",
+        nargs="*",
+        choices=KINDS,
+        help="only these injected kinds (default: all; --kind alone: none, the null only)",
+    )
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", help="also save the results here (pickle), after every stream")
     ap.add_argument("--merge", nargs="+", help="print the combined report of saved runs")
@@ -387,8 +420,10 @@ def main() -> None:
     print(f"{'family':<30}{'cadence':>8}{'evals':>7}{'false/source-month':>20}  fired")
     worst = 0.0
     streams: list[tuple[str, int, int, float, dict[str, int], float]] = []
-    rng = np.random.default_rng(args.seed)
-    for n_f, f in enumerate(fams):
+    for f in fams:
+        # seeds from the family's place in FAMILIES, not in the selection: a run of some
+        # families (--family) simulates the same streams as the full run
+        n_f = FAMILIES.index(f)
         for cad in args.cadence:
             st = simulate(f, cad, args.days, args.seed * 100 + n_f * 10 + cad)
             fired, null_p, evaluated = (
@@ -406,18 +441,29 @@ def main() -> None:
             strong: list[int | None] = []
             mine: dict[str, list[int | None]] = defaultdict(list)
             for kind, sizes, length in _kinds(f, cad):
+                if args.kind is not None and kind not in args.kind:
+                    continue
+                # each stream and kind draws its episodes on its own generator, and each
+                # episode its values on one of its own: a run of some kinds (--kind) meets
+                # the same episodes as the full run, and two versions of the detectors meet
+                # the same values however early either found the last episode
+                rng = np.random.default_rng([args.seed, n_f, cad, KINDS.index(kind)])
                 for size in sizes:
-                    for _ in range(args.episodes):
+                    for e in range(args.episodes):
                         i = int(rng.integers(first + 30, len(st.full) - length - 2))
+                        ep_rng = np.random.default_rng(
+                            [args.seed, n_f, cad, KINDS.index(kind), int(size * 10), e]
+                        )
                         if kind in ("spike", "drop") and st.mu[i] < 5:
                             continue
                         if kind in ("spike", "drop"):
                             oracle[(kind, _label(kind, size))].append(
                                 oracle_first(st, s, kind, size, i)
                             )
-                        found, sv, ceil = inject(st, s, kind, size, i, length, rng)
+                        found, sv, ceil = inject(st, s, kind, size, i, length, ep_rng)
                         if ceil is not None:
-                            oracle[(kind, f"{_label(kind, size)} (hour)")].append(ceil)
+                            within = "(hour)" if kind == "missing" else "(3 batches)"
+                            oracle[(kind, f"{_label(kind, size)} {within}")].append(ceil)
                         recall[(kind, _label(kind, size))].append((found, 60 // cad))
                         severities.update(sv[:1])
                         if kind in ("spike", "drop") and size >= 5:
@@ -513,7 +559,9 @@ def report(all_p, recall, severities, worst: float, t0: float, oracle=None) -> N
     if oracle:
         print("\nceiling: share a test knowing the null's exact law finds at the same level (spikes"
               " and drops: the first batch alone; missing (hour): the episode's batches so far,"
-              " within an hour, at one batch's missing level)")  # fmt: skip
+              " within an hour, at one batch's missing level; drift (3 batches): the mean of"
+              " the raw values since the start, within 3 batches, at one field's drift level,"
+              " normal fields only)")  # fmt: skip
         for (kind, label), hits in sorted(oracle.items()):
             share = 100 * sum(hits) / len(hits)
             print(f"  {kind:<8}{label:<14}{len(hits):>5} episodes  {share:5.1f}%")
@@ -527,6 +575,9 @@ def _label(kind: str, size: float) -> str:
     return {"spike": f"{size:g} sigma", "drop": f"{size:g} sigma", "missing": f"x{size:g}",
             "format": "20% of a field", "drift": f"{size:g} sd, 6 h",
             "outage": "2 h"}[kind]  # fmt: skip
+
+
+KINDS = ("spike", "drop", "missing", "format", "drift", "outage")
 
 
 def _kinds(f: Family, cad: int) -> list[tuple[str, tuple[float, ...], int]]:
