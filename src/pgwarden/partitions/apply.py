@@ -236,9 +236,10 @@ class TableApplier:
         out.append(sql.SQL("COMMIT"))
         return out
 
-    def removal_statements(self, batch: list[Action], timeout: float) -> list[Statement]:
-        """The short path's one transaction, BEGIN to COMMIT (see `_batch_once`)."""
-        out: list[Statement] = [sql.SQL("BEGIN"), ddl.set_lock_timeout(timeout)]
+    def removal_statements(self, batch: list[Action]) -> list[Statement]:
+        """The short path's one transaction, BEGIN to COMMIT (see `_batch_once`), without
+        its lock_timeout: the batch sets the short one for the session around all of them."""
+        out: list[Statement] = [sql.SQL("BEGIN")]
         drops = [ddl.ident(a.schema, a.partition) for a in batch if a.kind == DROP]
         for a in batch:
             if a.kind == DETACH:

@@ -9,8 +9,11 @@ exactly as long as before and a table never waits for another to commit:
 
 - creation without a default-partition rescue: BEGIN, SET LOCAL
   lock_timeout, CREATE TABLE ... LIKE and ATTACH per partition, COMMIT;
-- the short removal path: BEGIN, SET LOCAL lock_timeout (the short one),
-  DETACH / DROP (the first statement locks the parent first), COMMIT.
+- the short removal path: BEGIN, DETACH / DROP (the first statement locks
+  the parent first), COMMIT, under the short lock_timeout, which the
+  pipeline sets for the session before the first transaction and resets
+  after the last (one statement for the batch rather than one per table);
+  when the pipeline fails before its RESET, the RESET follows the ROLLBACK.
 
 PostgreSQL skips everything after an error until the pipeline's end, so the
 first transaction that fails (a lock not granted, anything else) and every
@@ -30,10 +33,14 @@ from dataclasses import dataclass, field
 
 import psycopg
 
+from pgwarden.db.queries import Queries
+from pgwarden.partitions import ddl
 from pgwarden.partitions.apply import ActionResult, Statement, TableApplier
 from pgwarden.partitions.planner import CREATE, CREATE_DEFAULT, DETACH, DROP, Action
 
 log = logging.getLogger(__name__)
+
+_DB = Queries("pgwarden.db")  # RESET lock_timeout
 
 
 @dataclass
@@ -86,7 +93,7 @@ def units_of(applier: TableApplier, actions: list[Action]) -> list[Unit]:
     if creates:
         units.append(Unit(applier, "create", creates, applier.create_statements(creates)))
     if removals and applier.s.detach_concurrently:
-        stmts = applier.removal_statements(removals, applier.s.short_lock_timeout)
+        stmts = applier.removal_statements(removals)
         units.append(Unit(applier, "remove", removals, stmts))
     return units
 
@@ -128,18 +135,30 @@ def run(conn: psycopg.Connection, units: list[Unit]) -> dict[int, Outcome]:
 
 
 def _send(conn: psycopg.Connection, units: list[Unit]) -> int | None:
-    """One pipeline of every unit; None when all committed, else the first that did not."""
+    """One pipeline of every unit; None when all committed, else the first that did not.
+
+    Only each unit's COMMIT gets a cursor of its own (its status is read); the other
+    statements share one."""
     error: psycopg.Error | None = None
+    short = next((u.applier.s.short_lock_timeout for u in units if u.kind == "remove"), None)
     try:
         with conn.pipeline():
+            shared = conn.cursor()
+            if short is not None:
+                shared.execute(ddl.set_lock_timeout(short, local=False), prepare=False)
             for u in units:
-                for stmt in u.statements:
-                    cur = conn.execute(stmt, prepare=False)
-                u.commit = cur
+                *head, commit = u.statements
+                for stmt in head:
+                    shared.execute(stmt, prepare=False)
+                u.commit = conn.execute(commit, prepare=False)
+            if short is not None:
+                shared.execute(_DB["reset_lock_timeout"], prepare=False)
     except psycopg.Error as exc:
         error = exc  # which units committed is read from their COMMITs below
     if conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
         conn.execute("ROLLBACK")
+    if error is not None and short is not None:
+        conn.execute(_DB["reset_lock_timeout"])  # the pipeline's own was skipped
     for i, u in enumerate(units):
         if u.commit is None or u.commit.statusmessage != "COMMIT":
             log.info(

@@ -6,7 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
+from pgwarden.config.runtime import RuntimeConfig
+from pgwarden.db.pool import connect
 from pgwarden.partitions import run_maintenance, store
+from pgwarden.services import Services
 from tests.integration.partitions.conftest import bounds_of
 
 START = datetime(2024, 1, 1, 12, tzinfo=UTC)
@@ -190,3 +193,36 @@ def test_the_short_path_waits_for_the_parent_before_it_locks_any_partition(servi
     report = found[0][0]
     assert report.status == "ok" and report.tables[0].removal_path == "short"
     assert report.count("drop") == 4
+
+
+def test_the_run_leaves_its_connection_with_the_server_lock_timeout(settings, conn):
+    # the batch sets the short lock_timeout for the session around its transactions; a
+    # held table after a free one makes the pipeline fail after the setting committed
+    # with the first table and before its RESET, and the run's connection (the one
+    # connection of a short-lived pool) must still come back with the server's
+    db = connect(settings, name="pgwarden-timeout", short_lived=True)
+    try:
+        services = Services(db=db, config=RuntimeConfig(db))
+        with db.connection() as c:
+            default = c.execute("SHOW lock_timeout").fetchone()
+        _daily(services, conn, "a_free")
+        # with a default partition its fallback is plain (SET LOCAL), which resets nothing
+        _daily(services, conn, "b_held", default=True)
+        _history(services, ["a_free", "b_held"])
+        reader = _reader_for(services.db.conninfo, "b_held", 0.6)
+        report = run_maintenance(services, now=START + timedelta(days=6))
+        reader.join()
+        assert {t.table: t.removal_path for t in report.tables} == {
+            "public.a_free": "short",
+            "public.b_held": "plain",
+        }
+        with db.connection() as c:
+            assert c.execute("SHOW lock_timeout").fetchone() == default
+        for name in ("a_free", "b_held"):  # and after a batch that all went through
+            store.set_policy(db, f"public.{name}", retention="1 day")
+        report = run_maintenance(services, now=START + timedelta(days=6))
+        assert {t.removal_path for t in report.tables} == {"short"}
+        with db.connection() as c:
+            assert c.execute("SHOW lock_timeout").fetchone() == default
+    finally:
+        db.close()
