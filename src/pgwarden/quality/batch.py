@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import mmap
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -154,6 +155,11 @@ def guess_format(data: bytes, name: str | None = None) -> str:
     return "csv"
 
 
+def canonical_format(fmt: str) -> str:
+    """A format's own name for one of its aliases (jsonl: ndjson, ipc: arrow)."""
+    return _ALIASES.get(fmt, fmt)
+
+
 def read_batch(
     data: Any,
     fmt: str | None = None,
@@ -288,6 +294,84 @@ def ndjson_chunks(
         yield frame
     if schema is None:
         raise BatchInvalid(source, None, None, "empty batch: 0 bytes")
+
+
+def csv_chunks(
+    data: bytes | str | Path, chunk_bytes: int, *, source: str = "?"
+) -> Iterator[pl.DataFrame]:
+    """A CSV batch (bytes or a file) as frames of about `chunk_bytes` of input each,
+    holding one chunk at a time.
+
+    Chunks are cut at line ends outside quotes (a quoted field may hold a line
+    break; a doubled quote keeps the count even), each read with the header and
+    the first chunk's schema (inferred from its first 10,000 rows, as
+    `read_batch` infers the whole batch's). A file is mapped, not read: the
+    kernel pages it in and out. Raises what `read_batch` raises; a chunk past
+    the first that does not read with that schema raises `ChunkUnreadable`.
+    """
+    import polars as pl
+
+    if isinstance(data, str | Path):
+        with open(data, "rb") as fh:
+            try:
+                view: Any = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+            except ValueError:  # an empty file cannot be mapped
+                view = b""
+    else:
+        view = data if isinstance(data, bytes) else bytes(data)
+    try:
+        first_end = _csv_cut(view, 0, 1)
+        header = bytes(view[:first_end])
+        schema: Any = None
+        start = first_end
+        lines = 0  # lines before this chunk, past the header (for the line numbers)
+        while start < len(view):
+            end = _csv_cut(view, start, chunk_bytes)
+            body = bytes(view[start:end])
+            piece = header + body
+            start = end
+            if not body.strip():
+                continue
+            _check_csv_rows(piece, source, skipped=lines)
+            lines += body.count(b"\n")
+            if schema is None:
+                try:
+                    frame = pl.read_csv(piece, infer_schema_length=10_000)
+                except Exception as exc:
+                    raise _explain(piece, "csv", source, exc) from exc
+                schema = frame.schema
+            else:
+                try:
+                    frame = pl.read_csv(piece, schema=schema)
+                except Exception as exc:
+                    raise ChunkUnreadable(str(exc)) from exc
+            if may_hold_nul(piece):
+                refuse_nul(frame, source)
+            del body, piece
+            if isinstance(view, mmap.mmap):
+                # the pages read so far leave this process (they stay in the page
+                # cache): a mapped file's pages count in its resident memory
+                view.madvise(mmap.MADV_DONTNEED, 0, start - start % mmap.PAGESIZE)
+            yield frame
+        if schema is None:
+            raise BatchInvalid(source, None, None, "empty batch: 0 records")
+    finally:
+        if isinstance(view, mmap.mmap):
+            view.close()
+
+
+def _csv_cut(view: Any, start: int, size: int) -> int:
+    """The end of the line at or after start + size that is outside quotes (or the end)."""
+    cut = view.find(b"\n", max(start, min(start + size, len(view)) - 1))
+    # (slices, not count(sub, start, end): a mapped file has find but no count)
+    quotes = view[start:cut].count(b'"') if cut >= 0 else 0
+    while cut >= 0 and quotes % 2:
+        nxt = view.find(b"\n", cut + 1)
+        if nxt < 0:
+            return len(view)
+        quotes += view[cut:nxt].count(b'"')
+        cut = nxt
+    return len(view) if cut < 0 else cut + 1
 
 
 class ChunkUnreadable(Exception):
@@ -460,9 +544,10 @@ def _from_bytes(data: bytes, fmt: str, source: str) -> pl.DataFrame:
     raise BatchInvalid(source, "fmt", fmt, f"cannot read bytes as {fmt}")
 
 
-def _check_csv_rows(data: bytes, source: str) -> None:
+def _check_csv_rows(data: bytes, source: str, *, skipped: int = 0) -> None:
     """Every row has the header's number of fields; else name the first line that has not
-    (polars pads or fails without saying where)."""
+    (polars pads or fails without saying where). `skipped`: lines of the batch between
+    the header and `data`'s first row (a chunk's line numbers are the batch's)."""
     import csv
     import io
 
@@ -479,12 +564,14 @@ def _check_csv_rows(data: bytes, source: str) -> None:
             if row and len(row) != len(header):
                 raise BatchInvalid(
                     source,
-                    f"line {reader.line_num}",
+                    f"line {reader.line_num + skipped}",
                     ",".join(row)[:80],
                     f"{len(row)} fields where the header has {len(header)}",
                 )
     except csv.Error as exc:
-        raise BatchInvalid(source, f"line {reader.line_num}", None, f"broken CSV: {exc}") from exc
+        raise BatchInvalid(
+            source, f"line {reader.line_num + skipped}", None, f"broken CSV: {exc}"
+        ) from exc
 
 
 def _read_json(data: bytes, source: str) -> pl.DataFrame:

@@ -23,6 +23,8 @@ from pgwarden.quality.batch import (
     DEFAULT_MAX_VALUE_BYTES,
     ChunkUnreadable,
     DataBatch,
+    canonical_format,
+    csv_chunks,
     fits,
     guess_format,
     input_size,
@@ -47,6 +49,9 @@ MAX_MEMORY_MB = 512  # seed 004's cap on one batch's memory (runtime key quality
 # (about 1.3x the text), the text itself and the pass's masks (measured 2.2x at
 # 1 M records with benchmarks/quality.py); 3 leaves room.
 MEMORY_PER_INPUT_BYTE = 3
+# CSV carries no key per value, so its frame is 2-3x larger per input byte than
+# JSON lines' (0.9x the text against 0.37x for the same records): 5 leaves room.
+MEMORY_PER_CSV_BYTE = 5
 
 
 @dataclass(frozen=True)
@@ -60,9 +65,13 @@ class CheckOptions:
     expected_records_max: int = EXPECTED_RECORDS_MAX
     max_memory_mb: int = MAX_MEMORY_MB
 
-    def chunk_bytes(self) -> int:
+    def chunk_bytes(self, fmt: str = "ndjson") -> int:
         """Input bytes per chunk under the memory ceiling (see `chunked`)."""
-        return max(1 << 20, self.max_memory_mb * 1_048_576 // MEMORY_PER_INPUT_BYTE // 6)
+        return max(1 << 20, self.max_memory_mb * 1_048_576 // memory_per_byte(fmt) // 6)
+
+
+def memory_per_byte(fmt: str) -> int:
+    return MEMORY_PER_CSV_BYTE if fmt == "csv" else MEMORY_PER_INPUT_BYTE
 
 
 def check_batch(
@@ -132,8 +141,17 @@ def check_batch(
 
 
 def chunked(batch: DataBatch, options: CheckOptions) -> bool:
-    """Whether a batch is checked in chunks: JSON lines (bytes or a file) whose whole
-    check would need more than `options.max_memory_mb`."""
+    """Whether a batch is checked in chunks: JSON lines or CSV (bytes or a file) whose
+    whole check would need more than `options.max_memory_mb`."""
+    fmt = chunk_format(batch)
+    if fmt is None:
+        return False
+    need = input_size(batch.records, None) * memory_per_byte(fmt)
+    return need > options.max_memory_mb * 1_048_576
+
+
+def chunk_format(batch: DataBatch) -> str | None:
+    """'ndjson' or 'csv' for a batch that can be read in chunks, else None."""
     data = batch.records
     if isinstance(data, bytes | bytearray | memoryview):
         fmt = batch.fmt or guess_format(bytes(data[:4096]))
@@ -142,14 +160,12 @@ def chunked(batch: DataBatch, options: CheckOptions) -> bool:
             with open(data, "rb") as fh:
                 head = fh.read(4096)
         except OSError:
-            return False  # read_batch names the problem
+            return None  # read_batch names the problem
         fmt = batch.fmt or guess_format(head, Path(data).name)
     else:
-        return False
-    if fmt not in ("ndjson", "jsonl"):
-        return False
-    need = input_size(data, None) * MEMORY_PER_INPUT_BYTE
-    return need > options.max_memory_mb * 1_048_576
+        return None
+    fmt = canonical_format(fmt)
+    return fmt if fmt in ("ndjson", "csv") else None
 
 
 def _evaluate_in_chunks(
@@ -158,15 +174,17 @@ def _evaluate_in_chunks(
     from pgwarden.quality.chunked import evaluate_chunks
 
     data = batch.records
-    size = options.chunk_bytes()
+    fmt = chunk_format(batch) or "ndjson"
+    size = options.chunk_bytes(fmt)
     total = input_size(data, None)
+    read_chunks = csv_chunks if fmt == "csv" else ndjson_chunks
 
     def estimate(first: Any) -> int:
         # records per input byte of the first chunk, for the stride of the stats sample
         return max(1, round(first.height * total / min(size, total)))
 
     return evaluate_chunks(
-        lambda: ndjson_chunks(data, size, source=batch.source),
+        lambda: read_chunks(data, size, source=batch.source),
         rules,
         batch.received_at,
         ctx,

@@ -12,9 +12,10 @@ import pytest
 
 from pgwarden.config.keys import ALL_KEYS
 from pgwarden.errors import ConfigValueInvalid
-from pgwarden.quality.batch import DataBatch, ndjson_chunks, read_batch
+from pgwarden.quality.batch import DataBatch, csv_chunks, ndjson_chunks, read_batch
 from pgwarden.quality.check import CheckOptions, check_batch, chunked
 from pgwarden.quality.chunked import evaluate_chunks
+from pgwarden.quality.errors import BatchInvalid
 from pgwarden.quality.evaluator import CheckContext, evaluate
 from pgwarden.quality.model import BatchStatus
 from pgwarden.quality.rules import parse_yaml
@@ -164,3 +165,86 @@ def test_a_bad_max_memory_mb_names_the_key_and_the_value(bad):
         key.coerce(bad)
     assert "quality.max_memory_mb" in str(caught.value)
     assert repr(bad) in str(caught.value) or str(bad) in str(caught.value)
+
+
+CSV_RULES = """
+metadata_checks: false
+rules:
+  - {kind: required, fields: [id, timestamp, value]}
+  - {kind: range, field: value, min: 1, max: 1000}
+  - {kind: allowed, field: status, values: [active, idle]}
+  - {kind: regex, field: user, pattern: "^u[0-9]+$"}
+  - {kind: unique, field: id}
+  - {kind: freshness, field: timestamp, max_age: 1h, max_future: 0}
+"""
+
+
+def csv_text(n: int, *, crlf: bool = False) -> bytes:
+    """A CSV batch with quoted commas, quoted line breaks and doubled quotes in `note`."""
+    rnd = random.Random(11)
+    end = "\r\n" if crlf else "\n"
+    lines = ["id,user,value,status,timestamp,note"]
+    for i in range(n):
+        stamp = (NOW - timedelta(minutes=rnd.randrange(90))).strftime("%Y-%m-%dT%H:%M:%SZ")
+        value = "" if rnd.random() < 0.03 else str(rnd.randrange(-5, 1100))
+        rid = f"r{rnd.randrange(i)}" if i > 10 and rnd.random() < 0.02 else f"r{i}"
+        note = rnd.choice(["plain", '"a, b"', '"two\nlines"', '"say ""hi"""', ""])
+        status = rnd.choice(["active", "idle", "gone"])
+        lines.append(f"{rid},u{rnd.randrange(500)},{value},{status},{stamp},{note}")
+    return (end.join(lines) + end).encode()
+
+
+@pytest.mark.parametrize("crlf", [False, True])
+def test_csv_chunks_give_the_counts_and_sample_ids_of_the_whole(crlf):
+    data = csv_text(4000, crlf=crlf)
+    rules = parse_yaml("src", CSV_RULES)
+    whole = evaluate(read_batch(data, "csv"), rules, NOW, CheckContext())
+    pieces = list(csv_chunks(data, 20_000))
+    assert len(pieces) > 5 and sum(p.height for p in pieces) == 4000
+    assert all(p.schema == pieces[0].schema for p in pieces)
+    parts = evaluate_chunks(lambda: csv_chunks(data, 20_000), rules, NOW, CheckContext())
+    assert findings(parts) == findings(whole)
+    by_rule = {f.rule.name: f for f in whole.findings}
+    assert by_rule["unique:id"].count > 10 and by_rule["range:value"].count > 10
+    for name in ("records", "missing_required", "invalid_records", "out_of_range", "duplicates"):
+        assert getattr(parts, name) == getattr(whole, name), name
+
+
+def test_a_csv_file_over_the_ceiling_is_checked_in_chunks_with_equal_results(tmp_path):
+    data = csv_text(60_000)
+    path = tmp_path / "batch.csv"
+    path.write_bytes(data)
+    rules = parse_yaml("src", CSV_RULES)
+    small, big = CheckOptions(max_memory_mb=1), CheckOptions()
+    batch = DataBatch(source="src", records=path, id="b", received_at=NOW)
+    assert chunked(batch, small) and not chunked(batch, big)
+    assert len(data) > 2 * small.chunk_bytes("csv")
+    parts = check_batch(batch, rules, NOW, options=small)
+    whole = check_batch(batch, rules, NOW, options=big)
+    assert parts.status == whole.status == BatchStatus.ACCEPTED
+    assert parts.scores == whole.scores and parts.counts == whole.counts
+    assert parts.violations == whole.violations
+
+
+def test_a_ragged_csv_row_in_a_late_chunk_is_named_by_its_line_in_the_batch():
+    lines = csv_text(3000).decode().splitlines(keepends=True)
+    at = next(
+        i for i in range(2500, 3000) if "\n" not in lines[i].rstrip("\n") and '"' not in lines[i]
+    )
+    lines[at] = lines[at].rstrip("\n") + ",extra\n"
+    data = "".join(lines).encode()
+    with pytest.raises(BatchInvalid) as whole:
+        read_batch(data, "csv")
+    with pytest.raises(BatchInvalid) as parts:
+        list(csv_chunks(data, 10_000))
+    assert str(parts.value) == str(whole.value)
+    assert f"line {at + 1}" in str(parts.value)
+
+
+def test_an_empty_csv_body_is_an_empty_batch(tmp_path):
+    path = tmp_path / "empty.csv"
+    path.write_bytes(b"")
+    with pytest.raises(BatchInvalid, match="empty batch"):
+        list(csv_chunks(path, 10_000))
+    with pytest.raises(BatchInvalid, match="empty batch"):
+        list(csv_chunks(b"id,value\n", 10_000))

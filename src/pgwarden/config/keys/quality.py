@@ -59,7 +59,7 @@ KEYS: list[Key] = [
         "quality.max_memory_mb",
         "int",
         512,
-        "memory a batch is checked within: a JSON-lines batch whose check would need "
+        "memory a batch is checked within: a JSON-lines or CSV batch whose check would need "
         "more is read and checked in chunks, with the same counts, scores and sample ids",
         min=64,
         max=1_048_576,
