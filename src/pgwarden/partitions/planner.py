@@ -109,7 +109,17 @@ class Action:
 # bounds as text; tables and bounds repeat from one action to the next, so each is
 # formatted once: 2.6 -> 1.0 ms for those 783 (CPython 3.11).
 _shown = functools.lru_cache(maxsize=4096)(str)
-_iso = functools.lru_cache(maxsize=4096)(datetime.isoformat)
+
+
+def _iso(instant: datetime) -> str:
+    # keyed by the zone too: equal instants in two zones are equal datetimes, but their
+    # text differs
+    return _iso_in(instant, instant.tzinfo)
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso_in(instant: datetime, _zone: object) -> str:
+    return instant.isoformat()
 
 
 @dataclass(frozen=True)

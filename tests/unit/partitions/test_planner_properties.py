@@ -256,3 +256,18 @@ def test_a_partition_expired_since_the_last_run_is_not_settled():
     assert plan([state], datetime(2025, 3, 2, tzinfo=UTC), 1000).actions == []
     later = plan([state], datetime(2025, 3, 20, tzinfo=UTC), 1000)
     assert [(a.kind, a.upper) for a in later.actions] == [(DROP, datetime(2025, 2, 1, tzinfo=UTC))]
+
+
+def test_an_actions_bounds_are_shown_in_their_own_zone():
+    # equal instants in two zones are equal datetimes: the text must follow each one's zone
+    from zoneinfo import ZoneInfo
+
+    from pgwarden.partitions.planner import Action
+
+    t = TableName("public", "events")
+    utc = datetime(2025, 3, 1, 23, tzinfo=UTC)
+    berlin = utc.astimezone(ZoneInfo("Europe/Berlin"))
+    first = Action(t, DROP, "p1", "public", utc, utc).to_dict()
+    second = Action(t, DROP, "p1", "public", berlin, berlin).to_dict()
+    assert first["lower"] == "2025-03-01T23:00:00+00:00"
+    assert second["lower"] == "2025-03-02T00:00:00+01:00"
