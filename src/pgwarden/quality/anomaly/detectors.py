@@ -493,13 +493,20 @@ def arrival_gap(
 
 
 def _reference(
-    history: Sequence[BatchPoint], name: str, key: str, need: float, s: DetectorSettings
+    history: Sequence[BatchPoint],
+    name: str,
+    key: str,
+    need: float,
+    s: DetectorSettings,
+    leave_out: Sequence[BatchPoint] = (),
 ) -> tuple[list[histo.Summary], list[BatchPoint]]:
-    """The latest usable summaries, enough for `need` values (and at least a minimum of batches)."""
+    """The latest usable summaries, enough for `need` values (and at least a minimum of
+    batches), without the batches in `leave_out`."""
     sums, used = [], []
     total = 0.0
+    skip = {id(p) for p in leave_out}
     for p in reversed(history):
-        if not p.accepted or key in p.flagged:
+        if not p.accepted or key in p.flagged or id(p) in skip:
             continue
         sm = p.summary(name)
         if sm is None:
@@ -604,7 +611,9 @@ def drift(
     omnibus score and a location score (a shift moves them together); both
     are scaled by the dispersion the reference batches show among
     themselves, and the test is run on this batch and on the last
-    `drift_window` batches together (small batches add up). The omnibus is
+    `drift_window` batches together (small batches add up: their location
+    scores pooled with weights sqrt(values)). The batches tested together are
+    not part of the reference nor of its dispersion. The omnibus is
     the Cauchy combination of each score's two-sided tail: each score is
     close to normal alone, but a dozen values' interpolated quantiles are far
     from jointly normal, and a chi-square over them put p <= 1e-4 six times
@@ -617,7 +626,19 @@ def drift(
     method = "reference CDF at the batch's quantiles (PIT: omnibus and location scores)"
     cur = current.summary(name)
     size = cur.total if cur else 0.0
-    sums, used = _reference(history, name, key, max(5000.0, 30.0 * size), s)
+    # the batches tested with this one are left out of the reference and its dispersion:
+    # a drift that began a few batches ago must not widen the spread that should catch it
+    # (two shifted night batches among 72 raised the location dispersion by a quarter)
+    recent: list[BatchPoint] = []
+    recent_sums: list[histo.Summary] = []
+    for p in reversed(history):
+        if len(recent) >= s.drift_window - 1:
+            break
+        sm = p.summary(name) if p.accepted else None
+        if sm is not None and sm.total >= 5 and len(sm.points()[0]) >= 2:
+            recent.append(p)
+            recent_sums.append(sm)
+    sums, used = _reference(history, name, key, max(5000.0, 30.0 * size), s, recent)
     window = _window(used)
     if len(sums) < s.min_history:
         return TestResult(DRIFT, name, Status.INSUFFICIENT_HISTORY, method, window)
@@ -643,28 +664,25 @@ def drift(
             locs.append(min(lz * lz, LOCATION_CAP))
     phi_chi = max(1.0, median(chis)) if chis else 1.0
     phi_loc = max(LOCATION_FLOOR, sum(locs) / len(locs)) if locs else 1.0
-    recent = []
-    for p in reversed(history):
-        if len(recent) >= s.drift_window - 1:
-            break
-        if p.accepted:
-            sm = p.summary(name)
-            if sm is not None and sm.total >= 5 and len(sm.points()[0]) >= 2:
-                recent.append(sm)
     groups = [[cur]] if size >= s.drift_min_sample else []
-    if recent:
-        groups.append([cur, *recent])
+    if recent_sums:
+        groups.append([cur, *recent_sums])
     if not groups:
         return TestResult(
             DRIFT, name, Status.INSUFFICIENT_SAMPLE, method, window,
             details={"batch_values": size},
         )  # fmt: skip
+    scored = [_pit(ref, sm) for sm in groups[-1]]
     tests: list[float] = []
     weights: list[float] = []
     for group in groups:
-        scored = [_pit(ref, sm) for sm in group]
-        zs = n.concatenate([z for _, z, _ in scored])
-        loc = sum(lz for _, _, lz in scored) / math.sqrt(len(scored))
+        got = scored[: len(group)]
+        zs = n.concatenate([z for _, z, _ in got])
+        # the batches' location scores weighted by the square root of their values, as
+        # z-scores are pooled: a batch of 200 values says more than one of 12
+        ws = [math.sqrt(sm.total) for sm in group]
+        loc = sum(w * lz for w, (_, _, lz) in zip(ws, got, strict=True))
+        loc /= math.sqrt(sum(w * w for w in ws))
         p_chi = cauchy_combine((2.0 * sp.ndtr(-n.abs(zs) / math.sqrt(phi_chi))).tolist())
         p_loc = 2.0 * norm_sf(abs(loc) / math.sqrt(phi_loc))
         share = DRIFT_WINDOW_SHARE if len(group) > 1 else 1.0 - DRIFT_WINDOW_SHARE
@@ -683,7 +701,8 @@ def drift(
         strength=value,
         details={"batch_values": size, "reference_values": ref.total,
                  "reference_batches": len(sums), "dispersion": phi_chi,
-                 "location_dispersion": phi_loc, "window_batches": len(recent) + 1,
+                 "location_dispersion": phi_loc, "location_score": scored[0][2],
+                 "window_batches": len(recent) + 1,
                  "points": xs, "reference_cdf_at_points": u.tolist()},
     )  # fmt: skip
 
