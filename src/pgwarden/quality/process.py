@@ -2,14 +2,16 @@
 
 Order of work, and why:
 
-1. A stored batch id returns the stored result at once (a retried job does
-   no work twice, and says so: `Stored.new` is False).
-2. The batch is read (unless the caller already did) and checked outside any
-   transaction; only the small lookups the check needs (ids seen in the
-   window, the learned schema) touch the database.
-3. The batch row, its violations, its ids and the learned schema are written
-   in one transaction under an advisory lock on the batch id, so two workers
-   racing on one id store it once.
+1. The batch is read (unless the caller already did), outside any
+   transaction.
+2. One round trip (`store.look_up`) asks whether the id is stored, which of
+   its ids were seen in their windows, and the source's learned schema. A
+   stored batch id returns the stored result at once (a retried job does no
+   work twice, and says so: `Stored.new` is False).
+3. The batch is checked, in memory.
+4. The batch row, its violations, its ids and the learned schema are written
+   by one statement in one transaction under an advisory lock on the batch
+   id (`store.write_result`), so two workers racing on one id store it once.
 
 What follows a stored batch (anomalies, alerts, models) is the pipeline's
 (`pgwarden.service.pipeline`), which calls `hooks.after_batch` next.
