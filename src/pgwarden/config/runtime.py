@@ -14,7 +14,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -255,6 +255,19 @@ class RuntimeConfig:
             self._last_good[name] = typed  # validated here: good until a better one is read
         self.invalidate()
 
+    @property
+    def values_query(self) -> Any:
+        """The one read of every stored value, for a caller to send in a round trip of
+        its own and hand the rows to `prime`."""
+        return self._q["all_values"]
+
+    def prime(self, rows: Sequence[Sequence[Any]]) -> None:
+        """Take the stored values as read by the caller (`values_query`): the next `get`s
+        within the TTL read nothing (a cron-started partitions run folds the read into
+        its first round trip)."""
+        with self._lock:
+            self._load(rows, self._clock())
+
     def _refresh_if_stale(self, force: bool = False) -> None:
         now = self._clock()
         with self._lock:
@@ -263,23 +276,27 @@ class RuntimeConfig:
                 return
             with self._db.connection() as conn:
                 rows = read_alone(conn, self._q["all_values"])
-            stored = [StoredValue(r[0], r[1], r[2], r[3]) for r in rows]
-            entries = resolve(self._keys, stored, self._last_good)
-            for entry in entries:
-                if entry.source == "invalid":
-                    marker = (entry.key, entry.stored or "")
-                    if marker not in self._warned:
-                        self._warned.add(marker)
-                        shown = self._masked(entry)
-                        log.warning(
-                            "config key %s: stored value %s is invalid (%s); keeping %r",
-                            entry.key,
-                            shown.stored,
-                            entry.problem,
-                            shown.value,
-                            extra={"action": "config_invalid", "key": entry.key},
-                        )
-                elif entry.source == "database":
-                    self._last_good[entry.key] = entry.value
-            self._entries = {e.key: e for e in entries}
-            self._loaded_at = now
+            self._load(rows, now)
+
+    def _load(self, rows: Sequence[Sequence[Any]], now: float) -> None:
+        """(under the lock) The entries from the stored values' rows."""
+        stored = [StoredValue(r[0], r[1], r[2], r[3]) for r in rows]
+        entries = resolve(self._keys, stored, self._last_good)
+        for entry in entries:
+            if entry.source == "invalid":
+                marker = (entry.key, entry.stored or "")
+                if marker not in self._warned:
+                    self._warned.add(marker)
+                    shown = self._masked(entry)
+                    log.warning(
+                        "config key %s: stored value %s is invalid (%s); keeping %r",
+                        entry.key,
+                        shown.stored,
+                        entry.problem,
+                        shown.value,
+                        extra={"action": "config_invalid", "key": entry.key},
+                    )
+            elif entry.source == "database":
+                self._last_good[entry.key] = entry.value
+        self._entries = {e.key: e for e in entries}
+        self._loaded_at = now

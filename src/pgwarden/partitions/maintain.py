@@ -195,18 +195,6 @@ def run_maintenance(
     db = services.db
     q = store.queries(db)
     rng = random.Random()
-    # Runtime config is read before the run takes its connection (reading it while the run
-    # holds the pool's one connection would open a second); a schema too old to have the
-    # config table says so.
-    try:
-        s = _settings(services)
-    except psycopg.Error as exc:
-        if revision is None:
-            raise
-        with db.connection() as conn:
-            stored = _stored_revision(conn, db.schema, None)
-            migrate.check_revision(db.schema, stored, revision, exc)
-        raise
     # A pooled connection in autocommit mode: the session advisory lock is held on
     # it for the run and released before it goes back (DETACH CONCURRENTLY needs
     # autocommit; every other step opens its own short transaction).
@@ -221,7 +209,7 @@ def run_maintenance(
         conn.prepare_threshold = None
         try:
             return _run_leader(
-                conn, services, q, s, rng, now, table, dry_run, progress, started, revision
+                conn, services, q, rng, now, table, dry_run, progress, started, revision
             )
         finally:
             conn.prepare_threshold = threshold
@@ -232,7 +220,6 @@ def _run_leader(
     conn: psycopg.Connection,
     services: Services,
     q: Any,
-    s: ApplySettings,
     rng: random.Random,
     now: datetime,
     table: str | None,
@@ -246,7 +233,9 @@ def _run_leader(
     # Round trips are what a run with little to do is made of, and a fresh
     # connection pays for each. Everything the plan needs goes in one: the lock,
     # the policies, the run's start record, pending detach steps, and the catalog
-    # of every stored policy's parent (the query reads the policy table itself).
+    # of every stored policy's parent (the query reads the policy table itself),
+    # and the runtime config (read on its own it was a round trip, or a second
+    # connection while the run holds the pool's one).
     # The server runs them in order, so the reads come after the lock; when the
     # lock is not ours they were wasted reads and the start record says skipped.
     #
@@ -267,6 +256,7 @@ def _run_leader(
             start = conn.execute(start_q, params)
             open_steps = conn.execute(q["detach_steps_open"])
             catalog_rows = conn.execute(q["catalog"], catalog.ALL_MANAGED)
+            config_rows = conn.execute(services.config.values_query)
     except psycopg.Error as exc:
         # the statements after the failed one were skipped; a lock taken before it is a
         # session lock, which the rollback keeps: give it back
@@ -283,6 +273,8 @@ def _run_leader(
     row = start.fetchone()
     assert row is not None
     run_id = int(row[0])
+    services.config.prime(config_rows.fetchall())
+    s = _settings(services)
     if not got or not got[-1]:
         msg = "another partition maintenance run holds the lock; this one exits"
         log.info(msg, extra={"action": "partition_run_skipped"})

@@ -62,3 +62,34 @@ def test_outcomes_of_batched_tables_go_with_the_finish(settings, tmp_path):
         assert rows == (20,)
     finally:
         db.close()
+
+
+def test_a_steady_run_reads_the_runtime_config_in_its_first_round_trip(settings, tmp_path):
+    # a cron-started run has a fresh config: its read rides with the lock and the
+    # catalog instead of costing a round trip of its own before them
+    db = connect(settings, name="pgwarden-trace", short_lived=True)
+    try:
+        with db.connection() as c:
+            c.execute(
+                "CREATE TABLE public.cfg_rt (ts timestamptz NOT NULL) PARTITION BY RANGE (ts)"
+            )
+        store.add_policy(db, "public.cfg_rt", interval="daily", premake=1)
+        run_maintenance(Services(db=db, config=RuntimeConfig(db)))  # partitions made
+        services = Services(db=db, config=RuntimeConfig(db))  # nothing read yet
+        trace = tmp_path / "libpq.trace"
+        with trace.open("w") as f:
+            with db.connection() as c:
+                c.pgconn.trace(f.fileno())
+                c.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
+            report = run_maintenance(services)
+            with db.connection() as c:
+                c.pgconn.untrace()
+        assert report.status == "ok"
+        segments = _segments(trace)
+        reads = [i for i, s in enumerate(segments) for m in s if "system_config" in m]
+        assert reads == [0], segments
+        syncs = [s for s in segments if any("\tSync" in m for m in s)]
+        assert len(syncs) == 2  # the first round trip and the finish
+        assert services.config.get("partitions.lock_timeout") is not None
+    finally:
+        db.close()
