@@ -20,6 +20,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from pgwarden.db.pool import autocommit
 from pgwarden.db.queries import Queries
 from pgwarden.models.errors import CycleInProgress, GraphCycle, ModelFieldInvalid
 from pgwarden.models.executor import CycleReport, VersionRun, cycle_status, execute
@@ -67,41 +68,35 @@ def run_cycle(
         strict = bool(services.config.get("models.strict"))
     q = registry.queries
     schema = registry.schema
-    with services.db.connection() as conn:
-        was_autocommit = conn.autocommit
-        conn.autocommit = True
+    with services.db.connection() as conn, autocommit(conn):
+        lock = {"schema": schema, "cycle_id": cycle_id}
+        # one round trip: the lock, the commit mode, the stored cycle if any
+        with conn.pipeline():
+            got_cur = conn.execute(q["try_cycle_lock"], lock)
+            conn.execute(q["async_commit"])
+            existing_cur = conn.execute(q["get_cycle"], {"cycle_id": cycle_id})
+        got = got_cur.fetchone()
+        if not (got and got[0]):
+            with contextlib.suppress(psycopg.Error):
+                conn.execute(q["sync_commit"])
+            raise CycleInProgress(cycle_id)
         try:
-            lock = {"schema": schema, "cycle_id": cycle_id}
-            # one round trip: the lock, the commit mode, the stored cycle if any
-            with conn.pipeline():
-                got_cur = conn.execute(q["try_cycle_lock"], lock)
-                conn.execute(q["async_commit"])
-                existing_cur = conn.execute(q["get_cycle"], {"cycle_id": cycle_id})
-            got = got_cur.fetchone()
-            if not (got and got[0]):
-                with contextlib.suppress(psycopg.Error):
-                    conn.execute(q["sync_commit"])
-                raise CycleInProgress(cycle_id)
-            try:
-                return _run_locked(
-                    conn,
-                    q,
-                    registry,
-                    cycle_id,
-                    cycle_time,
-                    data,
-                    strict,
-                    synchronous,
-                    existing_cur.fetchone(),
-                )
-            finally:
-                # A broken connection releases the lock by itself. One round trip.
-                with contextlib.suppress(psycopg.Error), conn.pipeline():
-                    conn.execute(q["sync_commit"])
-                    conn.execute(q["cycle_unlock"], lock)
+            return _run_locked(
+                conn,
+                q,
+                registry,
+                cycle_id,
+                cycle_time,
+                data,
+                strict,
+                synchronous,
+                existing_cur.fetchone(),
+            )
         finally:
-            if not conn.closed:
-                conn.autocommit = was_autocommit
+            # A broken connection releases the lock by itself. One round trip.
+            with contextlib.suppress(psycopg.Error), conn.pipeline():
+                conn.execute(q["sync_commit"])
+                conn.execute(q["cycle_unlock"], lock)
 
 
 def _run_locked(
