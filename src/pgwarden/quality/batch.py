@@ -270,27 +270,13 @@ def ndjson_chunks(
     a line past the first chunk that does not fit the schema raises
     `ChunkUnreadable` (the caller reads the batch whole, which names the line).
     """
-    import polars as pl
 
     schema: Any = None
     for piece in _line_blocks(data, chunk_bytes):
         if not piece or piece.isspace():
             continue
-        if schema is None:
-            try:
-                frame = pl.read_ndjson(piece)
-            except pl.exceptions.SchemaError as exc:
-                raise ChunkUnreadable(str(exc)) from exc  # mixed types: read whole
-            except Exception as exc:
-                raise _explain(piece, "ndjson", source, exc) from exc
-            schema = frame.schema
-        else:
-            try:
-                frame = pl.read_ndjson(piece, schema=schema)
-            except Exception as exc:
-                raise ChunkUnreadable(str(exc)) from exc
-        if may_hold_nul(piece):
-            refuse_nul(frame, source)
+        frame = _chunk_frame(piece, "ndjson", schema, source)
+        schema = frame.schema if schema is None else schema
         yield frame
     if schema is None:
         raise BatchInvalid(source, None, None, "empty batch: 0 bytes")
@@ -309,7 +295,6 @@ def csv_chunks(
     kernel pages it in and out. Raises what `read_batch` raises; a chunk past
     the first that does not read with that schema raises `ChunkUnreadable`.
     """
-    import polars as pl
 
     if isinstance(data, str | Path):
         with open(data, "rb") as fh:
@@ -334,19 +319,8 @@ def csv_chunks(
                 continue
             _check_csv_rows(piece, source, skipped=lines)
             lines += body.count(b"\n")
-            if schema is None:
-                try:
-                    frame = pl.read_csv(piece, infer_schema_length=10_000)
-                except Exception as exc:
-                    raise _explain(piece, "csv", source, exc) from exc
-                schema = frame.schema
-            else:
-                try:
-                    frame = pl.read_csv(piece, schema=schema)
-                except Exception as exc:
-                    raise ChunkUnreadable(str(exc)) from exc
-            if may_hold_nul(piece):
-                refuse_nul(frame, source)
+            frame = _chunk_frame(piece, "csv", schema, source)
+            schema = frame.schema if schema is None else schema
             del body, piece
             if isinstance(view, mmap.mmap):
                 # the pages read so far leave this process (they stay in the page
@@ -372,6 +346,38 @@ def _csv_cut(view: Any, start: int, size: int) -> int:
         quotes += view[cut:nxt].count(b'"')
         cut = nxt
     return len(view) if cut < 0 else cut + 1
+
+
+def _chunk_frame(piece: bytes, fmt: str, schema: Any, source: str) -> pl.DataFrame:
+    """One chunk of a JSON-lines or CSV batch read. The first (`schema` None) infers
+    the schema, its errors named as `read_batch` names them; a later one must read
+    with that schema, else `ChunkUnreadable` (the caller reads the batch whole). A
+    NUL character refuses the batch."""
+    import polars as pl
+
+    if schema is None:
+        try:
+            if fmt == "ndjson":
+                frame = pl.read_ndjson(piece)
+            else:
+                frame = pl.read_csv(piece, infer_schema_length=10_000)
+        except pl.exceptions.SchemaError as exc:
+            if fmt == "ndjson":  # lines of mixed types: read whole
+                raise ChunkUnreadable(str(exc)) from exc
+            raise _explain(piece, fmt, source, exc) from exc
+        except Exception as exc:
+            raise _explain(piece, fmt, source, exc) from exc
+    else:
+        try:
+            if fmt == "ndjson":
+                frame = pl.read_ndjson(piece, schema=schema)
+            else:
+                frame = pl.read_csv(piece, schema=schema)
+        except Exception as exc:
+            raise ChunkUnreadable(str(exc)) from exc
+    if may_hold_nul(piece):
+        refuse_nul(frame, source)
+    return frame
 
 
 class ChunkUnreadable(Exception):
