@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from psycopg import pq
+from psycopg import pq, sql
 
 from pgwarden.config.runtime import RuntimeConfig
 from pgwarden.db.pool import connect
@@ -24,6 +24,30 @@ def _segments(trace: Path) -> list[list[str]]:
     return [s for s in out if s]
 
 
+def _traced_run(db, services, trace: Path):
+    """run_maintenance with libpq's trace of its connection in `trace`: (report, segments).
+    The short-lived pool has one connection: the run gets the one traced here."""
+    with trace.open("w") as f:
+        with db.connection() as c:
+            c.pgconn.trace(f.fileno())
+            c.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
+        report = run_maintenance(services)
+        with db.connection() as c:
+            c.pgconn.untrace()
+    return report, _segments(trace)
+
+
+def _partitioned(db, name: str) -> None:
+    """public.<name>, range-partitioned by day, with a policy."""
+    with db.connection() as c:
+        c.execute(
+            sql.SQL("CREATE TABLE {} (ts timestamptz NOT NULL) PARTITION BY RANGE (ts)").format(
+                sql.Identifier("public", name)
+            )
+        )
+    store.add_policy(db, f"public.{name}", interval="daily", premake=1)
+
+
 def test_outcomes_of_batched_tables_go_with_the_finish(settings, tmp_path):
     # more tables than RECORD_BATCH, all simple: the batch does every table's work, and
     # their outcomes are written in the run's last round trip, not in extra ones before
@@ -31,25 +55,10 @@ def test_outcomes_of_batched_tables_go_with_the_finish(settings, tmp_path):
     db = connect(settings, name="pgwarden-trace", short_lived=True)
     try:
         services = Services(db=db, config=RuntimeConfig(db))
-        names = [f"rt{i:02d}" for i in range(20)]
-        with db.connection() as c:
-            for name in names:
-                c.execute(
-                    f"CREATE TABLE public.{name} (ts timestamptz NOT NULL) PARTITION BY RANGE (ts)"
-                )
-        for name in names:
-            store.add_policy(db, f"public.{name}", interval="daily", premake=1)
-        trace = tmp_path / "libpq.trace"
-        with trace.open("w") as f:
-            # the short-lived pool has one connection: the run gets the one traced here
-            with db.connection() as c:
-                c.pgconn.trace(f.fileno())
-                c.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
-            report = run_maintenance(services)
-            with db.connection() as c:
-                c.pgconn.untrace()
+        for i in range(20):
+            _partitioned(db, f"rt{i:02d}")
+        report, segments = _traced_run(db, services, tmp_path / "libpq.trace")
         assert report.status == "ok" and len(report.tables) == 20
-        segments = _segments(trace)
         writes = [i for i, s in enumerate(segments) for m in s if "partition_run_tables" in m]
         # (a query's first line only: the trace continues its text on the lines after)
         finish = [i for i, s in enumerate(segments) for m in s if '"UPDATE ' in m and "_runs" in m]
@@ -69,23 +78,11 @@ def test_a_steady_run_reads_the_runtime_config_in_its_first_round_trip(settings,
     # catalog instead of costing a round trip of its own before them
     db = connect(settings, name="pgwarden-trace", short_lived=True)
     try:
-        with db.connection() as c:
-            c.execute(
-                "CREATE TABLE public.cfg_rt (ts timestamptz NOT NULL) PARTITION BY RANGE (ts)"
-            )
-        store.add_policy(db, "public.cfg_rt", interval="daily", premake=1)
+        _partitioned(db, "cfg_rt")
         run_maintenance(Services(db=db, config=RuntimeConfig(db)))  # partitions made
         services = Services(db=db, config=RuntimeConfig(db))  # nothing read yet
-        trace = tmp_path / "libpq.trace"
-        with trace.open("w") as f:
-            with db.connection() as c:
-                c.pgconn.trace(f.fileno())
-                c.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
-            report = run_maintenance(services)
-            with db.connection() as c:
-                c.pgconn.untrace()
+        report, segments = _traced_run(db, services, tmp_path / "libpq.trace")
         assert report.status == "ok"
-        segments = _segments(trace)
         reads = [i for i, s in enumerate(segments) for m in s if "system_config" in m]
         assert reads == [0], segments
         syncs = [s for s in segments if any("\tSync" in m for m in s)]
