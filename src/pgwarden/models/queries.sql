@@ -139,9 +139,15 @@ UPDATE {schema}.detection_cycles
  WHERE cycle_id = %(cycle_id)s;
 
 -- name: delete_cycle_outputs
--- Outputs of a cycle left half-done by a session that died.
+-- Outputs of a cycle left half-done by a session that died. An output row is written in
+-- the statement that writes its run (insert_run_outputs), so the cycle's runs name every
+-- model it has rows of: each is one probe of the (model_id, cycle_started_at) index. (The
+-- outputs have no index by cycle: it cost every batch's writes about 4 %, for this rare
+-- clean-up.)
 DELETE FROM {schema}.detection_model_run_outputs
- WHERE cycle_started_at = %(cycle_time)s AND cycle_id = %(cycle_id)s;
+ WHERE cycle_started_at = %(cycle_time)s AND cycle_id = %(cycle_id)s
+   AND model_id IN (SELECT r.model_id FROM {schema}.detection_model_runs r
+                     WHERE r.cycle_id = %(cycle_id)s);
 
 -- name: delete_cycle_runs
 -- Runs (and their metrics) of a cycle left half-done by a session that died.

@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 
 import pytest
+from psycopg import sql
 
 from pgwarden.config.runtime import RuntimeConfig
 from pgwarden.db.pool import connect
+from pgwarden.db.queries import Queries
 from pgwarden.demo.models import register_demo_models
 from pgwarden.models import get_cycle, get_registry, promote, run_cycle, run_stats
 from pgwarden.models.errors import CycleInProgress, GraphCycle, ModelFieldInvalid
@@ -165,6 +167,59 @@ def test_a_cycle_left_running_is_cleaned_and_run_again(services, fetch):
     report = run_cycle(services, "crash", T0, None)
     assert not report.replayed and report.status == "OK"
     assert fetch("SELECT count(*) FROM detection_model_run_outputs")[0][0] == 2
+
+
+def test_cleaning_a_cycle_left_running_keeps_other_cycles_at_the_same_time(services, fetch):
+    register(services, "m", "Const", {"n": 3})
+    register(services, "k", "Const", {"n": 2})
+    run_cycle(services, "crashed", T0, None)
+    run_cycle(services, "neighbour", T0, None)  # same cycle time, same partition
+    fetch("UPDATE detection_cycles SET status = 'RUNNING' WHERE cycle_id = 'crashed' RETURNING 1")
+    assert run_cycle(services, "crashed", T0, None).status == "OK"
+    rows = fetch(
+        "SELECT cycle_id, model_id, count(*) FROM detection_model_run_outputs"
+        " GROUP BY 1, 2 ORDER BY 1, 2"
+    )
+    assert rows == [("crashed", "k", 2), ("crashed", "m", 3),
+                    ("neighbour", "k", 2), ("neighbour", "m", 3)]  # fmt: skip
+
+
+def test_the_clean_up_of_a_cycle_probes_the_model_index(services, fetch):
+    """The outputs have no index by cycle (0012); deleting one cycle's rows must still
+    be index probes, not a scan of every output row of the partition."""
+    q = Queries("pgwarden.models", services.db.schema)
+    fetch(
+        "INSERT INTO detection_model_run_outputs (cycle_started_at, cycle_id, model_id,"
+        " version_id, role, ordinal, entity_key, score)"
+        " SELECT %s::timestamptz + (i / 500) * interval '1 minute', 'c' || (i / 500),"
+        " 'model-' || (i %% 7), 1, 'PRIMARY', i, 'k' || i, i FROM generate_series(1, 60000) i"
+        " RETURNING 1",
+        T0,
+    )
+    with services.db.connection() as conn:
+        conn.execute("ANALYZE detection_model_run_outputs")
+        plan = conn.execute(
+            sql.SQL("EXPLAIN (FORMAT JSON) ") + q["delete_cycle_outputs"],
+            {"cycle_id": "c7", "cycle_time": cycle_time(7)},
+        ).fetchone()[0]
+    scans = _scans(plan[0]["Plan"])
+    outputs = [s for s in scans if s[1].startswith("detection_model_run_outputs")]
+    # probes: each index scan of the outputs is bounded by the model (a scan of the whole
+    # index with the time as a filter would pass a test of node types alone)
+    probes = [cond for kind, _, cond in outputs if "Index" in kind]
+    assert probes and all("model_id" in cond for cond in probes), scans
+    assert not [kind for kind, _, _ in outputs if kind == "Seq Scan"], scans
+
+
+def _scans(node: dict) -> list[tuple[str, str, str]]:
+    """(node type, relation or index name, index condition) of every scan in a JSON plan."""
+    found = []
+    name = node.get("Index Name") or node.get("Relation Name")
+    if name and node["Node Type"].endswith("Scan"):
+        found.append((node["Node Type"], name, node.get("Index Cond", "")))
+    for child in node.get("Plans", ()):
+        found.extend(_scans(child))
+    return found
 
 
 def test_strict_mode_and_bad_arguments(services, fetch):
