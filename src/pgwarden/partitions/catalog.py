@@ -37,6 +37,7 @@ def read_states(
             "schemas": [p.table.schema for p in policies],
             "names": [p.table.name for p in policies],
         },
+        binary=BINARY,
     ).fetchall()
     states = states_from_rows(policies, rows)
     return with_default_rows(conn, states) if count_default else states
@@ -45,6 +46,11 @@ def read_states(
 # The catalog query's parameters for "every stored policy's parent": a run sends it in the
 # same round trip as the policies themselves.
 ALL_MANAGED: dict[str, None] = {"schemas": None, "names": None}
+
+# The catalog query's rows come in binary: its five arrays per parent (a thousand children
+# in all) are then neither written out as text by the server (array_out, quoting each
+# element) nor parsed back by the client; the values are the same Python objects.
+BINARY = True
 
 
 def states_from_rows(policies: Sequence[Policy], rows: Sequence[tuple]) -> list[TableState]:

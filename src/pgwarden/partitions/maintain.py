@@ -232,7 +232,8 @@ def _run_leader(
     key = leader_key(db.schema)
     # Round trips are what a run with little to do is made of, and a fresh
     # connection pays for each. Everything the plan needs goes in one: the lock,
-    # the policies, the run's start record, pending detach steps, and the catalog
+    # the policies, the run's start record, whether detach steps are pending (the
+    # steps themselves in a round trip of their own when some are), and the catalog
     # of every stored policy's parent (the query reads the policy table itself),
     # and the runtime config (read on its own it was a round trip, or a second
     # connection while the run holds the pool's one).
@@ -254,8 +255,8 @@ def _run_leader(
             lock = conn.execute(lock_q, params)
             found = conn.execute(q["list_policies"])
             start = conn.execute(start_q, params)
-            open_steps = conn.execute(q["detach_steps_open"])
-            catalog_rows = conn.execute(q["catalog"], catalog.ALL_MANAGED)
+            any_steps = conn.execute(q["detach_steps_any"])
+            catalog_rows = conn.execute(q["catalog"], catalog.ALL_MANAGED, binary=catalog.BINARY)
             config_rows = conn.execute(services.config.values_query)
     except psycopg.Error as exc:
         # the statements after the failed one were skipped; a lock taken before it is a
@@ -291,8 +292,9 @@ def _run_leader(
             conn, catalog.states_from_rows(policies, catalog_rows.fetchall())
         )
         steps: dict[tuple[str, str], list[tuple[Any, ...]]] = {}
-        for r in open_steps.fetchall():
-            steps.setdefault((r[0], r[1]), []).append(tuple(r[2:]))
+        if any_steps.fetchone() is not None:
+            for r in conn.execute(q["detach_steps_open"]).fetchall():
+                steps.setdefault((r[0], r[1]), []).append(tuple(r[2:]))
         report = _run_locked(
             conn,
             services,

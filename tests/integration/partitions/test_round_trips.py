@@ -90,3 +90,40 @@ def test_a_steady_run_reads_the_runtime_config_in_its_first_round_trip(settings,
         assert services.config.get("partitions.lock_timeout") is not None
     finally:
         db.close()
+
+
+def test_pending_detach_steps_are_read_only_when_there_are_some(settings, tmp_path):
+    # the first round trip only asks whether a detach is pending; the steps with what the
+    # catalog says of each table come in a round trip of their own when one is
+    db = connect(settings, name="pgwarden-trace", short_lived=True)
+    try:
+        services = Services(db=db, config=RuntimeConfig(db))
+        _partitioned(db, "steps_rt")
+        report, segments = _traced_run(db, services, tmp_path / "none.trace")
+        assert report.status == "ok" and report.count("create") > 0
+        read = [i for i, s in enumerate(segments) for m in s if "s.parent_schema" in m]
+        assert read == [], segments
+
+        # a detach a crashed run left of a partition that is gone since: cleared
+        with db.connection() as c:
+            c.execute(
+                "INSERT INTO partition_detach_steps (schema_name, partition_name, "
+                "parent_schema, parent_name, lower_bound, upper_bound, archive_dir) VALUES "
+                "('public', 'steps_rt_gone', 'public', 'steps_rt', '2020-01-01', "
+                "'2020-01-02', '/nowhere')"
+            )
+            c.execute("DELETE FROM public.steps_rt")  # keep the table; drop a partition
+            part = c.execute(
+                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                "WHERE i.inhparent = 'public.steps_rt'::regclass ORDER BY c.relname DESC LIMIT 1"
+            ).fetchone()[0]
+            c.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier("public", part)))
+        report, segments = _traced_run(db, services, tmp_path / "one.trace")
+        assert report.status == "ok" and report.count("create") == 1
+        read = [i for i, s in enumerate(segments) for m in s if "s.parent_schema" in m]
+        assert read == [1], segments  # right after the first round trip
+        with db.connection() as c:
+            left = c.execute("SELECT count(*) FROM partition_detach_steps").fetchone()
+        assert left == (0,)
+    finally:
+        db.close()
