@@ -51,7 +51,7 @@ def test_the_catalog_is_read_per_wanted_parent_never_scanned_whole(services, con
         conn.execute(sql.SQL("CREATE TABLE {} (a int, b text)").format(sql.Identifier(f"o{i}")))
     policies = _tables(services, conn)
     q = store.queries(services.db)
-    explain = sql.SQL("EXPLAIN (FORMAT JSON) ") + q["catalog"]
+    explain = sql.SQL("EXPLAIN (ANALYZE, FORMAT JSON) ") + q["catalog"]
     wanted = {
         "schemas": [p.table.schema for p in policies],
         "names": [p.table.name for p in policies],
@@ -62,6 +62,13 @@ def test_the_catalog_is_read_per_wanted_parent_never_scanned_whole(services, con
             n.get("Relation Name") for n in _plan_nodes(plan) if n["Node Type"] == "Seq Scan"
         }
         assert not scanned & {"pg_class", "pg_attribute"}, scanned
+        # and pg_partitioned_table is read once, not once per parent
+        loops = [
+            n["Actual Loops"]
+            for n in _plan_nodes(plan)
+            if n.get("Relation Name") == "pg_partitioned_table"
+        ]
+        assert loops and max(loops) == 1, loops
     conn.rollback()
 
 
