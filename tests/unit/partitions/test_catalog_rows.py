@@ -3,6 +3,7 @@
 from datetime import UTC, datetime
 
 from pgwarden.partitions.catalog import states_from_rows
+from pgwarden.partitions.planner import Partition
 from pgwarden.partitions.policy import TableName, build_policy
 
 TZ_TYPE = "timestamp with time zone"
@@ -132,3 +133,18 @@ def test_the_same_bound_text_is_read_in_each_parents_zone_and_key_type():
     assert p.partitions[0].lower == datetime(2026, 6, 30, 22, tzinfo=UTC)
     assert u.partitions[0].lower == datetime(2026, 7, 1, tzinfo=UTC)
     assert u.partitions[0].upper == datetime(2026, 7, 2, tzinfo=UTC)
+
+
+def test_children_are_whole_partitions_ordered_by_name_then_schema():
+    # the same name in two schemas (both children of one parent): ordered by schema
+    policy = build_policy(TableName("bench", "two"), interval="daily")
+    text = "FOR VALUES FROM ('2026-01-0{}') TO ('2026-01-0{}')"
+    row = list(_row("two", [_child("p", text.format(2, 3)), _child("p", text.format(1, 2))]))
+    row[7] = ["zeta", "alpha"]
+    [state] = states_from_rows([policy], [tuple(row)])
+    day = [datetime(2026, 1, d, tzinfo=UTC) for d in (1, 2, 3)]
+    assert state.partitions == (
+        Partition("alpha", "p", day[0], day[1], is_default=False, detach_pending=False),
+        Partition("zeta", "p", day[1], day[2], relkind="r"),
+    )
+    assert all(type(p) is Partition for p in state.partitions)
