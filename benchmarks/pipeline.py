@@ -223,7 +223,8 @@ def idle_gaps(trace: Path, ids: list[str]) -> list[float]:
 
 def worker_stages(trace: Path, ids: list[str]) -> dict[str, float]:
     """Median ms per step of the given batches as the workers ran them (the trace's
-    stages: the claim is 0 for a batch claimed by the previous one's closing commit)."""
+    stages: the claim is 0 for a batch claimed by the previous one's closing commit;
+    a group's line, --coalesce, counts as that many batches' mean)."""
     wanted = set(ids)
     stages: dict[str, list[float]] = {}
     totals = []
@@ -231,10 +232,11 @@ def worker_stages(trace: Path, ids: list[str]) -> dict[str, float]:
         _, in_hand, done, steps, batch_id = line.split(" ", 4)
         if batch_id not in wanted or steps == "-":
             continue
-        for part in steps.split(","):
-            name, ms = part.split("=")
-            stages.setdefault(name, []).append(float(ms))
-        totals.append((float(done) - float(in_hand)) * 1000)
+        parts = dict(part.split("=") for part in steps.split(","))
+        n = float(parts.pop("batches", 1))  # a group's line: its batches' times together
+        for name, ms in parts.items():
+            stages.setdefault(name, []).append(float(ms) / n)
+        totals.append((float(done) - float(in_hand)) * 1000 / n)
     out = {name: statistics.median(v) for name, v in stages.items()}
     if totals:
         out["total"] = statistics.median(totals)
@@ -332,6 +334,7 @@ def run(admin: str, workers: int, args: argparse.Namespace, tmp: Path) -> dict[s
     db = connect(settings, name="bench")
     services = Services(db=db, config=RuntimeConfig(db))
     register(services)
+    services.config.set("pipeline.coalesce_batches", args.coalesce, who="bench")
     http = HttpServer(services, "127.0.0.1", _free_port())
     http.start()
     # Queued before any worker starts (issue 16): start-up, imports and first
@@ -344,7 +347,9 @@ def run(admin: str, workers: int, args: argparse.Namespace, tmp: Path) -> dict[s
         wait_alive(conninfo, workers)
         queued_ids = [b.batch_id for b in queued]
         wait_done(conninfo, queued_ids)
-        q_span, q_records = queued_timings(conninfo, queued_ids[4 * workers :])
+        q_span, q_records = queued_timings(
+            conninfo, queued_ids[4 * workers :], skipped=queued_ids[: 4 * workers]
+        )
         gaps = idle_gaps(trace, queued_ids[4 * workers :])
         steps = worker_stages(trace, queued_ids[4 * workers :])
         warm = make(4 * workers, args.records, seed=1000 + workers)
@@ -386,13 +391,18 @@ def run(admin: str, workers: int, args: argparse.Namespace, tmp: Path) -> dict[s
         db.close()
 
 
-def queued_timings(conninfo: str, ids: list[str]) -> tuple[float, int]:
-    """(seconds from the first claim to the last finish, records) of the given batches."""
+def queued_timings(
+    conninfo: str, ids: list[str], skipped: list[str] | None = None
+) -> tuple[float, int]:
+    """(seconds from the first claim to the last finish, records) of the given batches,
+    leaving out those processed in a group with a `skipped` one (the worker's first
+    batches: their imports and warm-up)."""
     with psycopg.connect(conninfo) as conn:
         first, last, records = conn.execute(
             "SELECT min(started_at), max(processed_at), sum(records) "
-            "FROM pgwarden.ingest_batches WHERE batch_id = ANY(%s)",
-            [ids],
+            "FROM pgwarden.ingest_batches WHERE batch_id = ANY(%s)"
+            " AND (coalesced_into IS NULL OR coalesced_into <> ALL(%s))",
+            [ids, skipped or []],
         ).fetchone()
     return (last - first).total_seconds(), int(records)
 
@@ -411,6 +421,12 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=500)
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--breakdown", type=int, default=40, help="batches in the breakdown")
+    parser.add_argument(
+        "--coalesce",
+        type=int,
+        default=1,
+        help="pipeline.coalesce_batches for the workers (1, the default: no groups)",
+    )
     args = parser.parse_args()
     # the in-process breakdown raises alerts; their log channel would flood the table
     logging.getLogger("pgwarden").setLevel(logging.ERROR)
@@ -441,7 +457,8 @@ def main() -> None:
             server.stop()
     print(
         f"\npipeline benchmark: {args.batches} batches x {args.records} records, "
-        "HTTP -> quality -> 5-model DAG + 1 shadow -> persist"
+        "HTTP -> quality -> 5-model DAG + 1 shadow -> persist, "
+        f"pipeline.coalesce_batches {args.coalesce}"
     )
     print(f"bare COPY of the same records (jsonb, one COPY, median of 3): {copy_rate:,.0f} rec/s")
     print(

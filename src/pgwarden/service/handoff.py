@@ -65,6 +65,9 @@ class Handoff:
     queues: list[str] | None
     #: a next job of this task (the one running) has its batch claimed when fetched
     task_name: str
+    #: the job's procrastinate lock (a source's jobs share one): jobs queued under it
+    #: cannot start while this one runs, so their batches may join its model cycle
+    lock: str | None = None
 
     def finished(
         self, ours: bool, next_job: tuple[Any, ...] | None, claimed: Claimed | None = None
@@ -103,7 +106,9 @@ class HandoffJobManager(manager.JobManager):
     def handoff_for(self, job: jobs.Job, queues: Iterable[str] | None) -> Handoff | None:
         if not self.accepting or job.id is None or job.worker_id is None:
             return None
-        return Handoff(self, job.id, job.worker_id, list(queues) if queues else None, job.task_name)
+        return Handoff(
+            self, job.id, job.worker_id, list(queues) if queues else None, job.task_name, job.lock
+        )
 
     def take_handoff(
         self, job_id: int | None, next_job: tuple[Any, ...] | None, claimed: Claimed | None

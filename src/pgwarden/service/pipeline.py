@@ -23,6 +23,16 @@ one: the after-batch step records its completion in `batch_steps` in its
 own transaction, and a retry runs it whenever that record is missing (a
 crash between the quality commit and this one used to lose it for good).
 
+Coalescing (`pipeline.coalesce_batches` above 1): a worker's job also claims
+the batches of its source queued right behind it (their jobs share the
+source's lock, which its own holds, so nobody else can start them), marks
+them as its group (`coalesced_into`) in that claim's transaction, checks,
+stores and alerts on each alone, runs the models once over the accepted
+ones' records (`batch:<first batch>`), and finishes every batch and the
+others' queued jobs in one closing commit. A group that fails is formed
+again, the same, by whichever of its jobs runs next, so no record reaches
+two cycles; the cycle is run once or replayed.
+
 Durability: no commit of a batch waits for the WAL flush while the worker has
 a next job in hand (`pipeline.flush_wait` 'idle'); the closing commit, which
 also finishes the batch's job and fetches the next (service/handoff.py),
@@ -68,7 +78,10 @@ class ProcessOutcome:
     models_failed: int = 0
     seconds: float = 0.0
     #: milliseconds per step of this batch: claim, parse, quality, alerts, models, finish
+    #: (of its whole group when it was processed with others)
     stages: dict[str, float] = field(default_factory=dict)
+    #: batches processed together with this one's model cycle, itself included
+    batches: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -107,12 +120,16 @@ def process_batch(
     if row is None:
         log.info("batch %s already processed; skipping", batch_id, extra={"action": "skip"})
         if handoff is not None:  # its job is finished here too, or nobody finishes it
-            _finish_and_hand_off(services, q, None, handoff)
+            _finish_and_hand_off(services, q, [], handoff)
         return ProcessOutcome(batch_id, "SKIPPED")
     in_hand = time.perf_counter()
     try:
-        outcome = _process_claimed(services, q, row, started, clock, handoff)
-        trace_batch(batch_id, in_hand, outcome.stages)
+        group = _group_for(services, q, row, handoff)
+        if group is None:
+            outcome = _process_claimed(services, q, row, started, clock, handoff)
+        else:
+            outcome = _process_group(services, q, row, group, started, clock, handoff)
+        trace_batch(batch_id, in_hand, outcome.stages, outcome.batches)
         return outcome
     except Exception as exc:
         _finish(services, q, batch_id, "FAILED", error=f"{type(exc).__name__}: {exc}"[:2000])
@@ -141,7 +158,7 @@ def _process_claimed(
     clock: _Stages,
     handoff: Handoff | None,
 ) -> ProcessOutcome:
-    batch_id, source, received_at, fmt, payload, metadata, _attempts = row
+    batch_id, source, received_at, fmt, payload, metadata = row[:6]
     if payload is None:
         return _finish(
             services, q, batch_id, "REJECTED", reason="payload no longer stored", handoff=handoff
@@ -192,6 +209,183 @@ def _process_claimed(
         records=result.records, level=level, overall=overall, cycle_id=cycle_id,
         models_ok=ok, models_failed=failed, started=started, clock=clock, handoff=handoff,
     )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Group:
+    """The other batches of a claimed batch's model cycle (`pipeline.coalesce_batches`)."""
+
+    group_id: str  #: the batch the group was formed on: its cycle is `batch:<group_id>`
+    members: list[tuple[Any, ...]]  #: claim rows, without the claimed batch's own
+    job_ids: list[int]  #: their jobs still queued: they succeed with the closing commit
+
+
+def _group_for(
+    services: Services, q: Queries, row: tuple[Any, ...], handoff: Handoff | None
+) -> Group | None:
+    """The group a claimed batch's models run with, or None: the batch goes alone.
+
+    A batch marked as a group's (`coalesced_into`) always goes with it: its records
+    belong to that group's cycle, whichever of the group's jobs runs first after a
+    crash or a failure. Otherwise a worker's job forms a new group of the batches
+    queued behind it under the same lock, which cannot start while it runs.
+    """
+    batch_id, source, payload, group_id = row[0], row[1], row[4], row[7]
+    if group_id is not None:
+        name, params = "coalesce_again", {"group_id": group_id, "batch_id": batch_id}
+    else:
+        most = services.config.get("pipeline.coalesce_batches")
+        if most <= 1 or handoff is None or handoff.lock is None or payload is None:
+            return None
+        group_id, name = batch_id, "coalesce_new"
+        params = {
+            "batch_id": batch_id,
+            "source": source,
+            "lock": handoff.lock,
+            "task": handoff.task_name,
+            "more": most - 1,
+            "bytes": len(payload),
+            "max_bytes": services.config.get("pipeline.coalesce_max_mb") * 1024 * 1024,
+        }
+    with services.db.connection() as conn:
+        # one round trip (pipeline mode): BEGIN, SET, the claim, COMMIT
+        with conn.pipeline(), conn.transaction():
+            conn.execute(q["async_commit_local"])  # a lost claim is claimed again
+            cur = conn.execute(q[name], params)
+        rows = cur.fetchall()
+    if not rows and name == "coalesce_new":
+        return None
+    return Group(group_id, [r[:8] for r in rows], [r[8] for r in rows if r[8] is not None])
+
+
+def _process_group(
+    services: Services,
+    q: Queries,
+    row: tuple[Any, ...],
+    group: Group,
+    started: float,
+    clock: _Stages,
+    handoff: Handoff | None,
+) -> ProcessOutcome:
+    """Each batch of the group checked, scored and alerted on alone; one model cycle over
+    the accepted ones' records, in their order; all finished in one closing commit."""
+    rows = sorted([row, *group.members], key=lambda r: (r[2], r[0]))
+    finished: dict[str, dict[str, Any]] = {}
+    accepted: list[tuple[tuple[Any, ...], Any]] = []
+    for r in rows:
+        batch_id, source, received_at, fmt, payload, metadata = r[:6]
+        if payload is None:
+            finished[batch_id] = _params(batch_id, "REJECTED", reason="payload no longer stored")
+            continue
+        frame, unreadable = parse(services, bytes(payload), fmt, source)
+        clock.lap("parse")
+        try:
+            batch = quality.make_batch(
+                batch_id=batch_id,
+                source=source,
+                received_at=received_at,
+                data=frame if frame is not None else bytes(payload),
+                fmt=None if frame is not None else fmt,
+                metadata=metadata,
+            )
+            result = check_and_alert(
+                services, batch, frame=frame, reject_reason=unreadable, clock=clock
+            )
+        except PgwardenError as exc:
+            finished[batch_id] = _params(batch_id, "REJECTED", reason=str(exc))
+            continue
+        level = result.scores.level.value if result.scores else None
+        overall = result.scores.overall if result.scores else None
+        reason = rejection(result, services.config.get("pipeline.block_severity"))
+        finished[batch_id] = _params(
+            batch_id, "DONE" if reason is None else "REJECTED",
+            records=result.records, level=level, overall=overall, reason=reason,
+        )  # fmt: skip
+        if reason is None:
+            accepted.append((r, frame))
+    for cycle_id, cycle_rows, data in _group_cycles(group.group_id, accepted):
+        report = models.run_cycle(services, cycle_id, data["received_at"], data, synchronous=False)
+        ok, failed = _count_runs(report)
+        for r in cycle_rows:
+            finished[r[0]].update(cycle_id=cycle_id, models_ok=ok, models_failed=failed)
+    clock.lap("models")
+    _close_group(services, q, list(finished.values()), group.job_ids, handoff)
+    own = finished[row[0]]
+    return ProcessOutcome(
+        row[0],
+        own["status"],
+        records=own["records"] or 0,
+        level=own["level"],
+        overall=own["overall"],
+        reject_reason=own["reject_reason"],
+        cycle_id=own["cycle_id"],
+        models_ok=own["models_ok"] or 0,
+        models_failed=own["models_failed"] or 0,
+        seconds=time.monotonic() - started,
+        stages=_finished(clock),
+        batches=len(rows),
+    )
+
+
+def _group_cycles(
+    group_id: str, accepted: list[tuple[tuple[Any, ...], Any]]
+) -> list[tuple[str, list[tuple[Any, ...]], dict[str, Any]]]:
+    """(cycle id, its batches' rows, its `ctx.data`) of a group's accepted batches: one
+    cycle over their frames end to end; one cycle per batch when the frames cannot be
+    put together (columns of types that do not meet): the same data gives the same
+    answer on a retry, so the cycle ids stay the group's."""
+    if not accepted:
+        return []
+    import polars as pl
+
+    first, frames = accepted[0][0], [frame for _, frame in accepted]
+    try:
+        frame = stack(frames)
+    except (pl.exceptions.PolarsError, TypeError, ValueError) as exc:
+        log.info(
+            "group %s: the batches' columns do not meet (%s); their models run batch by batch",
+            group_id,
+            exc,
+            extra={"action": "coalesce_split", "batch_id": group_id},
+        )
+        return [
+            (cycle_id_for(r[0]), [r], cycle_data(r[0], r[1], r[2], f, r[5])) for r, f in accepted
+        ]
+    data = cycle_data(group_id, first[1], min(r[2] for r, _ in accepted), frame, first[5])
+    data["batch_ids"] = [r[0] for r, _ in accepted]
+    return [(cycle_id_for(group_id), [r for r, _ in accepted], data)]
+
+
+def stack(frames: list[Any]) -> Any:
+    """The frames end to end, as one: a column missing from a frame is null there, an
+    all-null column takes the others' type, integers meet floats as floats. Any other
+    difference of types raises ValueError: polars' relaxed concat would cast a number
+    into a struct's field, or a struct into another's, and change the values."""
+    import polars as pl
+
+    if len(frames) == 1:
+        return frames[0]
+    schema: dict[str, Any] = {}
+    for frame in frames:
+        for name, dtype in frame.schema.items():
+            have = schema.setdefault(name, dtype)
+            if dtype == have or dtype == pl.Null:
+                continue
+            if have == pl.Null:
+                schema[name] = dtype
+            elif have.is_numeric() and dtype.is_numeric():
+                schema[name] = pl.Float64 if have.is_float() or dtype.is_float() else pl.Int64
+            else:
+                raise ValueError(f"column {name!r} is {have} in one batch and {dtype} in another")
+    return pl.concat(
+        [
+            frame.select(
+                pl.col(n).cast(t) if n in frame.schema else pl.lit(None, t).alias(n)
+                for n, t in schema.items()
+            )
+            for frame in frames
+        ]
+    )
 
 
 def parse(services: Services, payload: bytes, fmt: str, source: str) -> tuple[Any, str | None]:
@@ -285,16 +479,19 @@ def fault_point(name: str) -> None:
 
 #: Benchmarks: PGWARDEN_TRACE_BATCHES=<file> appends "pid in_hand done stages batch_id"
 #: per batch (perf_counter seconds from the claim's return to the closing commit's;
-#: stages as name=ms,...), so a worker's idle time between batches and where its
-#: time goes are measured where they happen, in the worker.
+#: stages as name=ms,..., then batches=n for a group of n processed together, whose
+#: one line holds the whole group's times), so a worker's idle time between batches
+#: and where its time goes are measured where they happen, in the worker.
 _TRACE = os.environ.get("PGWARDEN_TRACE_BATCHES", "")
 
 
-def trace_batch(batch_id: str, in_hand: float, stages: dict[str, float]) -> None:
+def trace_batch(batch_id: str, in_hand: float, stages: dict[str, float], batches: int = 1) -> None:
     if not _TRACE:
         return
     done = time.perf_counter()
     steps = ",".join(f"{name}={ms:.3f}" for name, ms in stages.items()) or "-"
+    if batches > 1:
+        steps += f",batches={batches}"
     fd = os.open(_TRACE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
         os.write(fd, f"{os.getpid()} {in_hand:.7f} {done:.7f} {steps} {batch_id}\n".encode())
@@ -397,26 +594,12 @@ def _finish(
     clock: _Stages | None = None,
     handoff: Handoff | None = None,
 ) -> ProcessOutcome:
-    params = {
-        "batch_id": batch_id,
-        "status": status,
-        "records": records,
-        "level": level,
-        "overall": overall,
-        "reject_reason": reason,
-        "error": error,
-        "cycle_id": cycle_id,
-        "models_ok": models_ok,
-        "models_failed": models_failed,
-    }
-    if handoff is not None and status in ("DONE", "REJECTED"):
-        _finish_and_hand_off(services, q, params, handoff)
-    else:
-        # The batch's closing commit waits for the WAL flush, which makes every
-        # earlier step of the batch durable too (see the module docstring).
-        # One round trip (pipeline mode): BEGIN, UPDATE, COMMIT.
-        with services.db.connection() as conn, conn.pipeline(), conn.transaction():
-            conn.execute(q["finish_batch"], params)
+    params = _params(
+        batch_id, status,
+        records=records, level=level, overall=overall, reason=reason, error=error,
+        cycle_id=cycle_id, models_ok=models_ok, models_failed=models_failed,
+    )  # fmt: skip
+    _close_group(services, q, [params], [], handoff if status in ("DONE", "REJECTED") else None)
     return ProcessOutcome(
         batch_id,
         status,
@@ -432,12 +615,68 @@ def _finish(
     )
 
 
+def _params(
+    batch_id: str,
+    status: str,
+    *,
+    records: int | None = None,
+    level: str | None = None,
+    overall: float | None = None,
+    reason: str | None = None,
+    error: str | None = None,
+    cycle_id: str | None = None,
+    models_ok: int | None = None,
+    models_failed: int | None = None,
+) -> dict[str, Any]:
+    """finish_batch's parameters: a batch's outcome as recorded."""
+    return {
+        "batch_id": batch_id,
+        "status": status,
+        "records": records,
+        "level": level,
+        "overall": overall,
+        "reject_reason": reason,
+        "error": error,
+        "cycle_id": cycle_id,
+        "models_ok": models_ok,
+        "models_failed": models_failed,
+    }
+
+
+def _close_group(
+    services: Services,
+    q: Queries,
+    outcomes: list[dict[str, Any]],
+    job_ids: list[int],
+    handoff: Handoff | None,
+) -> None:
+    """The closing transaction of one batch, or of a group: every batch's outcome, and
+    the jobs still queued for a group's other batches (`job_ids`), which succeed here."""
+    if handoff is not None:
+        _finish_and_hand_off(services, q, outcomes, handoff, job_ids)
+        return
+    # The batch's closing commit waits for the WAL flush, which makes every
+    # earlier step of the batch durable too (see the module docstring).
+    # One round trip (pipeline mode): BEGIN, UPDATE(s), COMMIT.
+    with services.db.connection() as conn, conn.pipeline(), conn.transaction():
+        for params in outcomes:
+            conn.execute(q["finish_batch"], params)
+        if job_ids:
+            conn.execute(q["finish_group_jobs"], {"job_ids": job_ids})
+
+
 def _finish_and_hand_off(
-    services: Services, q: Queries, params: dict[str, Any] | None, handoff: Handoff
+    services: Services,
+    q: Queries,
+    outcomes: list[dict[str, Any]],
+    handoff: Handoff,
+    job_ids: list[int] | None = None,
 ) -> None:
     """The closing transaction that also finishes the batch's job and fetches the next job.
 
-    `params` None: a skipped batch (finished already), whose job is finished all the same.
+    `outcomes` empty: a skipped batch (finished already), whose job is finished all the
+    same. A group's (several outcomes) also finishes its other batches' queued jobs
+    (`job_ids`), before the fetch, which must not return one of them.
 
     One round trip (pipeline mode): BEGIN, UPDATE, finish, fetch and claim,
     COMMIT. The batch and its job commit together, so a job is never durably
@@ -460,8 +699,10 @@ def _finish_and_hand_off(
     }
     with services.db.connection() as conn:
         with conn.pipeline(), conn.transaction():
-            if params is not None:
+            for params in outcomes:
                 conn.execute(q["finish_batch"], params)
+            if job_ids:
+                conn.execute(q["finish_group_jobs"], {"job_ids": job_ids})
             own = conn.execute(q["finish_own_job"], job)
             fetched = conn.execute(q["fetch_next_job"], job)
         ours = own.fetchone() is not None  # else procrastinate's own finish reports it

@@ -71,7 +71,68 @@ SET LOCAL synchronous_commit TO DEFAULT;
 UPDATE {schema}.ingest_batches
    SET status = 'PROCESSING', attempts = attempts + 1, started_at = clock_timestamp()
  WHERE batch_id = %(batch_id)s AND status IN ('PENDING', 'PROCESSING', 'FAILED')
-RETURNING batch_id, source, received_at, format, payload, metadata, attempts;
+RETURNING batch_id, source, received_at, format, payload, metadata, attempts, coalesced_into;
+
+-- name: coalesce_new
+-- A claimed batch starts a group (pipeline.coalesce_batches): the batches of its source
+-- queued right behind it, in the order procrastinate would run their jobs (which share
+-- the source's lock, held by this batch's job, so no other worker can take them), up to
+-- %(more)s batches and %(max_bytes)s bytes of payload in all. They are claimed and marked
+-- as the group's, with the first batch, in this statement: a retry re-forms the same
+-- group. No row: nothing queued behind it (no group, the batch goes alone).
+WITH queued AS (
+    SELECT b.batch_id, j.id AS job_id, j.priority,
+           %(bytes)s + sum(b.payload_bytes) OVER (ORDER BY j.priority DESC, j.id) AS upto
+      FROM {schema}.ingest_batches b
+      JOIN {schema}.procrastinate_jobs j
+        ON (j.args->>'batch_id') = b.batch_id AND j.status = 'todo'
+     WHERE b.source = %(source)s AND b.status = 'PENDING' AND b.coalesced_into IS NULL
+       AND b.batch_id <> %(batch_id)s AND j.lock = %(lock)s AND j.task_name = %(task)s
+     ORDER BY j.priority DESC, j.id
+     LIMIT %(more)s
+), members AS (
+    SELECT b.batch_id, q.job_id, q.priority
+      FROM queued q JOIN {schema}.ingest_batches b USING (batch_id)
+     WHERE q.upto <= %(max_bytes)s
+       FOR UPDATE OF b SKIP LOCKED
+), claimed AS (
+    UPDATE {schema}.ingest_batches b
+       SET status = 'PROCESSING', attempts = b.attempts + 1, started_at = clock_timestamp(),
+           coalesced_into = %(batch_id)s
+      FROM members m
+     WHERE b.batch_id = m.batch_id AND b.status = 'PENDING'
+    RETURNING b.batch_id, b.source, b.received_at, b.format, b.payload, b.metadata,
+              b.attempts, b.coalesced_into, m.job_id, m.priority
+), first AS (
+    UPDATE {schema}.ingest_batches SET coalesced_into = %(batch_id)s
+     WHERE batch_id = %(batch_id)s AND EXISTS (SELECT 1 FROM claimed)
+)
+SELECT batch_id, source, received_at, format, payload, metadata, attempts, coalesced_into,
+       job_id
+  FROM claimed ORDER BY priority DESC, job_id;
+
+-- name: coalesce_again
+-- A claimed batch of a group formed before (a retry, or a job run after its group's
+-- first failed): the group's other batches not finished yet, claimed again, with the jobs
+-- still queued for them (finished with the group's closing commit).
+WITH claimed AS (
+    UPDATE {schema}.ingest_batches b
+       SET status = 'PROCESSING', attempts = b.attempts + 1, started_at = clock_timestamp()
+     WHERE b.coalesced_into = %(group_id)s AND b.batch_id <> %(batch_id)s
+       AND b.status IN ('PENDING', 'PROCESSING', 'FAILED')
+    RETURNING b.batch_id, b.source, b.received_at, b.format, b.payload, b.metadata,
+              b.attempts, b.coalesced_into
+)
+SELECT c.*, (SELECT min(j.id) FROM {schema}.procrastinate_jobs j
+              WHERE (j.args->>'batch_id') = c.batch_id AND j.status = 'todo') AS job_id
+  FROM claimed c ORDER BY c.received_at, c.batch_id;
+
+-- name: finish_group_jobs
+-- The queued jobs of a group's other batches succeed with the group's closing commit (their
+-- batches are finished in it), before the next job is fetched.
+UPDATE {schema}.procrastinate_jobs
+   SET status = 'succeeded', attempts = attempts + 1
+ WHERE id = ANY(%(job_ids)s::bigint[]) AND status = 'todo';
 
 -- name: finish_batch
 -- Record the outcome of processing.
@@ -243,7 +304,8 @@ WITH j AS (
       FROM j
      WHERE j.task_name = %(claim_task)s AND b.batch_id = j.args->>'batch_id'
        AND b.status IN ('PENDING', 'PROCESSING', 'FAILED')
-    RETURNING b.batch_id, b.source, b.received_at, b.format, b.payload, b.metadata, b.attempts
+    RETURNING b.batch_id, b.source, b.received_at, b.format, b.payload, b.metadata, b.attempts,
+              b.coalesced_into
 )
 SELECT j.id, j.status, j.task_name, j.priority, j.lock, j.queueing_lock, j.args,
        j.scheduled_at, j.queue_name, j.attempts, j.worker_id,
@@ -251,7 +313,8 @@ SELECT j.id, j.status, j.task_name, j.priority, j.lock, j.queueing_lock, j.args,
                   CASE WHEN j.id IS NOT NULL AND %(flush_wait)s = 'idle' THEN 'off'
                        ELSE current_setting('synchronous_commit') END,
                   true),
-       c.batch_id, c.source, c.received_at, c.format, c.payload, c.metadata, c.attempts
+       c.batch_id, c.source, c.received_at, c.format, c.payload, c.metadata, c.attempts,
+       c.coalesced_into
   FROM j LEFT JOIN claimed c ON true;
 
 -- name: fail_own_job

@@ -12,6 +12,26 @@ KEYS = [
         choices=("low", "medium", "high", "critical", "none"),
     ),
     Key(
+        "pipeline.coalesce_batches",
+        "int",
+        1,
+        "a worker runs the models once over up to this many batches of one source that are "
+        "queued together (1: one model cycle per batch); each batch is still checked, scored, "
+        "alerted on and recorded on its own",
+        min=1,
+        max=1000,
+    ),
+    Key(
+        "pipeline.coalesce_max_mb",
+        "int",
+        64,
+        "the batches one model cycle runs over (pipeline.coalesce_batches) hold at most "
+        "this many MB of payload in all",
+        min=1,
+        max=4096,
+        unit="MB",
+    ),
+    Key(
         "pipeline.flush_wait",
         "str",
         "idle",
