@@ -22,6 +22,7 @@ The steady kind has two more rows:
   floor   pgwarden alone: connect, the catalog query a run sends, close; what
           reading every bound on a new connection costs before any planning
 The output says what each row includes ("rows").
+The first runs come first, then steady, then retention (see FILES).
 Within each repeat the tools run back to back, the order of the four runs
 rotating from one repeat to the next, so both see the same load; the output
 gives medians and the per-repeat ratios pg_partman / pgwarden (above 1:
@@ -36,14 +37,21 @@ printed: on a shared machine, read ratios, not absolute times.
 FILES: each new partition is five files (table, TOAST table and index, two
 indexes), the same for both tools. On an ext4 file system without a journal
 (this project's test machines) the kernel, to allocate a file's inode, steps
-over every inode of the group deleted recently (the last minute, longer while
-their inode blocks are unwritten), reading each one's block: a first run's
-server time there depends on what was deleted just before it (a previous
-repeat's DROP DATABASE, another process; `perf` shows the backend in ext4's
-recently_deleted and find_inode_bit):
-measured 0.45 s on tmpfs against 0.7-2.0 s on such ext4 for the same 676
-partitions, with pg_partman's 1.4 s on tmpfs becoming 1.5-3.3 s. The output
-names the file system; `--data-dir /dev/shm` runs both tools on tmpfs.
+over every inode of the block group deleted recently (the last minute, six
+while their inode blocks are unwritten), reading each one's block, and it does
+so again for every file it creates: `perf` shows a first run's backend 68% in
+ext4_create -> find_inode_bit -> recently_deleted. A first run then costs 1.2-2 s
+more of kernel time, for either tool, when files were deleted just before near
+its database's directory: a DROP DATABASE, the removal of a cluster, another
+process's test databases (mkdtemp puts every cluster under the temp directory,
+in the same groups). So the first runs go before anything else and keep their
+databases until the last repeat is done (a DROP between repeats slowed the next
+one: 150 -> 2070 ms of kernel time for the same 676 partitions), each sample
+says how much of the server's CPU was kernel time (`server_kernel_ms`), and
+`cpu_without_kernel_ratio_per_repeat` compares the tools' own work. What other
+processes delete cannot be kept out: with others' test databases coming and
+going in /tmp, `--data-dir` elsewhere (/var/tmp here) or on tmpfs (/dev/shm)
+takes their deletions out of the comparison.
 
     uv run python benchmarks/partitions.py [--repeats 4] [--steady-repeats 12]
         [--only first,steady,retention] [--data-dir /dev/shm]
@@ -178,22 +186,26 @@ class Cluster:
         with psycopg.connect(self.server.conninfo("postgres"), autocommit=True) as conn:
             conn.execute("CHECKPOINT")
 
-    def cpu_ms(self) -> float | None:
-        """CPU time the server has used so far (Linux /proc; None elsewhere).
+    def cpu_ms(self) -> tuple[float, float] | None:
+        """CPU time the server has used so far, (all, in the kernel) in ms (Linux /proc;
+        None elsewhere).
 
         The postmaster's own and its reaped children's (backends that have
         exited), plus every live child's. Under load, wall time mostly measures
-        the wait for a core; CPU time is the work done.
+        the wait for a core; CPU time is the work done. The kernel's share is
+        where a first run's file creation shows (see FILES).
         """
         for _ in range(20):  # a child may exit between listing and reading it
             try:
                 pid = int((self.server.pgdata / "postmaster.pid").read_text().split()[0])
-                total = _ticks(pid, children=True)
+                user, system = _ticks(pid, children=True)
                 for child in self._children(pid):
-                    total += _ticks(child)
+                    u, k = _ticks(child)
+                    user, system = user + u, system + k
             except (OSError, ValueError):
                 continue
-            return total * 1000 / os.sysconf("SC_CLK_TCK")
+            tick = 1000 / os.sysconf("SC_CLK_TCK")
+            return (user + system) * tick, system * tick
         return None
 
     def settle(self, before: int) -> None:
@@ -230,10 +242,14 @@ def file_system(path: Path) -> str:
     return kind
 
 
-def _ticks(pid: int, children: bool = False) -> int:
+def _ticks(pid: int, children: bool = False) -> tuple[int, int]:
+    """(user, kernel) clock ticks of `pid`, with its reaped children's when asked."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     # fields[11:15]: utime, stime, cutime, cstime (proc(5), counted from field 3)
-    return sum(int(f) for f in fields[11 : 15 if children else 13])
+    user, system = int(fields[11]), int(fields[12])
+    if children:
+        user, system = user + int(fields[13]), system + int(fields[14])
+    return user, system
 
 
 # -- pgwarden --------------------------------------------------------------------------
@@ -507,6 +523,15 @@ class Results:
                     entry["cpu_ratio_of_medians"] = round(
                         statistics.median(pm_cpu) / statistics.median(pw_cpu), 2
                     )
+                pw_k = entry["pgwarden"].get("server_kernel_ms")
+                pm_k = entry["pg_partman"].get("server_kernel_ms")
+                if pw_cpu and pm_cpu and pw_k and pm_k:
+                    # the tools' own work: CPU less the server's time in the kernel (see FILES)
+                    own = [
+                        round((b - bk) / (a - ak), 2) if a - ak > 0 else None
+                        for a, ak, b, bk in zip(pw_cpu, pw_k, pm_cpu, pm_k, strict=True)
+                    ]
+                    entry["cpu_without_kernel_ratio_per_repeat"] = own
             out[f"{kind} ({row})"] = entry
         return out
 
@@ -526,7 +551,7 @@ def interleaved(
     row and tool takes each place in turn over the repeats (use a multiple of
     four). Besides wall time each sample gets `cpu_ms`: the server's CPU time
     during the run plus this process's (pgwarden's client side; pg_partman's
-    is idle).
+    is idle), and `server_kernel_ms`, the server's part of it spent in the kernel.
     """
     slots = [(row, tool) for row in rows for tool in jobs if row in jobs[tool]]
     shift = repeat % len(slots)
@@ -537,8 +562,9 @@ def interleaved(
         cluster.settle(live)
         server1, client1 = cluster.cpu_ms(), _client_cpu()
         if server0 is not None and server1 is not None:
-            sample["cpu_ms"] = round(server1 - server0 + client1 - client0, 1)
+            sample["cpu_ms"] = round(server1[0] - server0[0] + client1 - client0, 1)
             sample["client_cpu_ms"] = round(client1 - client0, 1)
+            sample["server_kernel_ms"] = round(server1[1] - server0[1], 1)
         results.add(kind, row, tool, sample)
 
 
@@ -548,34 +574,36 @@ def _client_cpu() -> float:
     return (time.process_time() + kids.ru_utime + kids.ru_stime) * 1000
 
 
-def one_first(cluster: Cluster, results: Results, repeat: int, has_partman: bool) -> None:
+def one_first(
+    cluster: Cluster, results: Results, repeat: int, has_partman: bool, kept: list[Any]
+) -> None:
+    """One repeat of first runs; its sets go to `kept`, dropped when the phase is over
+    (see FILES: a DROP DATABASE here would slow the next repeat's file creation)."""
     pw = {row: pgwarden_first_set(cluster) for row in ROWS}
+    kept.extend(pw.values())
     pm = {row: partman_first_set(cluster) for row in ROWS} if has_partman else {}
+    kept.extend(pm.values())
     cluster.checkpoint()
-    try:
-        before_pm = {row: count_partitions(p.conninfo) for row, p in pm.items()}
+    before_pm = {row: count_partitions(p.conninfo) for row, p in pm.items()}
 
-        def pw_job(row: str) -> Callable[[], Sample]:
-            def job() -> Sample:
-                ms, report = pw[row].run_fresh() if row == "fresh" else pw[row].run()
-                return {"ms": ms, "partitions": report.count("create")}
+    def pw_job(row: str) -> Callable[[], Sample]:
+        def job() -> Sample:
+            ms, report = pw[row].run_fresh() if row == "fresh" else pw[row].run()
+            return {"ms": ms, "partitions": report.count("create")}
 
-            return job
+        return job
 
-        def pm_job(row: str) -> Callable[[], Sample]:
-            def job() -> Sample:
-                ms = pm[row].run_fresh() if row == "fresh" else pm[row].run()
-                return {"ms": ms, "partitions": count_partitions(pm[row].conninfo) - before_pm[row]}
+    def pm_job(row: str) -> Callable[[], Sample]:
+        def job() -> Sample:
+            ms = pm[row].run_fresh() if row == "fresh" else pm[row].run()
+            return {"ms": ms, "partitions": count_partitions(pm[row].conninfo) - before_pm[row]}
 
-            return job
+        return job
 
-        jobs = {"pgwarden": {row: pw_job(row) for row in ROWS}}
-        if has_partman:
-            jobs["pg_partman"] = {row: pm_job(row) for row in ROWS}
-        interleaved(cluster, results, "first_run", repeat, jobs)
-    finally:
-        for p in [*pw.values(), *pm.values()]:
-            p.close()  # type: ignore[attr-defined]
+    jobs = {"pgwarden": {row: pw_job(row) for row in ROWS}}
+    if has_partman:
+        jobs["pg_partman"] = {row: pm_job(row) for row in ROWS}
+    interleaved(cluster, results, "first_run", repeat, jobs)
 
 
 def one_retention(cluster: Cluster, results: Results, repeat: int, has_partman: bool) -> None:
@@ -681,12 +709,19 @@ def main() -> None:
             tools = ["pgwarden", "pg_partman"] if has_partman else ["pgwarden"]
             if not has_partman:
                 result["pg_partman"] = "not installed: pgwarden measured alone"
+            # first runs before anything is dropped (see FILES), then steady, then retention
+            if "first" in kinds:
+                kept: list[Any] = []
+                try:
+                    for repeat in range(args.repeats):
+                        one_first(cluster, results, repeat, has_partman, kept)
+                finally:
+                    for made in kept:
+                        made.close()
             if "steady" in kinds:
                 steady(cluster, results, args.steady_repeats, has_partman)
-            for repeat in range(args.repeats):
-                if "first" in kinds:
-                    one_first(cluster, results, repeat, has_partman)
-                if "retention" in kinds:
+            if "retention" in kinds:
+                for repeat in range(args.repeats):
                     one_retention(cluster, results, repeat, has_partman)
             result["rows"] = ROW_MEANING
             result["results"] = results.table(tools)
