@@ -309,6 +309,7 @@ def _process_group(
         for r in cycle_rows:
             finished[r[0]].update(cycle_id=cycle_id, models_ok=ok, models_failed=failed)
     clock.lap("models")
+    fault_point("between_group_models_and_close")
     _close_group(services, q, list(finished.values()), group.job_ids, handoff)
     own = finished[row[0]]
     return ProcessOutcome(
