@@ -12,7 +12,11 @@ with earlier volume anomalies left out and the batch under test never in it:
   (received time minus half the cadence, at most 30 minutes), so a batch
   received at 00:00 counts toward 23:45-24:00 of the day before, and
   arrival jitter around a slot boundary does not move it.
-- Weekdays and weekend days have their own daily shape; each day of the week
+- Weekdays and weekend days have their own daily shape, each slot read on
+  its neighbours too where the day is straight there (Lepski's rule: the
+  widest symmetric window whose ratio agrees with every narrower one's), so
+  a slot's expected count rests on hundreds of points, not on 8 weekend days,
+  while a business-hours edge keeps its own slots; each day of the week
   its own level; each slot of the week (`cell`) its own deviation from
   that, shrunk toward 1 by empirical Bayes (the between-cell variance
   against each cell's sampling noise), so a business-hours day, a night
@@ -231,6 +235,60 @@ def _pooled(sx: Any, sb: Any, sn: Any) -> tuple[Any, Any]:
     return shape, eff
 
 
+#: a busy slot's shape pools its neighbours (these half-widths, in slots) while the wider
+#: window's ratio stays within `SMOOTH_Z` standard errors of each narrower one's
+SMOOTH_HALF_WIDTHS = (1, 2, 3, 4, 6, 8, 12)
+SMOOTH_Z = 2.0
+
+
+def _wrapped(a: Any, h: int) -> Any:
+    """Sums over each slot's window of half-width `h`, per day type (wrapping round midnight)."""
+    n = np()
+    ext = n.concatenate([a[:, a.shape[1] - h :], a, a[:, :h]], axis=1)
+    c = n.concatenate([n.zeros((a.shape[0], 1)), n.cumsum(ext, axis=1)], axis=1)
+    return c[:, 2 * h + 1 :] - c[:, : c.shape[1] - 2 * h - 1]
+
+
+def _smoothed(sx: Any, sb: Any, sq: Any, sn: Any, shape: Any, eff: Any, alone: Any,
+              alpha: float) -> tuple[Any, Any]:  # fmt: skip
+    """The shape of the slots that stand alone (`alone`), pooled with their neighbours
+    where the profile is locally straight (Lepski's rule).
+
+    A slot's own ratio rests on one point a day of its type (20 weekdays, 8 weekend days
+    in four weeks), and its error is the expected count's: a sixth of the null's own
+    variance on a weekend slot, which widens the spread and costs a third of the 5-sigma
+    spikes a test knowing the mean finds. A symmetric window's ratio has no error from a
+    linear slope; it is taken, for each half-width in turn, while it differs from every
+    narrower window's by at most `SMOOTH_Z` standard errors of their difference (nested
+    windows: the narrower's variance less the wider's), so a flat or sloping stretch is
+    read on many slots and a business-hours edge (a bend) keeps its own.
+    `sq` is the sum of squared base values (the negative binomial's alpha part).
+    """
+    n = np()
+    pd = sx.shape[1]
+
+    def variance(wx: Any, wb: Any, wq: Any) -> Any:
+        r = n.maximum(wx / n.where(wb > 0, wb, 1.0), 1e-9)
+        return (r * wb + alpha * r * r * wq) / n.maximum(wb * wb, 1e-18)
+
+    seen = [(shape, variance(sx, sb, sq))]
+    open_ = alone & (sb > 0)
+    for h in SMOOTH_HALF_WIDTHS:
+        if not open_.any() or 2 * h + 1 > pd:
+            break
+        wx, wb, wq, wn = (_wrapped(a, h) for a in (sx, sb, sq, sn))
+        est = wx / n.where(wb > 0, wb, 1.0)
+        var = variance(wx, wb, wq)
+        ok = open_ & (wb > 0)
+        for e0, v0 in seen:
+            ok &= n.abs(est - e0) <= SMOOTH_Z * n.sqrt(n.maximum(v0 - var, 0.0))
+        shape = n.where(ok, est, shape)
+        eff = n.where(ok, wn, eff)
+        open_ = ok  # a window that bends stops the widening there
+        seen.append((est, var))
+    return shape, eff
+
+
 @dataclass
 class _Fit:
     mu: Any  # fitted means at the history points
@@ -273,7 +331,11 @@ def _fit(x: Any, lay: _Layout, secs: Any, t_ref: float, span_days: float, alpha:
         base = level * weekday[lay.dow] * cell[week_key] * off
         sx = n.bincount(type_key, weights=x, minlength=2 * pd).reshape(2, pd)
         sb = n.bincount(type_key, weights=base, minlength=2 * pd).reshape(2, pd)
-        raw, eff = _pooled(sx, sb, cnt_shape.reshape(2, pd).astype(float))
+        sn = cnt_shape.reshape(2, pd).astype(float)
+        raw, eff = _pooled(sx, sb, sn)
+        alone = (sx >= MIN_POOLED) & ~n.isnan(raw)
+        sq = n.bincount(type_key, weights=base * base, minlength=2 * pd).reshape(2, pd)
+        raw, eff = _smoothed(sx, sb, sq, sn, raw, eff, alone, alpha)
         for k in (0, 1):
             if n.all(n.isnan(raw[k])):
                 raw[k], eff[k] = raw[1 - k], eff[1 - k]
