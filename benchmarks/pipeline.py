@@ -2,6 +2,7 @@
 (one shadow) -> persist, with one worker and with two, against a bare COPY.
 
     uv run python benchmarks/pipeline.py [--batches 300] [--records 500] [--workers 1,2]
+                                         [--coalesce 1]
 
 For each worker count it uses a fresh database on a throwaway embedded server
 (or PGWARDEN_DSN's server), registers the demo models plus two more (5
@@ -25,6 +26,10 @@ breakdown of --breakdown batches run one by one through process_batch after
 --batches batches of history (median ms per step, statements and WAL flushes
 per batch from pg_stat_statements and pg_stat_io). The queued run's own
 per-step medians, traced by the worker, are printed too.
+With --coalesce N the workers run with pipeline.coalesce_batches N: the
+batches of a source queued behind the one a worker takes share its model
+cycle (the queued run's per-step times are then a group's, divided by its
+batches; the one-by-one breakdown has no queue and no groups).
 The machine has 2 cores shared by PostgreSQL, the HTTP server, the client and
 the workers, so two workers cannot double one worker's throughput here.
 """
