@@ -158,12 +158,31 @@ def _process_claimed(
     clock: _Stages,
     handoff: Handoff | None,
 ) -> ProcessOutcome:
+    batch_id, source, received_at, _fmt, _payload, metadata = row[:6]
+    outcome, frame = _check(services, row, clock)
+    if outcome["status"] == "DONE":
+        cycle_id = cycle_id_for(batch_id)
+        report = models.run_cycle(
+            services,
+            cycle_id,
+            received_at,
+            cycle_data(batch_id, source, received_at, frame, metadata),
+            synchronous=False,  # the batch's closing commit waits for it
+        )
+        clock.lap("models")
+        ok, failed = _count_runs(report)
+        outcome.update(cycle_id=cycle_id, models_ok=ok, models_failed=failed)
+    _close_group(services, q, [outcome], [], handoff)
+    return _outcome(outcome, started, clock)
+
+
+def _check(services: Services, row: tuple[Any, ...], clock: _Stages) -> tuple[dict[str, Any], Any]:
+    """One claimed batch parsed, checked, stored, alerted on: (its outcome as finish_batch
+    records it, DONE while the models are still to run, or REJECTED with its reason;
+    its frame for the models)."""
     batch_id, source, received_at, fmt, payload, metadata = row[:6]
     if payload is None:
-        return _finish(
-            services, q, batch_id, "REJECTED", reason="payload no longer stored", handoff=handoff
-        )
-
+        return _params(batch_id, "REJECTED", reason="payload no longer stored"), None
     frame, unreadable = parse(services, bytes(payload), fmt, source)
     clock.lap("parse")
     try:
@@ -180,35 +199,17 @@ def _process_claimed(
         )
     except PgwardenError as exc:
         # A malformed batch is recorded as rejected with its reason, never retried.
-        return _finish(
-            services, q, batch_id, "REJECTED", reason=str(exc), started=started, handoff=handoff
-        )
-
-    level = result.scores.level.value if result.scores else None
-    overall = result.scores.overall if result.scores else None
+        return _params(batch_id, "REJECTED", reason=str(exc)), None
     reason = rejection(result, services.config.get("pipeline.block_severity"))
-    if reason is not None:
-        return _finish(
-            services, q, batch_id, "REJECTED",
-            records=result.records, level=level, overall=overall, reason=reason, started=started,
-            clock=clock, handoff=handoff,
-        )  # fmt: skip
-
-    cycle_id = cycle_id_for(batch_id)
-    report = models.run_cycle(
-        services,
-        cycle_id,
-        received_at,
-        cycle_data(batch_id, source, received_at, frame, metadata),
-        synchronous=False,  # the batch's closing commit waits for it
+    outcome = _params(
+        batch_id,
+        "DONE" if reason is None else "REJECTED",
+        records=result.records,
+        level=result.scores.level.value if result.scores else None,
+        overall=result.scores.overall if result.scores else None,
+        reason=reason,
     )
-    clock.lap("models")
-    ok, failed = _count_runs(report)
-    return _finish(
-        services, q, batch_id, "DONE",
-        records=result.records, level=level, overall=overall, cycle_id=cycle_id,
-        models_ok=ok, models_failed=failed, started=started, clock=clock, handoff=handoff,
-    )  # fmt: skip
+    return outcome, frame
 
 
 @dataclass(frozen=True)
@@ -273,35 +274,8 @@ def _process_group(
     finished: dict[str, dict[str, Any]] = {}
     accepted: list[tuple[tuple[Any, ...], Any]] = []
     for r in rows:
-        batch_id, source, received_at, fmt, payload, metadata = r[:6]
-        if payload is None:
-            finished[batch_id] = _params(batch_id, "REJECTED", reason="payload no longer stored")
-            continue
-        frame, unreadable = parse(services, bytes(payload), fmt, source)
-        clock.lap("parse")
-        try:
-            batch = quality.make_batch(
-                batch_id=batch_id,
-                source=source,
-                received_at=received_at,
-                data=frame if frame is not None else bytes(payload),
-                fmt=None if frame is not None else fmt,
-                metadata=metadata,
-            )
-            result = check_and_alert(
-                services, batch, frame=frame, reject_reason=unreadable, clock=clock
-            )
-        except PgwardenError as exc:
-            finished[batch_id] = _params(batch_id, "REJECTED", reason=str(exc))
-            continue
-        level = result.scores.level.value if result.scores else None
-        overall = result.scores.overall if result.scores else None
-        reason = rejection(result, services.config.get("pipeline.block_severity"))
-        finished[batch_id] = _params(
-            batch_id, "DONE" if reason is None else "REJECTED",
-            records=result.records, level=level, overall=overall, reason=reason,
-        )  # fmt: skip
-        if reason is None:
+        finished[r[0]], frame = _check(services, r, clock)
+        if finished[r[0]]["status"] == "DONE":
             accepted.append((r, frame))
     for cycle_id, cycle_rows, data in _group_cycles(group.group_id, accepted):
         report = models.run_cycle(services, cycle_id, data["received_at"], data, synchronous=False)
@@ -311,21 +285,7 @@ def _process_group(
     clock.lap("models")
     fault_point("between_group_models_and_close")
     _close_group(services, q, list(finished.values()), group.job_ids, handoff)
-    own = finished[row[0]]
-    return ProcessOutcome(
-        row[0],
-        own["status"],
-        records=own["records"] or 0,
-        level=own["level"],
-        overall=own["overall"],
-        reject_reason=own["reject_reason"],
-        cycle_id=own["cycle_id"],
-        models_ok=own["models_ok"] or 0,
-        models_failed=own["models_failed"] or 0,
-        seconds=time.monotonic() - started,
-        stages=_finished(clock),
-        batches=len(rows),
-    )
+    return _outcome(finished[row[0]], started, clock, len(rows))
 
 
 def _group_cycles(
@@ -577,42 +537,27 @@ def _count_runs(report: Any) -> tuple[int, int]:
     return statuses.count("OK"), statuses.count("FAILED") + statuses.count("TIMEOUT")
 
 
-def _finish(
-    services: Services,
-    q: Queries,
-    batch_id: str,
-    status: str,
-    *,
-    records: int | None = None,
-    level: str | None = None,
-    overall: float | None = None,
-    reason: str | None = None,
-    error: str | None = None,
-    cycle_id: str | None = None,
-    models_ok: int | None = None,
-    models_failed: int | None = None,
-    started: float | None = None,
-    clock: _Stages | None = None,
-    handoff: Handoff | None = None,
+def _finish(services: Services, q: Queries, batch_id: str, status: str, **kw: Any) -> None:
+    """Record a batch's outcome alone, without a hand-off (a failure: its job is retried)."""
+    _close_group(services, q, [_params(batch_id, status, **kw)], [], None)
+
+
+def _outcome(
+    params: dict[str, Any], started: float, clock: _Stages, batches: int = 1
 ) -> ProcessOutcome:
-    params = _params(
-        batch_id, status,
-        records=records, level=level, overall=overall, reason=reason, error=error,
-        cycle_id=cycle_id, models_ok=models_ok, models_failed=models_failed,
-    )  # fmt: skip
-    _close_group(services, q, [params], [], handoff if status in ("DONE", "REJECTED") else None)
     return ProcessOutcome(
-        batch_id,
-        status,
-        records=records or 0,
-        level=level,
-        overall=overall,
-        reject_reason=reason,
-        cycle_id=cycle_id,
-        models_ok=models_ok or 0,
-        models_failed=models_failed or 0,
-        seconds=time.monotonic() - started if started else 0.0,
+        params["batch_id"],
+        params["status"],
+        records=params["records"] or 0,
+        level=params["level"],
+        overall=params["overall"],
+        reject_reason=params["reject_reason"],
+        cycle_id=params["cycle_id"],
+        models_ok=params["models_ok"] or 0,
+        models_failed=params["models_failed"] or 0,
+        seconds=time.monotonic() - started,
         stages=_finished(clock),
+        batches=batches,
     )
 
 
