@@ -545,6 +545,7 @@ def _finish(services: Services, q: Queries, batch_id: str, status: str, **kw: An
 def _outcome(
     params: dict[str, Any], started: float, clock: _Stages, batches: int = 1
 ) -> ProcessOutcome:
+    clock.lap("finish")
     return ProcessOutcome(
         params["batch_id"],
         params["status"],
@@ -556,7 +557,7 @@ def _outcome(
         models_ok=params["models_ok"] or 0,
         models_failed=params["models_failed"] or 0,
         seconds=time.monotonic() - started,
-        stages=_finished(clock),
+        stages=dict(clock.ms),
         batches=batches,
     )
 
@@ -605,10 +606,17 @@ def _close_group(
     # earlier step of the batch durable too (see the module docstring).
     # One round trip (pipeline mode): BEGIN, UPDATE(s), COMMIT.
     with services.db.connection() as conn, conn.pipeline(), conn.transaction():
-        for params in outcomes:
-            conn.execute(q["finish_batch"], params)
-        if job_ids:
-            conn.execute(q["finish_group_jobs"], {"job_ids": job_ids})
+        _record_outcomes(conn, q, outcomes, job_ids)
+
+
+def _record_outcomes(
+    conn: Any, q: Queries, outcomes: list[dict[str, Any]], job_ids: list[int] | None
+) -> None:
+    """The batches' outcomes, and their queued jobs succeeded, in the caller's transaction."""
+    for params in outcomes:
+        conn.execute(q["finish_batch"], params)
+    if job_ids:
+        conn.execute(q["finish_group_jobs"], {"job_ids": job_ids})
 
 
 def _finish_and_hand_off(
@@ -645,10 +653,7 @@ def _finish_and_hand_off(
     }
     with services.db.connection() as conn:
         with conn.pipeline(), conn.transaction():
-            for params in outcomes:
-                conn.execute(q["finish_batch"], params)
-            if job_ids:
-                conn.execute(q["finish_group_jobs"], {"job_ids": job_ids})
+            _record_outcomes(conn, q, outcomes, job_ids)
             own = conn.execute(q["finish_own_job"], job)
             fetched = conn.execute(q["fetch_next_job"], job)
         ours = own.fetchone() is not None  # else procrastinate's own finish reports it
@@ -658,13 +663,6 @@ def _finish_and_hand_off(
         return
     next_job, batch = row[: len(JOB_COLUMNS)], row[len(JOB_COLUMNS) + 1 :]
     handoff.finished(ours, next_job, Claimed(batch) if batch[0] is not None else None)
-
-
-def _finished(clock: _Stages | None) -> dict[str, float]:
-    if clock is None:
-        return {}
-    clock.lap("finish")
-    return dict(clock.ms)
 
 
 def clear_old_payloads(services: Services) -> int:

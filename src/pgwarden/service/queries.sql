@@ -90,7 +90,7 @@ WITH queued AS (
        AND b.batch_id <> %(batch_id)s AND j.lock = %(lock)s AND j.task_name = %(task)s
      ORDER BY j.priority DESC, j.id
      LIMIT %(more)s
-), members AS (
+), members AS (  -- locked here: FOR UPDATE is not allowed beside the window sum
     SELECT b.batch_id, q.job_id, q.priority
       FROM queued q JOIN {schema}.ingest_batches b USING (batch_id)
      WHERE q.upto <= %(max_bytes)s
