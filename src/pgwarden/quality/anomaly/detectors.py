@@ -440,14 +440,18 @@ def arrival_gap(
 ) -> TestResult:
     """Time since the previous batch against the source's own gaps (late or missing batches).
 
-    Below the 95th percentile of past gaps the tail is their empirical share
-    (randomised over ties); beyond it an exponential tail fitted to the excess
-    over that percentile (peaks over threshold), so a two-hour silence in a
-    15-minute source is far in the tail while a source that is often a little
-    late stays calibrated. Only a gap longer than the usual one by at least
-    half a cadence (four minutes at least) may alert.
+    Up to the longest past gap the p-value is the gap's rank among them
+    (randomised over ties): exact for any law of gaps whose order is
+    exchangeable, so a source that is often a little late stays calibrated at
+    every level its history can resolve. Beyond the longest, the share left
+    (randomised, 1 / (m + 1) at most) is thinned by an exponential tail
+    fitted to the excess over the 95th percentile (peaks over threshold), so
+    a two-hour silence in a 15-minute source is far in the tail while a gap
+    just past the longest one counts as what it is, the top rank. Only a gap
+    longer than the usual one by at least half a cadence (four minutes at
+    least) may alert.
     """
-    method = "empirical gap distribution with an exponential tail over its 95th percentile"
+    method = "rank among the source's past gaps, an exponential tail beyond the longest"
     npx = seasonal.np()
     cols = columns(history)
     now = current.received_at.timestamp()
@@ -458,34 +462,37 @@ def arrival_gap(
     if len(times) < s.min_history + 1:
         return TestResult(TIMING, None, Status.INSUFFICIENT_HISTORY, method, window)
     flagged = cols.flags[TIMING][before][order]
-    gaps = npx.sort(npx.diff(times)[~flagged[1:]]).tolist()
+    gaps = npx.sort(npx.diff(times)[~flagged[1:]])
     last = history[int(npx.flatnonzero(before)[order[-1]])].received_at
     gap = (current.received_at - last).total_seconds()
-    if len(gaps) < s.min_history:
-        return TestResult(TIMING, None, Status.INSUFFICIENT_HISTORY, method, window, observed=gap)
-    import bisect
-
     m = len(gaps)
-    center = median(gaps)
+    if m < s.min_history:
+        return TestResult(TIMING, None, Status.INSUFFICIENT_HISTORY, method, window, observed=gap)
+    center = float(gaps[m // 2]) if m % 2 else float(gaps[m // 2 - 1 : m // 2 + 1].mean())
     k = max(10, m // 20)
-    thr = gaps[m - k]
-    excess = [g - thr for g in gaps[m - k :]]
-    scale = max(sum(excess) / len(excess), 1.0)
-    if gap > thr:
-        p = (k / (m + 1)) * math.exp(-(gap - thr) / scale)
+    thr, top = float(gaps[m - k]), float(gaps[-1])
+    scale = max(float((gaps[m - k :] - thr).mean()), 1.0)
+    u = unit_uniform(current.batch_id, TIMING)
+    if gap > top:
+        p = u * math.exp(-(gap - top) / scale) / (m + 1)
     else:
-        above = m - bisect.bisect_right(gaps, gap)
-        ties = bisect.bisect_right(gaps, gap) - bisect.bisect_left(gaps, gap)
-        p = (above + unit_uniform(current.batch_id, TIMING) * (ties + 1)) / (m + 1)
+        above = m - int(npx.searchsorted(gaps, gap, side="right"))
+        ties = m - above - int(npx.searchsorted(gaps, gap, side="left"))
+        p = (above + u * (ties + 1)) / (m + 1)
+    # the gap whose p-value reaches the test's level (for the rank, at its worst draw)
     level = s.per_test_level(TIMING)
-    high = thr + scale * max(0.0, math.log((k / (m + 1)) / level))
+    if level * (m + 1) >= 1.0:
+        high = float(gaps[max(0, m - int(level * (m + 1)))])
+    else:
+        high = top + scale * math.log(1.0 / (level * (m + 1)))
     extra = gap - center
     return TestResult(
         TIMING, None, Status.TESTED, method, window,
         observed=gap, expected=center, low=0.0, high=high, direction="high",
         p_value=min(1.0, p), effect=extra, gated=extra < max(240.0, 0.5 * center),
         weight=s.weight(TIMING), strength=gap / max(center, 1.0),
-        details={"previous": last.isoformat(), "tail_scale": scale, "threshold": thr},
+        details={"previous": last.isoformat(), "tail_scale": scale, "threshold": thr,
+                 "longest": top, "rank": int(m - npx.searchsorted(gaps, gap, side="left"))},
     )  # fmt: skip
 
 
