@@ -1,7 +1,7 @@
 import pytest
 
-from pgwarden.config.declare import Key, KeyRegistry, check_cron
-from pgwarden.config.runtime import StoredValue, resolve
+from pgwarden.config.declare import Key, KeyRegistry, check_cron, descending
+from pgwarden.config.runtime import StoredValue, default_entry, resolve, resolve_stored
 from pgwarden.errors import ConfigValueInvalid, UnknownConfigKey
 
 
@@ -76,3 +76,24 @@ def test_resolve_keeps_last_good_value_for_bad_stored_values():
     good = {e.key: e for e in resolve(reg, [StoredValue("a.b", "3")], {})}
     assert good["a.b"].source == "database" and good["a.b"].value == 3.0
     assert good["c.d"].source == "default"
+
+
+def test_resolve_stored_holds_the_stored_keys_of_resolve():
+    # a process builds entries only for stored keys; every other key is its default entry
+    reg = KeyRegistry(
+        [Key("a.hi", "int", 10, "h"), Key("a.lo", "int", 5, "l"), Key("c.d", "int", 1, "d")],
+        [descending("a.hi", "a.lo")],
+    )
+    for stored, last_good in [
+        ([], {}),
+        ([StoredValue("a.lo", "20")], {}),  # breaks the relation with the default high
+        ([StoredValue("a.lo", "20")], {"a.lo": 3}),
+        ([StoredValue("a.hi", "2"), StoredValue("a.lo", "1"), StoredValue("c.d", "x")], {}),
+    ]:
+        found = resolve_stored(reg, stored, last_good)
+        assert set(found) == {s.key for s in stored}
+        assert resolve(reg, stored, last_good) == [
+            found.get(k.name) or default_entry(k) for k in reg
+        ]
+    broken = resolve_stored(reg, [StoredValue("a.lo", "20")], {"a.lo": 3})
+    assert broken["a.lo"].source == "invalid" and broken["a.lo"].value == 3

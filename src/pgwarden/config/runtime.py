@@ -58,44 +58,72 @@ def resolve(
     keys: KeyRegistry, stored: Iterable[StoredValue], last_good: dict[str, Any]
 ) -> list[ConfigEntry]:
     """Pure: the effective value of every key, given stored rows and the last good values."""
+    found = resolve_stored(keys, stored, last_good)
+    return [found.get(key.name) or default_entry(key) for key in keys]
+
+
+def resolve_stored(
+    keys: KeyRegistry, stored: Iterable[StoredValue], last_good: dict[str, Any]
+) -> dict[str, ConfigEntry]:
+    """Pure: the entries of the keys that have a stored row (`resolve` without the keys at
+    their defaults, whose entries say nothing a key does not; a process reads a few keys
+    of the hundred and more declared, and builds only what it needs)."""
     by_key = {row.key: row for row in stored}
-    entries = []
+    found: dict[str, ConfigEntry] = {}
     for key in keys:
         row = by_key.get(key.name)
         if row is None:
-            entries.append(_entry(key, key.default, "default"))
             continue
         try:
             value = key.coerce(json.loads(row.raw))
         except (json.JSONDecodeError, ConfigValueInvalid) as exc:
             fallback = last_good.get(key.name, key.default)
             problem = exc.msg if isinstance(exc, json.JSONDecodeError) else exc.expected
-            entries.append(_entry(key, fallback, "invalid", row=row, problem=f"expected {problem}"))
+            found[key.name] = _entry(
+                key, fallback, "invalid", row=row, problem=f"expected {problem}"
+            )
             continue
-        entries.append(_entry(key, value, "database", row=row))
-    return _enforce_relations(keys, entries, last_good)
+        found[key.name] = _entry(key, value, "database", row=row)
+    _enforce_relations(keys, found, last_good)
+    return found
+
+
+def default_entry(key: Key) -> ConfigEntry:
+    """The entry of a key with no stored value."""
+    return _entry(key, key.default, "default")
 
 
 def _enforce_relations(
-    keys: KeyRegistry, entries: list[ConfigEntry], last_good: dict[str, Any]
-) -> list[ConfigEntry]:
+    keys: KeyRegistry, found: dict[str, ConfigEntry], last_good: dict[str, Any]
+) -> None:
     """Stored values that together break a relation fall back like an invalid value:
-    first to the last good values, then (if those break it too) to the defaults."""
-    by_key = {e.key: e for e in entries}
+    first to the last good values, then (if those break it too) to the defaults.
+    `found` holds the entries of stored keys and is changed in place; a key without one
+    has its default."""
+
+    def value(name: str) -> Any:
+        entry = found.get(name)
+        return keys[name].default if entry is None else entry.value
+
     for relation in keys.relations:
-        problem = relation.check({n: by_key[n].value for n in relation.keys})
+        if not any(n in found for n in relation.keys):
+            continue  # all at their defaults: nothing stored to fall back from
+        problem = relation.check({n: value(n) for n in relation.keys})
         if problem is None:
             continue
         for fallback in (lambda n: last_good.get(n, keys[n].default), lambda n: keys[n].default):
             for name in relation.keys:
-                entry = by_key[name]
-                if entry.source in ("database", "invalid") and entry.stored is not None:
-                    by_key[name] = replace(
+                entry = found.get(name)
+                if (
+                    entry is not None
+                    and entry.source in ("database", "invalid")
+                    and entry.stored is not None
+                ):
+                    found[name] = replace(
                         entry, value=fallback(name), source="invalid", problem=problem
                     )
-            if relation.check({n: by_key[n].value for n in relation.keys}) is None:
+            if relation.check({n: value(n) for n in relation.keys}) is None:
                 break
-    return [by_key[e.key] for e in entries]
 
 
 def _entry(
@@ -140,7 +168,7 @@ class RuntimeConfig:
         self._clock = clock
         self._q = Queries("pgwarden.config", db.schema)
         self._lock = threading.Lock()
-        self._entries: dict[str, ConfigEntry] = {}
+        self._entries: dict[str, ConfigEntry] = {}  # keys with a stored value only
         self._loaded_at: float | None = None
         self._last_good: dict[str, Any] = {}
         self._warned: set[tuple[str, str]] = set()
@@ -158,7 +186,7 @@ class RuntimeConfig:
     def entries(self, *, reveal: bool = False) -> list[ConfigEntry]:
         """Every key's effective entry; secrets masked unless `reveal`."""
         self._refresh_if_stale(force=True)
-        entries = [self._entries[k.name] for k in self._keys]
+        entries = [self._entries.get(k.name) or default_entry(k) for k in self._keys]
         return entries if reveal else [self._masked(e) for e in entries]
 
     def shown(self, name: str, value: Any) -> Any:
@@ -230,10 +258,15 @@ class RuntimeConfig:
             return
         self._refresh_if_stale(force=True)
         for relation in relations:
-            values = {n: typed if n == key.name else self._entries[n].value for n in relation.keys}
+            values = {n: typed if n == key.name else self._value(n) for n in relation.keys}
             problem = relation.check(values)
             if problem:
                 raise ConfigValueInvalid(key.name, key.shown(typed), f"{key.expected()}; {problem}")
+
+    def _value(self, name: str) -> Any:
+        """(after a refresh) The effective value of key `name`."""
+        entry = self._entries.get(name)
+        return self._keys[name].default if entry is None else entry.value
 
     def _write(self, name: str, typed: Any, who: str | None) -> None:
         with self._db.connection() as conn, conn.transaction():
@@ -281,8 +314,8 @@ class RuntimeConfig:
     def _load(self, rows: Sequence[Sequence[Any]], now: float) -> None:
         """(under the lock) The entries from the stored values' rows."""
         stored = [StoredValue(r[0], r[1], r[2], r[3]) for r in rows]
-        entries = resolve(self._keys, stored, self._last_good)
-        for entry in entries:
+        found = resolve_stored(self._keys, stored, self._last_good)
+        for entry in found.values():
             if entry.source == "invalid":
                 marker = (entry.key, entry.stored or "")
                 if marker not in self._warned:
@@ -298,5 +331,5 @@ class RuntimeConfig:
                     )
             elif entry.source == "database":
                 self._last_good[entry.key] = entry.value
-        self._entries = {e.key: e for e in entries}
+        self._entries = found
         self._loaded_at = now
