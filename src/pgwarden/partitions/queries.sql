@@ -190,23 +190,34 @@ WHERE n.nspname = %(schema_name)s AND c.relname = %(table_name)s
 ORDER BY a.attnum
 
 -- name: try_leader_lock
--- The leader lock of partition maintenance; false when another run holds it.
-SELECT pg_try_advisory_lock(%(key)s)
+-- The server's time, and the leader lock of partition maintenance (false when another run
+-- holds it). The time is when the run began: the run's record is written with it later.
+SELECT now(), pg_try_advisory_lock(%(key)s)
 
 -- name: try_leader_lock_at
--- The schema's stored revision, and the leader lock only when that is the revision given
--- (NULL otherwise): a run that checks the schema in its first round trip takes nothing when
--- the schema is behind. No row when the version table is empty.
+-- The schema's stored revision, the server's time, and the leader lock only when that is the
+-- revision given (NULL otherwise): a run that checks the schema in its first round trip takes
+-- nothing when the schema is behind. No row when the version table is empty.
 SELECT v.version_num,
+       now(),
        CASE WHEN v.version_num = %(revision)s THEN pg_try_advisory_lock(%(key)s) END
 FROM {schema}.{version_table} v
 
--- name: start_run_at
--- A run begins, recorded only when the schema is at the revision given (no row otherwise).
-INSERT INTO {schema}.partition_runs (kind, dry_run, run_by, status)
-SELECT %(kind)s, %(dry_run)s, %(who)s, %(status)s
-WHERE EXISTS (SELECT FROM {schema}.{version_table} v WHERE v.version_num = %(revision)s)
-RETURNING id, started_at
+-- name: begin_run
+-- A maintenance run about to change something begins; started_at is the server's time of its
+-- first round trip.
+INSERT INTO {schema}.partition_runs (kind, dry_run, run_by, status, started_at)
+VALUES (%(kind)s, %(dry_run)s, %(who)s, 'running', %(started_at)s)
+RETURNING id
+
+-- name: record_run
+-- A maintenance run that changed nothing (nothing due, a dry run, skipped, failed before its
+-- first change), recorded once as it ends.
+INSERT INTO {schema}.partition_runs
+    (kind, dry_run, run_by, status, started_at, finished_at, actions, errors, message)
+VALUES (%(kind)s, %(dry_run)s, %(who)s, %(status)s, %(started_at)s, clock_timestamp(),
+        %(actions)s, %(errors)s, %(message)s)
+RETURNING id
 
 -- name: leader_unlock
 -- Release the leader lock.

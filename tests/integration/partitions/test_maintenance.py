@@ -419,3 +419,40 @@ def test_row_retention_in_batches(services, conn):
     assert done.deleted == 70 and done.batches >= 1 and done.status == "OK"
     assert conn.execute("SELECT count(*) FROM public.scores").fetchone() == (30,)
     conn.commit()
+
+
+def _records(conn, schema):
+    rows = conn.execute(
+        sql.SQL(
+            "SELECT id, status, dry_run, started_at <= finished_at, jsonb_array_length(actions) "
+            "FROM {} ORDER BY id"
+        ).format(sql.Identifier(schema, "partition_runs"))
+    ).fetchall()
+    conn.commit()
+    return rows
+
+
+def test_a_run_is_recorded_before_its_first_change_and_once_at_its_end_when_idle(services, conn):
+    conn.execute("CREATE TABLE public.rec (ts timestamptz NOT NULL) PARTITION BY RANGE (ts)")
+    conn.commit()
+    store.add_policy(services.db, "public.rec", interval="daily", premake=2)
+    schema = services.db.schema
+    # a run with work: its record says running while it works (written before any DDL)
+    seen = []
+
+    def tick(name, done, total):
+        if name:
+            seen.extend(r[1] for r in _records(conn, schema))
+
+    report = run_maintenance(services, progress=tick)
+    assert seen == ["running"]
+    assert _records(conn, schema) == [(report.run_id, "ok", False, True, 3)]
+    # nothing to do: one row, written complete as the run ends
+    idle = run_maintenance(services)
+    assert not idle.plan.actions and idle.run_id is not None and idle.run_id > report.run_id
+    assert _records(conn, schema)[-1] == (idle.run_id, "ok", False, True, 0)
+    # a dry run is recorded the same way, with the actions it would take
+    store.set_policy(services.db, "public.rec", premake=3)
+    dry = run_maintenance(services, dry_run=True)
+    assert _records(conn, schema)[-1] == (dry.run_id, "ok", True, True, 1)
+    assert len(_records(conn, schema)) == 3
