@@ -408,3 +408,25 @@ def test_the_arrival_gap_is_calibrated_on_bounded_lateness_and_still_sees_an_out
     outage = BatchPoint("out", past[-1].received_at + timedelta(hours=2, minutes=15), 100)
     r = detectors.arrival_gap(past, outage, s)
     assert r.p_value < 1e-12 and not r.gated
+
+
+def test_a_rate_that_is_always_zero_spends_its_share_and_a_first_value_still_stands_out():
+    # 500 15-minute batches without one wrong-type value: the smoothed rate p0 is
+    # only what history cannot rule out, and under it a batch with none could not
+    # score below P(X >= 1) (the 4-hour window not below about 0.017 here).
+    past = [
+        BatchPoint(f"b{i}", MONDAY + timedelta(minutes=15 * (i + 1)), 200, fields=3)
+        for i in range(500)
+    ]
+    s = DetectorSettings()
+    after = past[-1].received_at + timedelta(minutes=15)
+    a = np.array(
+        [
+            detectors.format_rate(past, BatchPoint(f"n{i}", after, 200, fields=3), s).p_value
+            for i in range(20000)
+        ]
+    )
+    for t in (0.1, 0.01, 1e-3):
+        assert 0.5 < (a <= t).mean() / t < 2.0, t
+    broken = BatchPoint("x", after, 200, type_mismatches=5, fields=3)
+    assert detectors.format_rate(past, broken, s).p_value < 1e-6
