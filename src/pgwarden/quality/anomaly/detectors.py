@@ -485,7 +485,7 @@ def arrival_gap(
     m = len(gaps)
     if m < s.min_history:
         return TestResult(TIMING, None, Status.INSUFFICIENT_HISTORY, method, window, observed=gap)
-    center = float(gaps[m // 2]) if m % 2 else float(gaps[m // 2 - 1 : m // 2 + 1].mean())
+    center = float(npx.median(gaps))
     k = max(10, m // 20)
     thr, top = float(gaps[m - k]), float(gaps[-1])
     scale = max(float((gaps[m - k :] - thr).mean()), 1.0)
