@@ -490,12 +490,12 @@ def arrival_gap(
     thr, top = float(gaps[m - k]), float(gaps[-1])
     scale = max(float((gaps[m - k :] - thr).mean()), 1.0)
     u = unit_uniform(current.batch_id, TIMING)
+    below = int(npx.searchsorted(gaps, gap, side="left"))  # past gaps shorter than this one
     if gap > top:
         p = u * math.exp(-max(0.0, gap - top - scale) / scale) / (m + 1)
     else:
-        above = m - int(npx.searchsorted(gaps, gap, side="right"))
-        ties = m - above - int(npx.searchsorted(gaps, gap, side="left"))
-        p = (above + u * (ties + 1)) / (m + 1)
+        ties = int(npx.searchsorted(gaps, gap, side="right")) - below
+        p = (m - below - ties + u * (ties + 1)) / (m + 1)
     # the gap whose p-value reaches the test's level (for the rank, at its worst draw)
     level = s.per_test_level(TIMING)
     if level * (m + 1) >= 1.0:
@@ -509,7 +509,7 @@ def arrival_gap(
         p_value=min(1.0, p), effect=extra, gated=extra < max(240.0, 0.5 * center),
         weight=s.weight(TIMING), strength=gap / max(center, 1.0),
         details={"previous": last.isoformat(), "tail_scale": scale, "threshold": thr,
-                 "longest": top, "rank": int(m - npx.searchsorted(gaps, gap, side="left"))},
+                 "longest": top, "rank": m - below},
     )  # fmt: skip
 
 
