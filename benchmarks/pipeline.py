@@ -460,6 +460,7 @@ def main() -> None:
     finally:
         if server is not None:
             server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)  # the cluster and traces: about 1 GB a run
     print(
         f"\npipeline benchmark: {args.batches} batches x {args.records} records, "
         "HTTP -> quality -> 5-model DAG + 1 shadow -> persist, "
