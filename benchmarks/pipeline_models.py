@@ -8,16 +8,22 @@ from typing import Any
 
 import polars as pl
 
-from pgwarden.demo.models import frame_from
+from pgwarden.demo.models import lazy_frame_from
 from pgwarden.models import BaseDetectionModel, ModelResult
+from pgwarden.quality.onepass import collect
 
 
 class VolumeModel(BaseDetectionModel):
     """Records per category in the batch."""
 
     def run(self, ctx: Any) -> ModelResult:
-        frame = frame_from(ctx.data)
-        counts = frame.group_by("category").agg(pl.len().alias("n")).sort("category")
+        counts = (
+            lazy_frame_from(ctx.data)
+            .group_by("category")
+            .agg(pl.len().alias("n"))
+            .sort("category")
+            .pipe(collect)
+        )
         outputs = [
             {"entity_key": f"{ctx.data.get('source', '?')}:{c}", "score": float(n)}
             for c, n in counts.iter_rows()

@@ -30,3 +30,56 @@ def test_sample_batches_are_deterministic_and_have_defects():
     frame = frame_from(a)
     defects = frame.filter(pl.col("timestamp").is_null() | (pl.col("value") == -999)).height
     assert 0 < defects < frame.height * 0.25
+
+
+def _run(model, data, **params):
+    from datetime import UTC, datetime
+
+    from pgwarden.models import ModelContext
+
+    ctx = ModelContext(
+        "c1", datetime.now(UTC), data, model.registry_id, "1", "PRIMARY", model.params, {}
+    )
+    return model.run(ctx)
+
+
+def test_a_value_that_is_not_a_number_is_a_defect_not_a_failed_model():
+    # It used to raise in the cast, and the whole model run failed for one bad value.
+    from pgwarden.demo.models import MissingDataDetector, SpikeDetector
+
+    recs = [*RECS, {"id": "3", "timestamp": "2026-11-21T10:01:00Z", "value": "x"}]
+    data = {"api_calls": recs}
+    assert frame_from(data)["value"].to_list() == [12.5, -999.0, None]
+    spikes = _run(SpikeDetector(), data)
+    assert spikes.outputs["entity_key"].to_list() == ["api_calls:1"]
+    missing = _run(MissingDataDetector(), data)
+    assert missing.outputs[0]["defects"] == 2 and missing.outputs[0]["records"] == 3
+
+
+def test_columns_the_models_do_not_know_keep_every_row():
+    frame = frame_from([{"source": "s", "records": [{"foo": 1}, {"foo": 2}, {"foo": 3}]}])
+    assert frame.height == 3 and frame["source"].to_list() == ["s"] * 3
+    assert frame["value"].null_count() == 3
+
+
+def test_spike_scores_are_the_robust_z_of_each_source():
+    import statistics
+
+    from pgwarden.demo.models import MAD_SCALE, SpikeDetector
+
+    batches = sample_batches(7)
+    model = SpikeDetector()
+    got = _run(model, batches).outputs
+    for batch in batches:
+        valid = [
+            r for r in batch["records"] if r.get("timestamp") and r.get("value") not in (None, -999)
+        ]
+        values = [float(r["value"]) for r in valid]
+        med = statistics.median(values)
+        mad = max(statistics.median(abs(v - med) for v in values), model.params.min_mad)
+        mine = got.filter(pl.col("source") == batch["source"])
+        assert mine["entity_key"].to_list() == [f"{batch['source']}:{r['id']}" for r in valid]
+        want = [round(MAD_SCALE * abs(v - med) / mad, 4) for v in values]
+        assert mine["score"].to_list() == want
+        decisions = ["spike" if w > model.params.threshold else "normal" for w in want]
+        assert mine["decision"].to_list() == decisions
