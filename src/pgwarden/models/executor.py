@@ -55,6 +55,11 @@ def is_frame(outputs: Any) -> bool:
     return callable(getattr(outputs, "to_dicts", None)) and hasattr(outputs, "columns")
 
 
+def _flat(frame: Any) -> bool:
+    """Whether every column of a frame holds scalars (no list, array, struct, object)."""
+    return not any(t.is_nested() or type(t).__name__ == "Object" for t in frame.dtypes)
+
+
 log = logging.getLogger(__name__)
 
 ERROR_MESSAGE_MAX = 1000  # characters kept of an exception's message
@@ -167,6 +172,12 @@ class SharedContext:
     def publish(self, version: VersionSpec, outputs: Outputs) -> None:
         if version.role is not Role.PRIMARY:
             raise ShadowPublishForbidden(version.model_id, version.version, version.role.value)
+        if is_frame(outputs) and _flat(outputs):
+            # Fresh dicts of scalars that nobody else holds: a read-only view of each is
+            # all freezing would give, without copying each of them again.
+            records = outputs.to_dicts()  # type: ignore[union-attr]
+            self._outputs[version.model_id] = tuple(map(MappingProxyType, records))
+            return
         records = outputs.to_dicts() if is_frame(outputs) else list(outputs)  # type: ignore[union-attr]
         self._outputs[version.model_id] = freeze(records)
 

@@ -189,3 +189,28 @@ def test_bad_results_are_failures_not_crashes():
         as_outputs({"entity_key": "x"})
     assert as_outputs(ModelResult([{"a": 1}]).outputs) == [{"a": 1}]
     assert v.role is Role.PRIMARY
+
+
+def test_a_published_frame_reads_as_read_only_records_flat_or_nested():
+    import polars as pl
+
+    snap = snapshot(["m"], [(1, "m", "p", "PRIMARY", "Const", {})])
+    flat = pl.DataFrame({"entity_key": ["a", "b"], "score": [1.0, None], "decision": ["x", "y"]})
+    nested = flat.with_columns(pl.Series("tags", [["t1"], []]), pl.struct("score").alias("s"))
+    for frame in (flat, nested):
+        shared = SharedContext()
+        shared.publish(snap.versions[0], frame)
+        got = shared.lookup("m")
+        assert [dict(r) for r in got] == [
+            {k: (tuple(v) if isinstance(v, list) else v) for k, v in row.items()}
+            for row in frame.to_dicts()
+        ]
+        with pytest.raises(TypeError):
+            got[0]["score"] = 2.0
+        with pytest.raises((TypeError, AttributeError)):
+            got.append({})  # type: ignore[attr-defined]
+        if "tags" in frame.columns:
+            with pytest.raises((TypeError, AttributeError)):
+                got[0]["tags"].append("t2")
+            with pytest.raises(TypeError):
+                got[0]["s"]["score"] = 3.0
