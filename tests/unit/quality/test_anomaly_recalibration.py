@@ -379,6 +379,31 @@ def test_drifts_cached_law_gives_the_uncached_scores():
     assert (chi2, loc2) == (chi, loc) and np.array_equal(z2, z)
 
 
+def test_many_batches_scored_at_once_are_each_scored_as_alone():
+    # drift's dispersion reads its reference batches in one call over all their points;
+    # batches of other sizes (other numbers of points) and shares must not mix
+    rng = np.random.default_rng(9)
+    sizes = [30, 7, 120, 12, 3000, 45]
+
+    def stats(i: int) -> dict:
+        numeric = _summary(rng.lognormal(3, 1, sizes[i % len(sizes)]))
+        if i % 2:  # no quantiles: its points are its interior bin edges, as many as differ
+            numeric["numeric"] = {
+                k: v for k, v in numeric["numeric"].items() if not k.startswith("quantile")
+            }
+        return {"v": numeric}
+
+    pts = [replace(p, field_stats=stats(i)) for i, p in enumerate(regular(24, 15, lambda i, t: 30))]
+    sums = [p.summary("v") for p in pts]
+    ref = histo.Reference(sums)
+    owns = [sm.total / ref.total if i % 3 else 0.0 for i, sm in enumerate(sums)]
+    together = detectors._pits(ref, sums, owns)
+    assert len({len(z) for _, z, _ in together}) > 1  # the batches differ in points
+    for (chi, z, loc), sm, own in zip(together, sums, owns, strict=True):
+        alone = detectors._pit(ref, sm, own)
+        assert (chi, loc) == (alone[0], alone[2]) and np.array_equal(z, alone[1])
+
+
 def test_the_arrival_gap_is_calibrated_on_bounded_lateness_and_still_sees_an_outage():
     # 28 days of gaps of about 15 minutes, 30 % of them 2-3 minutes longer: a bounded
     # law, on which an exponential tail over the 95th percentile found none of the

@@ -24,6 +24,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
+from itertools import chain
 from typing import Any
 
 from pgwarden.quality.anomaly.seasonal import np
@@ -149,18 +150,15 @@ class Reference:
 
     def __init__(self, summaries: Sequence[Summary]) -> None:
         n = np()
-        xs_l, ys_l, ws_l = [], [], []
+        knots = [sm.knots() for sm in summaries]
         total = 0.0
         for sm in summaries:
-            xs, ys = sm.knots()
-            xs_l.append(xs)
-            ys_l.append(ys)
-            ws_l.append([sm.total] * len(xs))
             total += sm.total
-        x = n.array([v for xs in xs_l for v in xs])
-        y = n.array([v for ys in ys_l for v in ys])
-        w = n.array([v for ws in ws_l for v in ws])
-        last = n.cumsum([len(xs) for xs in xs_l]) - 1
+        sizes = [len(xs) for xs, _ in knots]
+        x = n.fromiter(chain.from_iterable(xs for xs, _ in knots), float, sum(sizes))
+        y = n.fromiter(chain.from_iterable(ys for _, ys in knots), float, sum(sizes))
+        w = n.repeat(n.array([sm.total for sm in summaries], dtype=float), sizes)
+        last = n.cumsum(sizes) - 1
         seg = n.ones(len(x), dtype=bool)
         seg[last] = False  # no segment from a batch's last knot into the next batch
         i = n.flatnonzero(seg)
