@@ -2,15 +2,17 @@
 (one shadow) -> persist, with one worker and with two, against a bare COPY.
 
     uv run python benchmarks/pipeline.py [--batches 300] [--records 500] [--workers 1,2]
-                                         [--coalesce 1]
+                                         [--concurrency 1,2] [--coalesce 1]
 
-For each worker count it uses a fresh database on a throwaway embedded server
-(or PGWARDEN_DSN's server), registers the demo models plus two more (5
+For each worker count and each worker concurrency (`pgwarden worker -c`: jobs
+one worker process runs at once; 2 is its default) it uses a fresh database on
+a throwaway embedded server (or PGWARDEN_DSN's server), registers the demo models plus two more (5
 primaries, 1 shadow) and the demo rules, then:
   1. queued: --batches batches are queued (ingested) before any worker starts,
      then `pgwarden worker` processes drain them: records/s from the first
      start to the last finish, and the idle time of each worker between two
-     batches while batches were queued, measured in the worker
+     batches while batches were queued (with -c 2: while it had none in hand), measured
+     in the worker
      (PGWARDEN_TRACE_BATCHES): from one batch's closing commit returning to
      the next batch in hand (its claim returning). A batch's closing
      transaction also finishes its job, fetches the next and claims that
@@ -99,7 +101,7 @@ def register(services: Services) -> None:
 
 
 def start_workers(
-    conninfo: str, count: int, log_dir: Path, trace: Path
+    conninfo: str, count: int, log_dir: Path, trace: Path, concurrency: int = 1
 ) -> list[subprocess.Popen[bytes]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "PGWARDEN_"))}
     env.update(
@@ -114,7 +116,8 @@ def start_workers(
         with (log_dir / f"worker{i}.log").open("wb") as log:
             procs.append(
                 subprocess.Popen(
-                    [exe, "worker", "--name", f"bench-{i}", "--queue", "pipeline"],
+                    [exe, "worker", "--name", f"bench-{i}", "--queue", "pipeline"]
+                    + ["--concurrency", str(concurrency)],
                     env=env,
                     stdout=log,
                     stderr=subprocess.STDOUT,
@@ -212,7 +215,8 @@ def queue_direct(services: Services, batches: list[simulator.SimBatch]) -> None:
 def idle_gaps(trace: Path, ids: list[str]) -> list[float]:
     """Seconds each worker had no batch in hand between two of its batches, measured in
     the worker (PGWARDEN_TRACE_BATCHES): from one batch's closing commit returning to the
-    next batch's claim returning, for the given (queued) batches."""
+    next batch's claim returning, for the given (queued) batches. A worker running
+    jobs at once (-c 2) is idle only while none of them has a batch in hand."""
     wanted = set(ids)
     runs: dict[str, list[tuple[float, float]]] = {}
     for line in trace.read_text().splitlines():
@@ -222,7 +226,11 @@ def idle_gaps(trace: Path, ids: list[str]) -> list[float]:
     gaps = []
     for spans in runs.values():
         spans.sort()
-        gaps += [nxt[0] - prev[1] for prev, nxt in zip(spans, spans[1:], strict=False)]
+        busy_until = spans[0][1]
+        for start, end in spans[1:]:
+            if start > busy_until:
+                gaps.append(start - busy_until)
+            busy_until = max(busy_until, end)
     return gaps
 
 
@@ -333,8 +341,10 @@ def make(n: int, records: int, seed: int) -> list[simulator.SimBatch]:
     ]
 
 
-def run(admin: str, workers: int, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
-    conninfo = setup_database(admin, f"bench_pipeline_{workers}")
+def run(
+    admin: str, workers: int, concurrency: int, args: argparse.Namespace, tmp: Path
+) -> dict[str, Any]:
+    conninfo = setup_database(admin, f"bench_pipeline_{workers}_{concurrency}")
     settings = Settings(dsn=conninfo, api_token=TOKEN, max_body_bytes=64 * 1024 * 1024)  # type: ignore[arg-type]
     db = connect(settings, name="bench")
     services = Services(db=db, config=RuntimeConfig(db))
@@ -346,8 +356,8 @@ def run(admin: str, workers: int, args: argparse.Namespace, tmp: Path) -> dict[s
     # batches stay out of the span, which runs from the first claim on.
     queued = make(args.batches, args.records, seed=500 + workers)
     queue_direct(services, queued)
-    trace = tmp / f"batches-{workers}w.trace"
-    procs = start_workers(conninfo, workers, tmp, trace)
+    trace = tmp / f"batches-{workers}w{concurrency}c.trace"
+    procs = start_workers(conninfo, workers, tmp, trace, concurrency)
     try:
         wait_alive(conninfo, workers)
         queued_ids = [b.batch_id for b in queued]
@@ -372,6 +382,7 @@ def run(admin: str, workers: int, args: argparse.Namespace, tmp: Path) -> dict[s
         _, _, lags = timings(conninfo, [b.batch_id for b in paced])
         return {
             "workers": workers,
+            "concurrency": concurrency,
             "batches": len(batches),
             "records": records,
             "queued_records_per_s": q_records / q_span,
@@ -425,6 +436,9 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=300)
     parser.add_argument("--records", type=int, default=500)
     parser.add_argument("--workers", default="1,2")
+    parser.add_argument(
+        "--concurrency", default="1,2", help="pgwarden worker -c values, each a row (2: default)"
+    )
     parser.add_argument("--breakdown", type=int, default=40, help="batches in the breakdown")
     parser.add_argument(
         "--coalesce",
@@ -444,7 +458,11 @@ def main() -> None:
         server.start()
         admin = server.conninfo("postgres")
     try:
-        results = [run(admin, int(w), args, tmp) for w in args.workers.split(",")]
+        results = [
+            run(admin, int(w), int(c), args, tmp)
+            for w in args.workers.split(",")
+            for c in args.concurrency.split(",")
+        ]
         conninfo = setup_database(admin, "bench_pipeline_steps")
         settings = Settings(dsn=conninfo)  # type: ignore[arg-type]
         db = connect(settings, name="bench")
@@ -468,14 +486,14 @@ def main() -> None:
     )
     print(f"bare COPY of the same records (jsonb, one COPY, median of 3): {copy_rate:,.0f} rec/s")
     print(
-        f"{'workers':>8} {'queued r/s':>10} {'/ COPY':>7} {'idle p50':>9} {'idle p95':>9} "
-        f"{'idle p99':>9} {'idle max':>9} "
+        f"{'workers':>8} {'-c':>3} {'queued r/s':>10} {'/ COPY':>7} {'idle p50':>9} "
+        f"{'idle p95':>9} {'idle p99':>9} {'idle max':>9} "
         f"{'idle %':>7} {'HTTP r/s':>9} {'posted/s':>9} {'paced b/s':>10} {'lag p50':>9} "
         f"{'lag p95':>9}"
     )
     for r in results:
         print(
-            f"{r['workers']:>8} {r['queued_records_per_s']:>10.0f} "
+            f"{r['workers']:>8} {r['concurrency']:>3} {r['queued_records_per_s']:>10.0f} "
             f"{r['queued_records_per_s'] / copy_rate:>7.4f} {r['idle_p50'] * 1000:>7.2f}ms "
             f"{r['idle_p95'] * 1000:>7.2f}ms {r['idle_p99'] * 1000:>7.2f}ms "
             f"{r['idle_max'] * 1000:>7.2f}ms {r['idle_share'] * 100:>6.1f}% "
@@ -483,15 +501,22 @@ def main() -> None:
             f"{r['paced_batches_per_s']:>10.1f} {r['lag_p50'] * 1000:>7.0f}ms "
             f"{r['lag_p95'] * 1000:>7.0f}ms"
         )
-    if len(results) == 2:
-        for key, label in (("queued_records_per_s", "queued"), ("records_per_s", "HTTP")):
-            ratio = results[1][key] / results[0][key]
-            print(f"two workers / one worker ({label}): {ratio:.2f}x")
+    base = results[0]
+    for r in results[1:]:
+        ratios = ", ".join(
+            f"{label} {r[key] / base[key]:.2f}x"
+            for key, label in (("queued_records_per_s", "queued"), ("records_per_s", "HTTP"))
+        )
+        print(
+            f"{r['workers']} worker(s) -c {r['concurrency']} / "
+            f"{base['workers']} worker(s) -c {base['concurrency']}: {ratios}"
+        )
     order = ("claim", "parse", "quality", "alerts", "models", "finish", "total")
     for r in results:
         queued = r["stages"]
         print(
-            f"\none {args.records}-record batch in the queued run, {r['workers']} worker(s), "
+            f"\none {args.records}-record batch in the queued run, {r['workers']} worker(s) "
+            f"-c {r['concurrency']}, "
             "as the worker traced it (median, ms; claim 0: claimed by the previous batch's "
             "closing commit; total: claim returned to closing commit returned):"
         )

@@ -42,7 +42,8 @@ def test_a_worker_killed_inside_a_group_loses_and_duplicates_nothing(
     assert done.returncode == 0, done.stderr
 
     cli.env["PGWARDEN_FAULT"] = "between_group_models_and_close:1"
-    killed = cli.popen("worker", log_name="w1.log")
+    # one job at a time, so that the state at the kill is exactly one group's
+    killed = cli.popen("worker", "-c", "1", log_name="w1.log")
     assert killed.wait(timeout=90) == -signal.SIGKILL
     del cli.env["PGWARDEN_FAULT"]
     with psycopg.connect(db_conninfo, autocommit=True) as conn:
