@@ -455,3 +455,20 @@ def test_a_rate_that_is_always_zero_spends_its_share_and_a_first_value_still_sta
         assert 0.5 < (a <= t).mean() / t < 2.0, t
     broken = BatchPoint("x", after, 200, type_mismatches=5, fields=3)
     assert detectors.format_rate(past, broken, s).p_value < 1e-6
+
+
+def test_a_points_field_counts_are_read_once_and_skip_what_is_not_a_count():
+    stats = {
+        "a": {"nulls": 3, "type_mismatch": 1},
+        "b": {"nulls": None},
+        "c": {"nulls": "x"},
+        "d": {"nulls": -2.0},
+        "e": "not stats",
+        "f": {},
+    }
+    p = BatchPoint("b", MONDAY, 40, field_stats=stats)
+    assert p.field_counts("nulls") == {"a": 3.0, "b": 0.0, "d": 0.0}
+    assert p.field_counts("type_mismatch") == {"a": 1.0}
+    assert p.field_counts("nulls") is p.field_counts("nulls")
+    # a copy with other stats reads its own
+    assert replace(p, field_stats={"a": {"nulls": 9}}).field_counts("nulls") == {"a": 9.0}

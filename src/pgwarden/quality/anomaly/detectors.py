@@ -20,7 +20,7 @@ break in one field of 24 hides in the batch's total, not in its field's).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import tzinfo
 from functools import lru_cache
@@ -282,16 +282,6 @@ class FieldRate:
     batches: int  # 1: the batch alone drove it; more: the last batches together
 
 
-def _field_count(p: BatchPoint, name: str, key: str) -> float | None:
-    st = p.field_stats.get(name)
-    if not isinstance(st, Mapping) or key not in st:
-        return None
-    try:
-        return max(0.0, float(st[key] or 0))
-    except (TypeError, ValueError):
-        return None
-
-
 def field_rates(
     metric: str, history: Sequence[BatchPoint], current: BatchPoint, s: DetectorSettings
 ) -> list[FieldRate]:
@@ -305,7 +295,8 @@ def field_rates(
     fewer than `min_history` such batches are not tested.
     """
     key = FIELD_KEYS[metric]
-    names = sorted(n for n in current.field_stats if _field_count(current, n, key) is not None)
+    current_counts = current.field_counts(key)
+    names = sorted(current_counts)
     if len(names) < 2 or current.records <= 0:
         return []
     npx = seasonal.np()
@@ -313,10 +304,11 @@ def field_rates(
     for p in reversed(history):
         if not p.field_stats or not p.accepted or metric in p.flagged or p.records <= 0:
             continue
+        counts, records = p.field_counts(key), float(p.records)
         for n in names:
-            c = _field_count(p, n, key)
+            c = counts.get(n)
             if c is not None:
-                rows[n].append((c, float(p.records)))
+                rows[n].append((c, records))
     out = []
     n_cur = float(current.records)
     for name in names:
@@ -329,7 +321,7 @@ def field_rates(
         p0 = (total_x + 0.5) / (total_n + 1.0)
         resid = npx.minimum(25.0, (xs - ns * p0) ** 2 / (ns * p0 * (1 - p0)))
         phi = max(1.0, float(resid.mean()))
-        x = _field_count(current, name, key) or 0.0
+        x = current_counts[name]
         u = unit_uniform(current.batch_id, metric, name)
         never = total_x <= 0
         p_one = _quasi_upper(x, n_cur, p0, phi * (1.0 + n_cur / total_n), u, never)

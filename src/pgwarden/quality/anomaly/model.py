@@ -65,6 +65,35 @@ class BatchPoint:
     def _summaries(self) -> dict[str, Summary | None]:
         return {}
 
+    def field_counts(self, key: str) -> Mapping[str, float]:
+        """{field: its count under `key` ("nulls", "type_mismatch")} for the fields whose
+        stats hold one, read once per point: the rate detectors read every reference
+        point's counts for each field on every evaluation (points are kept between
+        evaluations), and reading them was a millisecond of a 5-field batch's."""
+        cache = self._field_counts
+        got = cache.get(key)
+        if got is None:
+            got = cache[key] = _counts_of(self.field_stats, key)
+        return got
+
+    @cached_property
+    def _field_counts(self) -> dict[str, Mapping[str, float]]:
+        return {}
+
+
+def _counts_of(field_stats: Mapping[str, Any], key: str) -> dict[str, float]:
+    """Each field's `key` count, never below zero; a field without one (or with one that
+    is not a number) is left out."""
+    out = {}
+    for name, st in field_stats.items():
+        if not isinstance(st, Mapping) or key not in st:
+            continue
+        try:
+            out[name] = max(0.0, float(st[key] or 0))
+        except (TypeError, ValueError):
+            continue
+    return out
+
 
 @dataclass(frozen=True)
 class Window:
