@@ -58,3 +58,17 @@ def test_the_cache_keeps_at_most_its_points_dropping_the_source_used_least_recen
     assert cache.get(key_a) == {} and len(cache.get(key_b)) == 10
     cache.keep(key_b, {f"b{i}": ("1", point) for i in range(20)})  # more than it may hold
     assert cache.get(key_b) == {}
+
+
+def test_a_points_flagged_metrics_are_its_stored_anomalies_and_none_is_empty(conn):
+    conn.autocommit = True
+    store_history(conn, "src", T0, 5)
+    conn.execute(
+        "INSERT INTO quality_anomalies (batch_id, source, received_at, metric, field, observed,"
+        " p_value, q_value, score, method) SELECT batch_id, source, received_at, m, f, 1, 0.001,"
+        " 0.002, 0.9, 'test' FROM quality_batches,"
+        " (VALUES ('volume', NULL), ('drift', 'value')) v(m, f) WHERE batch_id = 'h3'"
+    )
+    points = read(conn, None)
+    assert points[3].flagged == frozenset({"volume", "drift:value"})
+    assert all(p.flagged == frozenset() for i, p in enumerate(points) if i != 3)
