@@ -162,13 +162,6 @@ SELECT DISTINCT ON (t.parent_schema, t.parent_name)
 FROM {schema}.partition_run_tables t
 ORDER BY t.parent_schema, t.parent_name, t.started_at DESC
 
--- name: recent_runs
--- The latest runs, newest first.
-SELECT id, kind, started_at, finished_at, status, dry_run, actions, errors, message
-FROM {schema}.partition_runs
-ORDER BY id DESC
-LIMIT %(limit)s
-
 -- name: parent_columns
 -- The stored columns of a parent, in order (for moving rows between partitions).
 SELECT a.attname
