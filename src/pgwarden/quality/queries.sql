@@ -43,7 +43,7 @@ WITH stored AS (
 ), ids AS (
     INSERT INTO {schema}.quality_seen_ids (source, id, batch_id, received_at)
     SELECT s.source, i.id, s.batch_id, s.received_at
-      FROM stored s, unnest(%(ids)s::text[]) AS i(id)
+      FROM stored s, unnest(%(ids)b::text[]) AS i(id)
 ), learned AS (
     INSERT INTO {schema}.quality_schemas (source, fields, batch_id, updated_at)
     SELECT s.source, %(fields)s::jsonb, s.batch_id, now()

@@ -16,7 +16,7 @@ ORDER BY b.received_at
 -- with the row's version (xmin); null for the rows the caller holds already, same version
 -- (their jsonb is neither read nor sent).
 SELECT batch_id, xmin::text,
-       CASE WHEN batch_id || ':' || xmin::text = ANY(%(cached)s::text[]) THEN NULL
+       CASE WHEN batch_id || ':' || xmin::text = ANY(%(cached)b::text[]) THEN NULL
             ELSE field_stats END
 FROM {schema}.quality_batches
 WHERE source = %(source)s AND received_at < %(until)s AND received_at >= %(since)s
