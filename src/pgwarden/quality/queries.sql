@@ -18,7 +18,7 @@ WITH stored AS (
         reject_reason, completeness, consistency, accuracy, timeliness, overall, level,
         violation_count, missing_values, type_mismatches, out_of_range, duplicates,
         stale_records, metadata, field_stats, processing_seconds, records_per_second,
-        mb_per_second, peak_memory_bytes, input_bytes, counts, rules_version)
+        mb_per_second, peak_memory_bytes, input_bytes, counts, rules_version, field_count)
     SELECT
         %(batch_id)s, %(source)s, %(received_at)s, %(checked_at)s, %(records)s,
         %(expected_records)s, %(status)s, %(reject_reason)s, %(completeness)s, %(consistency)s,
@@ -26,7 +26,7 @@ WITH stored AS (
         %(missing_values)s, %(type_mismatches)s, %(out_of_range)s, %(duplicates)s,
         %(stale_records)s, %(metadata)s, %(field_stats)s, %(processing_seconds)s,
         %(records_per_second)s, %(mb_per_second)s, %(peak_memory_bytes)s, %(input_bytes)s,
-        %(counts)s, %(rules_version)s
+        %(counts)s, %(rules_version)s, %(field_count)s
      WHERE NOT EXISTS (SELECT 1 FROM {schema}.quality_batches WHERE batch_id = %(batch_id)s)
     ON CONFLICT DO NOTHING
     RETURNING batch_id, source, received_at

@@ -68,6 +68,8 @@ def batch_params(result: BatchResult) -> dict[str, Any]:
         "stale_records": _int(c.get("stale_records", 0)),
         "metadata": Jsonb(metadata_to_json(result.metadata)),
         "field_stats": Jsonb(result.field_stats),
+        # the anomaly history's trials per record, without reading the jsonb back
+        "field_count": len(result.field_stats) if isinstance(result.field_stats, dict) else None,
         "processing_seconds": result.processing_seconds,
         "records_per_second": result.records_per_second,
         "mb_per_second": result.mb_per_second,

@@ -61,10 +61,11 @@ def test_stores_metrics_and_violations_and_reads_them_back(services):
         row = conn.execute(
             "SELECT records, expected_records, missing_values, out_of_range, violation_count,"
             " processing_seconds > 0, records_per_second > 0, input_bytes > 0, level,"
-            " metadata->>'source_system'"
+            " metadata->>'source_system',"
+            " field_count = (SELECT count(*) FROM jsonb_object_keys(field_stats)), field_count"
             " FROM quality_batches WHERE batch_id = 'b1'"
         ).fetchone()
-    assert row == (3, 3, 1, 1, 2, True, True, True, str(result.scores.level), "crm")
+    assert row == (3, 3, 1, 1, 2, True, True, True, str(result.scores.level), "crm", True, 3)
     listed = quality.list_batches(services, source="crm")
     assert [b.batch_id for b in listed] == ["b1"]
     assert quality.list_batches(services, status="rejected") == []

@@ -72,3 +72,20 @@ def test_a_points_flagged_metrics_are_its_stored_anomalies_and_none_is_empty(con
     points = read(conn, None)
     assert points[3].flagged == frozenset({"volume", "drift:value"})
     assert all(p.flagged == frozenset() for i, p in enumerate(points) if i != 3)
+
+
+def test_a_points_field_count_is_its_stored_count_or_else_its_stats_keys(conn):
+    # rows stored before the field_count column (the helper writes none) count their keys
+    conn.autocommit = True
+    store_history(conn, "src", T0, 3)
+    conn.execute(
+        "UPDATE quality_batches SET field_stats = field_stats || '{\"other\": {}}'"
+        " WHERE batch_id = 'h0'"
+    )
+    conn.execute("UPDATE quality_batches SET field_count = 7 WHERE batch_id = 'h1'")
+    keys = conn.execute(
+        "SELECT count(*) FROM jsonb_object_keys((SELECT field_stats FROM quality_batches"
+        " WHERE batch_id = 'h2'))"
+    ).fetchone()[0]
+    points = read(conn, None)
+    assert [p.fields for p in points] == [keys + 1, 7, max(1, keys)]

@@ -3,7 +3,8 @@
 -- metrics already flagged for each (left out of later baselines; null when none: an
 -- empty array per row cost more to read than all the rest of the row).
 SELECT b.batch_id, b.received_at, b.records, b.status, b.missing_values, b.type_mismatches,
-       (SELECT count(*) FROM jsonb_object_keys(b.field_stats))::int AS fields,
+       COALESCE(b.field_count,
+                (SELECT count(*) FROM jsonb_object_keys(b.field_stats))::int) AS fields,
        (SELECT array_agg(a.metric || COALESCE(':' || a.field, ''))
         FROM {schema}.quality_anomalies a WHERE a.batch_id = b.batch_id) AS flagged
 FROM {schema}.quality_batches b
