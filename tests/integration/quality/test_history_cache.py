@@ -89,3 +89,24 @@ def test_a_points_field_count_is_its_stored_count_or_else_its_stats_keys(conn):
     ).fetchone()[0]
     points = read(conn, None)
     assert [p.fields for p in points] == [keys + 1, 7, max(1, keys)]
+
+
+def test_a_point_without_summaries_is_made_once_and_again_when_its_row_changes(conn):
+    # 30 points, the latest 10 the reference: the other 20 are kept by their row
+    conn.autocommit = True
+    store_history(conn, "light", T0, 30)
+    cache = ReferenceCache()
+    first = read(conn, cache, source="light")
+    second = read(conn, cache, source="light")
+    assert second == first and all(a is b for a, b in zip(first, second, strict=True))
+    conn.execute(
+        "INSERT INTO quality_anomalies (batch_id, source, received_at, metric, observed,"
+        " p_value, q_value, score, method) SELECT batch_id, source, received_at, 'volume', 1,"
+        " 0.001, 0.002, 0.9, 'test' FROM quality_batches WHERE batch_id = 'h4'"
+    )
+    conn.execute("UPDATE quality_batches SET records = records + 1 WHERE batch_id = 'h5'")
+    third = read(conn, cache, source="light")
+    assert third[4] is not first[4] and third[4].flagged == frozenset({"volume"})
+    assert third[5] is not first[5] and third[5].records == first[5].records + 1
+    assert all(third[i] is first[i] for i in range(30) if i not in (4, 5))
+    assert read(conn, None, source="light") == third
