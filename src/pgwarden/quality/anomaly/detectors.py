@@ -549,12 +549,15 @@ def _pit(ref: histo.Reference, sm: histo.Summary, own: float = 0.0) -> tuple[flo
 
 
 def _pits(
-    ref: histo.Reference, sums: Sequence[histo.Summary], owns: Sequence[float]
+    ref: histo.Reference, sums: Sequence[histo.Summary], owns: Sequence[float] | None = None
 ) -> list[tuple[float, Any, float]]:
-    """`_pit` of many batches on one reference, with one call of each array function over
-    all their points: the dispersion of a drift test reads up to 144 batches, and per
-    batch the calls' own cost was most of the detector's time. Element by element the
-    arithmetic is the same, so the scores are too."""
+    """`_pit` of many batches on one reference (`owns`: their shares of it, none by
+    default), with one call of each array function over all their points: the dispersion
+    of a drift test reads up to 144 batches, and per batch the calls' own cost was most of
+    the detector's time. Element by element the arithmetic is the same, so the scores are
+    too."""
+    if not sums:
+        return []
     n = seasonal.np()
     points = [sm.points() for sm in sums]
     laws = [
@@ -564,7 +567,7 @@ def _pits(
     sizes = [len(xs) for xs, _ in points]
     u = ref.cdf(n.array([x for xs, _ in points for x in xs], dtype=float))
     mean = n.concatenate([law.mean for law in laws])
-    own = n.repeat(n.asarray(owns, dtype=float), sizes)
+    own = n.repeat(n.asarray(owns if owns is not None else [0.0] * len(sums), dtype=float), sizes)
     pulled = own > 0
     if pulled.any():
         u = n.where(pulled, (u - own * mean) / n.where(pulled, 1.0 - own, 1.0), u)
@@ -695,16 +698,14 @@ def drift(
     ]
     own = [sums[k].total / ref.total for k in ks]
     chis = [
-        c / float(sp.chdtri(len(zs), 0.5))
-        for c, zs, _ in (_pits(ref, [sums[k] for k in ks], own) if ks else [])
+        c / float(sp.chdtri(len(zs), 0.5)) for c, zs, _ in _pits(ref, [sums[k] for k in ks], own)
     ]
     # each batch's location score against the half of the reference it is not in
     loc_of: dict[int, float] = {}
     for half in (0, 1):
         mine = [k for k in ks if k % 2 != half]
-        if mine:
-            scored_half = _pits(halves[half], [sums[k] for k in mine], [0.0] * len(mine))
-            loc_of.update((k, lz) for k, (_, _, lz) in zip(mine, scored_half, strict=True))
+        scored_half = _pits(halves[half], [sums[k] for k in mine])
+        loc_of.update((k, lz) for k, (_, _, lz) in zip(mine, scored_half, strict=True))
     locs = [min(loc_of[k] * loc_of[k], LOCATION_CAP) for k in ks]  # summed in the batches' order
     phi_chi = max(1.0, median(chis)) if chis else 1.0
     phi_loc = max(LOCATION_FLOOR, sum(locs) / len(locs)) if locs else 1.0
@@ -716,7 +717,7 @@ def drift(
             DRIFT, name, Status.INSUFFICIENT_SAMPLE, method, window,
             details={"batch_values": size},
         )  # fmt: skip
-    scored = _pits(ref, groups[-1], [0.0] * len(groups[-1]))
+    scored = _pits(ref, groups[-1])
     tests: list[float] = []
     weights: list[float] = []
     for group in groups:
