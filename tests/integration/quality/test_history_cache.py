@@ -14,6 +14,17 @@ T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
 UNTIL = T0 + timedelta(hours=30)
 
 
+def flag(conn, batch_id: str, *metrics: tuple[str, str | None]) -> None:
+    """Store anomalies (metric, field) for a stored batch, as its evaluation would."""
+    for metric, field in metrics:
+        conn.execute(
+            "INSERT INTO quality_anomalies (batch_id, source, received_at, metric, field,"
+            " observed, p_value, q_value, score, method) SELECT batch_id, source, received_at,"
+            " %s, %s, 1, 0.001, 0.002, 0.9, 'test' FROM quality_batches WHERE batch_id = %s",
+            [metric, field, batch_id],
+        )
+
+
 def read(conn, cache, source="src"):
     return read_history(
         conn, SCHEMA, source, "now", UNTIL, days=28, reference_batches=10, cache=cache
@@ -63,12 +74,7 @@ def test_the_cache_keeps_at_most_its_points_dropping_the_source_used_least_recen
 def test_a_points_flagged_metrics_are_its_stored_anomalies_and_none_is_empty(conn):
     conn.autocommit = True
     store_history(conn, "src", T0, 5)
-    conn.execute(
-        "INSERT INTO quality_anomalies (batch_id, source, received_at, metric, field, observed,"
-        " p_value, q_value, score, method) SELECT batch_id, source, received_at, m, f, 1, 0.001,"
-        " 0.002, 0.9, 'test' FROM quality_batches,"
-        " (VALUES ('volume', NULL), ('drift', 'value')) v(m, f) WHERE batch_id = 'h3'"
-    )
+    flag(conn, "h3", ("volume", None), ("drift", "value"))
     points = read(conn, None)
     assert points[3].flagged == frozenset({"volume", "drift:value"})
     assert all(p.flagged == frozenset() for i, p in enumerate(points) if i != 3)
@@ -99,11 +105,7 @@ def test_a_point_without_summaries_is_made_once_and_again_when_its_row_changes(c
     first = read(conn, cache, source="light")
     second = read(conn, cache, source="light")
     assert second == first and all(a is b for a, b in zip(first, second, strict=True))
-    conn.execute(
-        "INSERT INTO quality_anomalies (batch_id, source, received_at, metric, observed,"
-        " p_value, q_value, score, method) SELECT batch_id, source, received_at, 'volume', 1,"
-        " 0.001, 0.002, 0.9, 'test' FROM quality_batches WHERE batch_id = 'h4'"
-    )
+    flag(conn, "h4", ("volume", None))
     conn.execute("UPDATE quality_batches SET records = records + 1 WHERE batch_id = 'h5'")
     third = read(conn, cache, source="light")
     assert third[4] is not first[4] and third[4].flagged == frozenset({"volume"})
