@@ -24,6 +24,7 @@ from typing import Any
 
 import psycopg
 
+from pgwarden.db.arrays import TextArray
 from pgwarden.db.queries import Queries
 from pgwarden.models.base import METRIC_KEY_MAX, RunStatus
 from pgwarden.models.executor import Outputs, VersionRun, is_frame
@@ -169,11 +170,11 @@ class DbSink:
             return run
         params = {
             **self._run_params(run),
-            "keys": keys,
-            "scores": scores,
-            "decisions": decisions,
+            "keys": TextArray(keys),
+            "scores": TextArray(scores),
+            "decisions": TextArray(decisions),
             "payloads": payloads,
-            "metric_keys": list(kept),
+            "metric_keys": TextArray(list(kept)),
             "metric_values": list(kept.values()),
         }
         rows = len(outputs) if run.status != RunStatus.SKIPPED else 0

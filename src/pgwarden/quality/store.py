@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from pgwarden.db.arrays import TextArray
 from pgwarden.db.pool import autocommit
 from pgwarden.db.queries import Queries
 from pgwarden.quality.batch import metadata_from_json, metadata_to_json
@@ -112,7 +113,7 @@ def write_result(
             for v in result.violations
         ]
     )
-    params["ids"] = list(dict.fromkeys(ids)) if accepted else []
+    params["ids"] = TextArray(list(dict.fromkeys(ids)) if accepted else [])
     params["fields"] = Jsonb(result.schema) if accepted and result.schema else None
     with conn.pipeline(), conn.transaction():
         if not synchronous:
@@ -278,12 +279,13 @@ def look_up(
             if rule.window_batches is not None:
                 lookups[rule.name] = conn.execute(
                     q["seen_in_batches"],
-                    {"source": rules.source, "ids": ids, "n": rule.window_batches},
+                    {"source": rules.source, "ids": TextArray(ids), "n": rule.window_batches},
                 )
             else:
                 since = max(received_at - timedelta(hours=rule.window_hours or 0), oldest)
                 lookups[rule.name] = conn.execute(
-                    q["seen_since"], {"source": rules.source, "ids": ids, "since": since}
+                    q["seen_since"],
+                    {"source": rules.source, "ids": TextArray(ids), "since": since},
                 )
         schema = conn.execute(q["get_schema"], {"source": rules.source})
         row = stored.fetchone()

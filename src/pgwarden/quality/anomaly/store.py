@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from pgwarden.db.arrays import TextArray
 from pgwarden.db.queries import Queries
 from pgwarden.quality.anomaly.model import BatchPoint, Evaluation
 
@@ -103,7 +104,7 @@ def read_history(
     light: dict[str, tuple[Any, BatchPoint]] = POINTS.get(key) if cache is not None else {}
     seen: dict[str, tuple[Any, BatchPoint]] = {}
     params = {"source": source, "batch_id": batch_id, "since": since, "until": until}
-    cached = [f"{batch}:{version}" for batch, (version, _) in held.items()]
+    cached = TextArray([f"{batch}:{version}" for batch, (version, _) in held.items()])
     with conn.pipeline():
         points_cur = conn.execute(q["history_points"], params)
         stats_cur = conn.execute(
