@@ -8,6 +8,10 @@ For each worker count and each worker concurrency (`pgwarden worker -c`: jobs
 one worker process runs at once; 2 is its default) it uses a fresh database on
 a throwaway embedded server (or PGWARDEN_DSN's server), registers the demo models plus two more (5
 primaries, 1 shadow) and the demo rules, then:
+  0. settle: the setup vacuumed and analyzed and a CHECKPOINT taken, so that no
+     autovacuum or checkpoint left by the setup or by the row before (whose
+     database is dropped when it ends) runs during this row's timed runs; the
+     bare COPY below starts the same way;
   1. queued: --batches batches are queued (ingested) before any worker starts,
      then `pgwarden worker` processes drain them: records/s from the first
      start to the last finish, and the idle time of each worker between two
@@ -81,6 +85,27 @@ def setup_database(admin: str, name: str) -> str:
     conninfo = with_options(admin, dbname=name)
     migrate.upgrade(conninfo, "pgwarden")
     return conninfo
+
+
+def settle(admin: str, conninfo: str) -> None:
+    """Start each row's timed run from the same server state: its setup's inserts
+    vacuumed and analyzed now, not by an autovacuum worker during the run, and the
+    dirty buffers written now, not by a checkpoint during it. (The earlier row's
+    database is dropped when that row ends: its autovacuum, started by its HTTP and
+    paced phases, ran during the next row's queued run and cost that row about
+    15% of its throughput with 5,000-record batches.)"""
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("VACUUM (ANALYZE)")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("CHECKPOINT")
+
+
+def drop_database(admin: str, conninfo: str) -> None:
+    name = str(psycopg.conninfo.conninfo_to_dict(conninfo)["dbname"])
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 def register(services: Services) -> None:
@@ -356,6 +381,7 @@ def run(
     # batches stay out of the span, which runs from the first claim on.
     queued = make(args.batches, args.records, seed=500 + workers)
     queue_direct(services, queued)
+    settle(admin, conninfo)
     trace = tmp / f"batches-{workers}w{concurrency}c.trace"
     procs = start_workers(conninfo, workers, tmp, trace, concurrency)
     try:
@@ -405,6 +431,7 @@ def run(
             p.wait(timeout=60)
         http.stop()
         db.close()
+        drop_database(admin, conninfo)
 
 
 def queued_timings(
@@ -469,6 +496,7 @@ def main() -> None:
         try:
             services = Services(db=db, config=RuntimeConfig(db))
             register(services)
+            settle(admin, conninfo)
             copy_rate = bare_copy(conninfo, make(args.batches, args.records, seed=3))
             steps = breakdown(
                 services, conninfo, args.breakdown, args.records, max(4, args.batches)
