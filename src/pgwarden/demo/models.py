@@ -213,11 +213,16 @@ class RiskAggregator(BaseDetectionModel):
 
     def run(self, ctx: ModelContext) -> ModelResult:
         p: RiskParams = ctx.params
+        # one row per record upstream: counted per source in one polars query
+        frame = ctx.frame("spikes")
         spikes: dict[str, list[int]] = {}
-        for rec in ctx.input("spikes"):
-            counts = spikes.setdefault(rec["source"], [0, 0])
-            counts[0] += rec["decision"] == "spike"
-            counts[1] += 1
+        if frame.height:
+            per_source = collect(
+                frame.lazy()
+                .group_by("source")
+                .agg((pl.col("decision") == "spike").fill_null(False).sum(), pl.len())
+            )
+            spikes = {source: [int(hit), int(n)] for source, hit, n in per_source.iter_rows()}
         missing = {rec["entity_key"]: rec["score"] for rec in ctx.input("missing")}
         outputs = []
         for source in sorted(set(spikes) | set(missing)):

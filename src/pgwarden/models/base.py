@@ -15,7 +15,7 @@ import hashlib
 import importlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -131,6 +131,52 @@ class ModelResult:
     metrics: Mapping[str, float] = field(default_factory=dict)
 
 
+class FrameRecords(Sequence[Mapping[str, Any]]):
+    """A PRIMARY's DataFrame of scalar columns as its downstream models read it.
+
+    A read-only sequence of read-only rows, made from the frame the first time a
+    model reads a row: turning a 5,000-row frame into rows costs 2.5 ms, which a
+    model that reads it as a frame (`ModelContext.frame`) never pays. The frame
+    itself is never handed out, only a clone (polars shares the columns, copying
+    none), so a model that changes its frame in place changes nobody else's.
+    """
+
+    __slots__ = ("_frame", "_rows")
+
+    def __init__(self, frame: Any) -> None:
+        self._frame = frame
+        self._rows: tuple[Mapping[str, Any], ...] | None = None
+
+    def frame(self) -> Any:
+        return self._frame.clone()
+
+    def rows(self) -> tuple[Mapping[str, Any], ...]:
+        if self._rows is None:
+            # fresh dicts of scalars that nobody else holds: a read-only view of each
+            # is all `freeze` would give, without copying each again
+            self._rows = tuple(map(MappingProxyType, self._frame.to_dicts()))
+        return self._rows
+
+    def __len__(self) -> int:
+        return int(self._frame.height)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.rows()[index]
+
+    def __iter__(self) -> Iterator[Mapping[str, Any]]:
+        return iter(self.rows())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, FrameRecords):
+            return self.rows() == other.rows()
+        return isinstance(other, Sequence) and self.rows() == tuple(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"FrameRecords({self._frame.height} rows)"
+
+
 @dataclass(frozen=True)
 class ModelContext:
     """Everything a model sees during one cycle.
@@ -162,6 +208,16 @@ class ModelContext:
             raise KeyError(
                 f"model {self.model_id!r} has no input {key!r}; inputs: {sorted(self.inputs)}"
             ) from None
+
+    def frame(self, key: str) -> Any:
+        """The upstream PRIMARY outputs under `key` as a polars DataFrame: the frame the
+        upstream returned (a clone) when it returned one, else one built from its rows."""
+        rows = self.input(key)
+        if isinstance(rows, FrameRecords):
+            return rows.frame()
+        import polars as pl
+
+        return pl.DataFrame([dict(r) for r in rows], infer_schema_length=None, strict=False)
 
 
 class BaseDetectionModel:

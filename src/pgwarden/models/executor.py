@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from pgwarden.models.base import (
     BaseDetectionModel,
+    FrameRecords,
     ModelContext,
     ModelResult,
     Role,
@@ -173,10 +174,7 @@ class SharedContext:
         if version.role is not Role.PRIMARY:
             raise ShadowPublishForbidden(version.model_id, version.version, version.role.value)
         if is_frame(outputs) and _flat(outputs):
-            # Fresh dicts of scalars that nobody else holds: a read-only view of each is
-            # all freezing would give, without copying each of them again.
-            records = outputs.to_dicts()  # type: ignore[union-attr]
-            self._outputs[version.model_id] = tuple(map(MappingProxyType, records))
+            self._outputs[version.model_id] = FrameRecords(outputs)  # rows when read
             return
         records = outputs.to_dicts() if is_frame(outputs) else list(outputs)  # type: ignore[union-attr]
         self._outputs[version.model_id] = freeze(records)

@@ -83,3 +83,41 @@ def test_spike_scores_are_the_robust_z_of_each_source():
         assert mine["score"].to_list() == want
         decisions = ["spike" if w > model.params.threshold else "normal" for w in want]
         assert mine["decision"].to_list() == decisions
+
+
+def test_risk_counts_spikes_per_source_the_same_from_a_frame_or_from_rows():
+    from datetime import UTC, datetime
+
+    from pgwarden.demo.models import RiskAggregator
+    from pgwarden.models import ModelContext
+    from pgwarden.models.base import FrameRecords, Role, freeze
+
+    spikes = pl.DataFrame(
+        {
+            "source": ["a", "a", "b", "b", "b"],
+            "entity_key": ["a:1", "a:2", "b:1", "b:2", "b:3"],
+            "decision": ["spike", None, "spike", "spike", "normal"],
+        }
+    )
+    missing = freeze([{"entity_key": "a", "score": 0.5}, {"entity_key": "c", "score": 0.2}])
+
+    def risk(spike_input: object) -> list[dict]:
+        model = RiskAggregator()
+        inputs = {"spikes": spike_input, "missing": missing}
+        ctx = ModelContext(
+            "c1", datetime.now(UTC), None, "demo.risk", "1", Role.PRIMARY, model.params, inputs
+        )
+        return list(model.run(ctx).outputs)
+
+    # a: 1 spike of 2, missing 0.5; b: 2 of 3; c: no spikes, missing 0.2
+    expected = [
+        {"entity_key": "a", "score": round(0.6 * 0.5 + 0.4 * 0.5, 4), "decision": "high"},
+        {"entity_key": "b", "score": round(0.6 * 2 / 3, 4), "decision": "high"},
+        {"entity_key": "c", "score": round(0.4 * 0.2, 4), "decision": "low"},
+    ]
+    assert risk(FrameRecords(spikes)) == expected
+    assert risk(freeze(spikes.to_dicts())) == expected
+    assert risk(()) == [
+        {"entity_key": "a", "score": 0.2, "decision": "medium"},
+        {"entity_key": "c", "score": 0.08, "decision": "low"},
+    ]

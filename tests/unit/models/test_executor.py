@@ -214,3 +214,29 @@ def test_a_published_frame_reads_as_read_only_records_flat_or_nested():
                 got[0]["tags"].append("t2")
             with pytest.raises(TypeError):
                 got[0]["s"]["score"] = 3.0
+
+
+def test_a_published_frame_is_read_as_a_frame_that_nobody_else_sees_changed():
+    import polars as pl
+
+    from pgwarden.models.base import ModelContext, freeze
+
+    snap = snapshot(["m"], [(1, "m", "p", "PRIMARY", "Const", {})])
+    frame = pl.DataFrame({"entity_key": ["a", "b"], "score": [1.0, 2.0]})
+    shared = SharedContext()
+    shared.publish(snap.versions[0], frame)
+    published = shared.lookup("m")
+    rows = freeze([{"entity_key": "x", "score": None}, {"entity_key": "y", "score": 3}])
+    ctx = ModelContext(
+        "c1", datetime.now(UTC), None, "d", "1", Role.PRIMARY, {}, {"up": published, "rows": rows}
+    )
+    assert len(published) == 2
+    mine = ctx.frame("up")
+    assert mine.equals(frame)
+    mine.insert_column(0, pl.Series("z", [1, 2]))  # in place, on this model's clone only
+    mine[0, "score"] = 9.0
+    assert ctx.frame("up").equals(frame)
+    assert [dict(r) for r in published] == frame.to_dicts()
+    assert published == tuple(frame.to_dicts()) and published != ({"entity_key": "a"},)
+    built = ctx.frame("rows")  # an upstream that returned rows: a frame built from them
+    assert built.to_dicts() == [{"entity_key": "x", "score": None}, {"entity_key": "y", "score": 3}]
