@@ -28,7 +28,8 @@ def test_same_bytes_as_psycopg(seed: int) -> None:
             None
             if rng.random() < null_share
             else "".join(rng.choice(PIECES) for _ in range(rng.randrange(0, 4)))
-            for _ in range(rng.randrange(1, 60))
+            # both ways of building it: element by element (short) and numpy's (long)
+            for _ in range(rng.choice([rng.randrange(1, 60), rng.randrange(200, 400)]))
         ]
         if all(v is None for v in values):
             continue  # psycopg cannot tell such a list's type and sends it as text
@@ -42,14 +43,16 @@ def test_all_null_and_empty() -> None:
     assert encode_text_array([]) == struct.pack(">iii", 0, 0, TEXT_OID)
 
 
-def test_other_encoding() -> None:
-    values = ["é", None, "x"]
+@pytest.mark.parametrize("before", [0, 300])
+def test_other_encoding(before: int) -> None:
+    values = ["a"] * before + ["é", None, "x"]
     out = encode_text_array(values, "latin-1")
     assert out.endswith(
         struct.pack(">i", 1) + b"\xe9" + struct.pack(">i", -1) + b"\x00\x00\x00\x01x"
     )
 
 
-def test_unencodable_value_raises() -> None:
+@pytest.mark.parametrize("before", [0, 300])
+def test_unencodable_value_raises(before: int) -> None:
     with pytest.raises(UnicodeEncodeError):
-        encode_text_array(["ok", "\ud800"])
+        encode_text_array(["ok"] * before + ["\ud800"])

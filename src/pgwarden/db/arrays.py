@@ -7,7 +7,9 @@ its models' output keys, scores and decisions), about 5 ms of the worker's
 interpreter, which one process's jobs share. `TextArray(values)` is dumped
 as the same bytes (the binary `text[]` format: a header, then each element's
 big-endian length, -1 for NULL, and its bytes) with the lengths computed by
-`map(len, ...)` and the interleaving done by numpy: 2-3x less time.
+`map(len, ...)` and the interleaving done by numpy: 2-3x less time. Below
+200 elements numpy's fixed cost is more than a plain loop's, which is used
+there (1.5-10x faster than psycopg's, 0.4 against 4.6 us for one element).
 
 Use it where a query casts the parameter in binary, `%(name)b::text[]`.
 """
@@ -24,6 +26,9 @@ TEXT_OID = 25
 TEXT_ARRAY_OID = 1009
 _HEADER = struct.Struct(">iiiii")  # ndim, has nulls, element oid, length, lower bound
 _EMPTY = struct.pack(">iii", 0, 0, TEXT_OID)  # ndim 0: '{}'
+_LENGTH = struct.Struct(">i")
+_NULL = _LENGTH.pack(-1)
+_SMALL = 200  # elements: below, one loop is faster than numpy's fixed cost
 
 
 class TextArray:
@@ -43,14 +48,16 @@ class TextArray:
 
 def encode_text_array(values: Sequence[str | None], encoding: str = "utf-8") -> bytes:
     """Pure: the binary `text[]` of `values` (one dimension, lower bound 1)."""
-    import numpy as np  # lazy: a one-shot CLI command that sends no array skips it
-
     n = len(values)
     if n == 0:
         return _EMPTY
+    if n < _SMALL:
+        return _small(values, encoding)
+    import numpy as np  # lazy: a one-shot CLI command that sends no array skips it
+
     has_nulls = None in values
     if has_nulls and values.count(None) == n:  # a column the outputs do not have
-        return _HEADER.pack(1, 1, TEXT_OID, n, 1) + b"\xff\xff\xff\xff" * n
+        return _HEADER.pack(1, 1, TEXT_OID, n, 1) + _NULL * n
     if has_nulls:
         encoded = [b"" if v is None else v.encode(encoding) for v in values]
         lengths = np.fromiter(map(len, encoded), np.int64, n)
@@ -79,6 +86,21 @@ def encode_text_array(values: Sequence[str | None], encoding: str = "utf-8") -> 
     rest[slots] = False
     out[rest] = np.frombuffer(data, np.uint8)  # the elements' bytes fill the gaps, in order
     return out.tobytes()
+
+
+def _small(values: Sequence[str | None], encoding: str) -> bytes:
+    """A short array element by element: numpy's steps cost about 10 us whatever the
+    size, more than this loop below a couple of hundred elements."""
+    parts = [_HEADER.pack(1, int(None in values), TEXT_OID, len(values), 1)]
+    append, pack = parts.append, _LENGTH.pack
+    for v in values:
+        if v is None:
+            append(_NULL)
+        else:
+            data = v.encode(encoding)
+            append(pack(len(data)))
+            append(data)
+    return b"".join(parts)
 
 
 class TextArrayBinaryDumper(adapt.Dumper):
