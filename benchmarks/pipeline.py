@@ -8,10 +8,10 @@ For each worker count and each worker concurrency (`pgwarden worker -c`: jobs
 one worker process runs at once; 2 is its default) it uses a fresh database on
 a throwaway embedded server (or PGWARDEN_DSN's server), registers the demo models plus two more (5
 primaries, 1 shadow) and the demo rules, then:
-  0. settle: the setup vacuumed and analyzed and a CHECKPOINT taken, so that no
-     autovacuum or checkpoint left by the setup or by the row before (whose
-     database is dropped when it ends) runs during this row's timed runs; the
-     bare COPY below starts the same way;
+  0. settle: the row before is gone (each row's database is dropped when it
+     ends: its autovacuum would run during this row) and a CHECKPOINT is taken,
+     so that none left by the setup or that row runs during this row's timed
+     runs; the bare COPY below starts the same way;
   1. queued: --batches batches are queued (ingested) before any worker starts,
      then `pgwarden worker` processes drain them: records/s from the first
      start to the last finish, and the idle time of each worker between two
@@ -87,15 +87,13 @@ def setup_database(admin: str, name: str) -> str:
     return conninfo
 
 
-def settle(admin: str, conninfo: str) -> None:
-    """Start each row's timed run from the same server state: its setup's inserts
-    vacuumed and analyzed now, not by an autovacuum worker during the run, and the
-    dirty buffers written now, not by a checkpoint during it. (The earlier row's
-    database is dropped when that row ends: its autovacuum, started by its HTTP and
-    paced phases, ran during the next row's queued run and cost that row about
-    15% of its throughput with 5,000-record batches.)"""
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute("VACUUM (ANALYZE)")
+def settle(admin: str) -> None:
+    """Start each row's timed run with the dirty buffers written now, not by a
+    checkpoint during it. (The row before is gone: its database is dropped when
+    it ends. Its autovacuum, started by its HTTP and paced phases, ran during the
+    next row's queued run and cost that row about 15% of its throughput with
+    5,000-record batches.) The row's own setup is not vacuumed or analyzed: its
+    tables start as a new deployment's do, and plans must hold as they grow."""
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute("CHECKPOINT")
 
@@ -381,7 +379,7 @@ def run(
     # batches stay out of the span, which runs from the first claim on.
     queued = make(args.batches, args.records, seed=500 + workers)
     queue_direct(services, queued)
-    settle(admin, conninfo)
+    settle(admin)
     trace = tmp / f"batches-{workers}w{concurrency}c.trace"
     procs = start_workers(conninfo, workers, tmp, trace, concurrency)
     try:
@@ -496,7 +494,7 @@ def main() -> None:
         try:
             services = Services(db=db, config=RuntimeConfig(db))
             register(services)
-            settle(admin, conninfo)
+            settle(admin)
             copy_rate = bare_copy(conninfo, make(args.batches, args.records, seed=3))
             steps = breakdown(
                 services, conninfo, args.breakdown, args.records, max(4, args.batches)
