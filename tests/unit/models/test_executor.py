@@ -240,3 +240,9 @@ def test_a_published_frame_is_read_as_a_frame_that_nobody_else_sees_changed():
     assert published == tuple(frame.to_dicts()) and published != ({"entity_key": "a"},)
     built = ctx.frame("rows")  # an upstream that returned rows: a frame built from them
     assert built.to_dicts() == [{"entity_key": "x", "score": None}, {"entity_key": "y", "score": 3}]
+    nested = freeze([{"k": "a", "tags": ["x", "y"], "meta": {"n": 1}}, {"k": "b", "tags": []}])
+    ctx = ModelContext("c1", datetime.now(UTC), None, "d", "1", Role.PRIMARY, {}, {"up": nested})
+    assert ctx.frame("up").to_dicts() == [
+        {"k": "a", "tags": ["x", "y"], "meta": {"n": 1}},
+        {"k": "b", "tags": [], "meta": None},
+    ]
