@@ -8,9 +8,11 @@ for all defaults at once.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -18,7 +20,7 @@ from psycopg import sql
 
 from pgwarden.db.queries import Queries
 from pgwarden.partitions import bounds
-from pgwarden.partitions.planner import DefaultRows, Partition, TableState
+from pgwarden.partitions.planner import DefaultRows, Identity, Partition, TableState
 from pgwarden.partitions.policy import Policy
 
 _UNBOUNDED: tuple[None, None] = (None, None)
@@ -39,6 +41,7 @@ def read_states(
         {
             "schemas": [p.table.schema for p in policies],
             "names": [p.table.name for p in policies],
+            "now": None,
         },
         binary=BINARY,
     ).fetchall()
@@ -47,8 +50,15 @@ def read_states(
 
 
 # The catalog query's parameters for "every stored policy's parent": a run sends it in the
-# same round trip as the policies themselves.
-ALL_MANAGED: dict[str, None] = {"schemas": None, "names": None}
+# same round trip as the policies themselves, with its `now` (see `quiet`).
+ALL_MANAGED: dict[str, None] = {"schemas": None, "names": None, "now": None}
+
+
+def quiet(now: datetime) -> dict[str, Any]:
+    """The catalog query's parameters for a run at `now`: every stored policy's parent, a
+    quiet one (its stamp still holding at `now`) without its children."""
+    return {**ALL_MANAGED, "now": now}
+
 
 # The catalog query's rows come in binary: its five arrays per parent (a thousand children
 # in all) are then neither written out as text by the server (array_out, quoting each
@@ -58,8 +68,9 @@ BINARY = True
 
 def states_from_rows(policies: Sequence[Policy], rows: Sequence[tuple]) -> list[TableState]:
     """TableStates from the catalog query's rows (one per parent, any order; unknown parents
-    ignored). A row's last five columns are its children's schemas, names, kinds, bounds and
-    detach-pending flags, as parallel arrays (None when it has no children)."""
+    ignored). Columns 7 to 11 are its children's schemas, names, kinds, bounds and
+    detach-pending flags, as parallel arrays (None when it has none or is quiet); then
+    whether it is quiet and what identifies it for a stamp (see `Identity`)."""
     by_key = {(row[0], row[1]): row for row in rows}
     # Parents of the same interval share their bounds (a hundred daily parents, the same
     # days): each FOR VALUES clause is read once per key type and zone, not once per child.
@@ -77,6 +88,12 @@ def _state(
     strategy, key_count, key_column, key_type = row[3], row[4], row[5], row[6]
     schemas, names, kinds, texts, pending = row[7], row[8], row[9], row[10], row[11]
     ranged = strategy == "r" and key_count == 1 and key_column is not None
+    quiet, identity = False, None
+    if len(row) > 12:
+        quiet = bool(row[12])
+        oid, version, children, children_hash = row[13], row[14], row[15], row[16]
+        if version is not None:
+            identity = Identity(int(oid), str(version), int(children), int(children_hash))
     parts: list[Partition] = []
     if names:
         known = key_type in bounds.KEY_TYPES
@@ -101,6 +118,8 @@ def _state(
         key_column=key_column,
         key_type=key_type,
         partitions=tuple(parts),
+        quiet=quiet,
+        identity=identity,
     )
 
 
@@ -140,14 +159,9 @@ def with_default_rows(conn: psycopg.Connection, states: list[TableState]) -> lis
     for i, s in wanted:
         _, count, lo, hi = found[i]
         tz, kt = s.policy.tz, s.key_type or ""
-        out[i] = TableState(
-            s.policy,
-            s.exists,
-            s.range_partitioned,
-            s.key_column,
-            s.key_type,
-            s.partitions,
-            DefaultRows(
+        out[i] = dataclasses.replace(
+            s,
+            default_rows=DefaultRows(
                 int(count),
                 bounds.parse_value(lo, kt, tz) if lo else None,
                 bounds.parse_value(hi, kt, tz) if hi else None,

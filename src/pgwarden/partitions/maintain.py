@@ -25,7 +25,14 @@ from pgwarden.config.runtime import default_actor
 from pgwarden.db import migrate
 from pgwarden.partitions import batch, catalog, store
 from pgwarden.partitions.apply import ApplySettings, TableApplier, TableResult
-from pgwarden.partitions.planner import Action, Plan, PlanWarning, TableState, plan
+from pgwarden.partitions.planner import (
+    Action,
+    Plan,
+    PlanWarning,
+    TableState,
+    plan,
+    quiet_until,
+)
 from pgwarden.partitions.policy import Policy, TableName, parse_table_name
 
 if TYPE_CHECKING:
@@ -256,7 +263,7 @@ def _run_leader(
             lock = conn.execute(lock_q, params)
             found = conn.execute(q["list_policies"])
             any_steps = conn.execute(q["detach_steps_any"])
-            catalog_rows = conn.execute(q["catalog"], catalog.ALL_MANAGED, binary=catalog.BINARY)
+            catalog_rows = conn.execute(q["catalog"], catalog.quiet(now), binary=catalog.BINARY)
             config_rows = conn.execute(services.config.values_query)
     except psycopg.Error as exc:
         # the statements after the failed one were skipped; a lock taken before it is a
@@ -286,7 +293,8 @@ def _run_leader(
     unlocked = False
     records: list[dict[str, Any]] = []  # per-table outcomes not yet written
     try:
-        policies = _policies(services, table, [store.row_to_policy(r) for r in found.fetchall()])
+        policy_rows = found.fetchall()
+        policies = _policies(services, table, [store.row_to_policy(r) for r in policy_rows])
         states = catalog.with_default_rows(
             conn, catalog.states_from_rows(policies, catalog_rows.fetchall())
         )
@@ -309,8 +317,11 @@ def _run_leader(
             started,
             records,
         )
+        stamps = None if dry_run else _quiet_stamps(states, policy_rows, now)
         with conn.pipeline():
             _write_records(conn, q, records)
+            if stamps is not None:
+                conn.execute(q["stamp_quiet"], stamps)
             written = record.finish(conn, q, report)
             conn.execute(q["leader_unlock"], {"key": key})
         record.ended(written, report)
@@ -340,6 +351,39 @@ def _run_leader(
         extra={"action": "partition_run"},
     )
     return report
+
+
+def _quiet_stamps(
+    states: list[TableState], policy_rows: list[tuple[Any, ...]], now: datetime
+) -> dict[str, Any] | None:
+    """The stamp_quiet parameters for the parents this run read in full and found settled
+    (None when there are none): the next run skips their children until the stamp ends or
+    anything it records changes. A stamp needs the policy row the plan used: its version
+    in list_policies equal to the one the catalog query saw (a change between the two
+    statements gets no stamp)."""
+    versions = {(r[0], r[1]): r[16] for r in policy_rows}
+    stamped = []
+    for st in states:
+        ident = st.identity
+        if st.quiet or ident is None or not st.policy.enabled:
+            continue
+        if versions.get(st.policy.table.key) != ident.policy_version:
+            continue
+        until = quiet_until(st, now)
+        if until is not None:
+            stamped.append((st.policy.table, ident, until))
+    if not stamped:
+        return None
+    return {
+        "now": now,
+        "schemas": [t.schema for t, _, _ in stamped],
+        "names": [t.name for t, _, _ in stamped],
+        "oids": [i.parent_oid for _, i, _ in stamped],
+        "versions": [i.policy_version for _, i, _ in stamped],
+        "children": [i.children for _, i, _ in stamped],
+        "hashes": [i.children_hash for _, i, _ in stamped],
+        "untils": [u for _, _, u in stamped],
+    }
 
 
 def _fetched(cur: psycopg.Cursor[Any] | None) -> tuple[Any, ...] | None:

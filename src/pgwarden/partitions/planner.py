@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from pgwarden.partitions import bounds, naming
@@ -65,8 +65,23 @@ class DefaultRows:
 
 
 @dataclass(frozen=True)
+class Identity:
+    """What a run read of a parent, as its quiet stamp records it: the parent's oid, its
+    policy row's version, and the count and hash of its pg_inherits rows."""
+
+    parent_oid: int
+    policy_version: str
+    children: int
+    children_hash: int
+
+
+@dataclass(frozen=True)
 class TableState:
-    """One managed parent as found by the catalog query."""
+    """One managed parent as found by the catalog query.
+
+    `quiet`: the parent's stamp from an earlier run still holds (nothing it depends on has
+    changed and its quiet span has not ended), so its children were not read and its plan
+    is empty (see `quiet_until`)."""
 
     policy: Policy
     exists: bool = True
@@ -75,6 +90,8 @@ class TableState:
     key_type: str | None = None
     partitions: tuple[Partition, ...] = ()
     default_rows: DefaultRows | None = None
+    quiet: bool = False
+    identity: Identity | None = None
 
     @property
     def default(self) -> Partition | None:
@@ -247,6 +264,8 @@ def plan_table(
     refusal = _refusal(state)
     if refusal is not None:
         return [], [refusal]
+    if state.quiet:
+        return [], []
     shape = _shape(state.policy, now, shapes)
     if _settled(state, shape):
         return [], []
@@ -301,6 +320,38 @@ def _settled(state: TableState, shape: _Shape) -> bool:
             return False  # a gap, an overlap, or an expired partition
         end = hi
     return end >= shape.win_hi
+
+
+# How far a retention cut-off, taken in wall-clock time, may run ahead of the same span
+# taken in UTC: a time-zone offset change between the two ends (DST is one hour).
+_CUTOFF_SLACK = timedelta(hours=3)
+
+
+def quiet_until(state: TableState, now: datetime) -> datetime | None:
+    """Until when `state`'s plan stays empty as long as its partitions and policy do not
+    change; None when it is not empty at `now` (or has a warning).
+
+    A settled table (see `_settled`) stays settled while its window and retention cut-off
+    keep clear of its partitions. The window moves only when the period changes: at the
+    next period boundary. The cut-off moves with time and reaches the oldest partition's
+    upper bound U no sooner than U + the retention span, counting a month as 28 days
+    (a month back is 28 to 31 days), less `_CUTOFF_SLACK`.
+    """
+    if _refusal(state) is not None or state.quiet:
+        return None
+    p = state.policy
+    shape = _shape(p, now, None)
+    if not _settled(state, shape):
+        return None
+    until = bounds.boundary(p.interval_unit, p.interval_count, shape.current + 1, p.tz)
+    r = p.retention
+    if r is not None:
+        oldest = min(x.upper for x in state.partitions if x.upper is not None)
+        until = min(until, oldest + timedelta(days=r.days + 28 * r.months) - _CUTOFF_SLACK)
+        cutoff = retention_cutoff(p, until)
+        if cutoff is not None and cutoff >= oldest:
+            return None
+    return until if until > now else None
 
 
 def _refusal(state: TableState) -> PlanWarning | None:

@@ -13,15 +13,23 @@
 -- row and every column's, 1-3 ms of a steady run's server time). The parents are found
 -- first (`found`) so that pg_partitioned_table, small, is hashed once rather than scanned
 -- again for every parent inside the lookup.
+-- Quiet parents: with `now` given (a run; NULL elsewhere), a parent whose stamp in
+-- partition_quiet still holds (the same parent oid, policy row version and pg_inherits
+-- rows, `now` within its quiet span) is returned with `quiet` true and no children: its
+-- bounds are neither deparsed nor sent. `children` and `children_hash` identify the
+-- pg_inherits rows of a parent read in full (any attach, detach, drop or detach-pending
+-- change makes new ones), for the stamp a run writes; a stamp holds at least one child, so
+-- a parent without a live stamp (its identity not computed: 0 children) is never quiet.
+-- `policy_version` is the policy row's xmin (with schemas NULL).
 WITH wanted AS MATERIALIZED (
-    SELECT w.schema_name, w.table_name
+    SELECT w.schema_name, w.table_name, NULL::text AS policy_version
     FROM unnest(%(schemas)s::text[], %(names)s::text[]) AS w(schema_name, table_name)
     UNION ALL
-    SELECT p.parent_schema, p.parent_name
+    SELECT p.parent_schema, p.parent_name, p.xmin::text
     FROM {schema}.partition_policies p
     WHERE %(schemas)s::text[] IS NULL
 ), found AS MATERIALIZED (
-    SELECT w.schema_name, w.table_name, parent.oid
+    SELECT w.schema_name, w.table_name, w.policy_version, parent.oid
     FROM wanted w
     LEFT JOIN LATERAL (
         SELECT c.oid
@@ -35,10 +43,12 @@ WITH wanted AS MATERIALIZED (
     SELECT f.schema_name,
            f.table_name,
            f.oid AS parent_oid,
+           f.policy_version,
            pt.partstrat::text AS strategy,
            pt.partnatts AS key_count,
            ka.attname AS key_column,
-           format_type(ka.atttypid, NULL) AS key_type
+           format_type(ka.atttypid, NULL) AS key_type,
+           (h.children = s.children AND h.children_hash = s.children_hash) IS TRUE AS quiet
     FROM found f
     LEFT JOIN pg_partitioned_table pt ON pt.partrelid = f.oid
     LEFT JOIN LATERAL (
@@ -47,6 +57,21 @@ WITH wanted AS MATERIALIZED (
         WHERE a.attrelid = pt.partrelid AND a.attnum = pt.partattrs[0]
         OFFSET 0
     ) ka ON true
+    LEFT JOIN {schema}.partition_quiet s
+        ON s.parent_schema = f.schema_name AND s.parent_name = f.table_name
+    -- the children's identity, for a parent whose stamp holds so far (the others' comes
+    -- with their children below, from the same scan)
+    LEFT JOIN LATERAL (
+        SELECT count(*)::integer AS children,
+               coalesce(bit_xor(hashtextextended(
+                   i.inhrelid::text || ' ' || i.xmin::text || ' ' || i.inhdetachpending::text, 0
+               )), 0) AS children_hash
+        FROM pg_inherits i
+        WHERE i.inhparent = f.oid
+          AND (s.parent_oid = f.oid AND s.policy_version = f.policy_version
+               AND %(now)s::timestamptz >= s.quiet_from
+               AND %(now)s::timestamptz < s.quiet_until) IS TRUE
+    ) h ON true
 )
 SELECT p.schema_name,
        p.table_name,
@@ -59,25 +84,35 @@ SELECT p.schema_name,
        k.child_names,
        k.child_kinds,
        k.child_bounds,
-       k.detach_pending
+       k.detach_pending,
+       p.quiet,
+       p.parent_oid,
+       p.policy_version,
+       k.children,
+       k.children_hash
 FROM parents p
 LEFT JOIN LATERAL (
     SELECT array_agg(cn.nspname::text) AS child_schemas,
            array_agg(c.relname::text) AS child_names,
            array_agg(c.relkind::text) AS child_kinds,
            array_agg(pg_get_expr(c.relpartbound, 0)) AS child_bounds,
-           array_agg(i.inhdetachpending) AS detach_pending
+           array_agg(i.inhdetachpending) AS detach_pending,
+           count(*)::integer AS children,
+           coalesce(bit_xor(hashtextextended(
+               i.inhrelid::text || ' ' || i.xmin::text || ' ' || i.inhdetachpending::text, 0
+           )), 0) AS children_hash
     FROM pg_inherits i
     JOIN pg_class c ON c.oid = i.inhrelid
     JOIN pg_namespace cn ON cn.oid = c.relnamespace
-    WHERE i.inhparent = p.parent_oid
+    WHERE i.inhparent = p.parent_oid AND NOT p.quiet
 ) k ON true
 
 -- name: list_policies
--- Every stored policy, in maintenance order.
+-- Every stored policy, in maintenance order; last, the row's version (its xmin: any change
+-- of the row makes a new one), which a run's stamps of quiet parents record.
 SELECT parent_schema, parent_name, interval_unit, interval_count, premake, retention_months,
        retention_days, retention_action, archive_dir, keep_at_least, max_drops_per_run, naming,
-       timezone, default_mode, enabled, priority
+       timezone, default_mode, enabled, priority, xmin::text
 FROM {schema}.partition_policies
 ORDER BY priority, parent_schema, parent_name
 
@@ -304,3 +339,20 @@ ORDER BY started_at
 SELECT pg_total_relation_size(c.oid)
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = %(schema_name)s AND c.relname = %(table_name)s
+
+-- name: stamp_quiet
+-- A run's stamps of the parents it found settled: each replaces the parent's last one.
+INSERT INTO {schema}.partition_quiet AS q
+    (parent_schema, parent_name, parent_oid, policy_version, children, children_hash,
+     quiet_from, quiet_until)
+SELECT s.parent_schema, s.parent_name, s.parent_oid, s.policy_version, s.children,
+       s.children_hash, %(now)s, s.quiet_until
+FROM unnest(%(schemas)s::text[], %(names)s::text[], %(oids)s::bigint[]::oid[],
+            %(versions)s::text[], %(children)s::integer[], %(hashes)s::bigint[],
+            %(untils)s::timestamptz[])
+     AS s(parent_schema, parent_name, parent_oid, policy_version, children, children_hash,
+          quiet_until)
+ON CONFLICT (parent_schema, parent_name) DO UPDATE SET
+    parent_oid = EXCLUDED.parent_oid, policy_version = EXCLUDED.policy_version,
+    children = EXCLUDED.children, children_hash = EXCLUDED.children_hash,
+    quiet_from = EXCLUDED.quiet_from, quiet_until = EXCLUDED.quiet_until

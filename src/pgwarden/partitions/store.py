@@ -45,6 +45,7 @@ def queries(db: Database) -> Queries:
 
 
 def row_to_policy(row: tuple[Any, ...]) -> Policy:
+    """A Policy from a policy row (list_policies' or get_policy_for_update's)."""
     (
         schema,
         name,
@@ -62,7 +63,7 @@ def row_to_policy(row: tuple[Any, ...]) -> Policy:
         default_mode,
         enabled,
         priority,
-    ) = row
+    ) = row[:16]  # list_policies adds the row's version
     return Policy(
         table=TableName(schema, name),
         interval_unit=unit,

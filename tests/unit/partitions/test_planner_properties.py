@@ -271,3 +271,77 @@ def test_an_actions_bounds_are_shown_in_their_own_zone():
     second = Action(t, DROP, "p1", "public", berlin, berlin).to_dict()
     assert first["lower"] == "2025-03-01T23:00:00+00:00"
     assert second["lower"] == "2025-03-02T00:00:00+01:00"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    policy=policies(),
+    now=instants,
+    earlier=st.integers(0, 3),
+    fractions=st.lists(st.floats(0, 1, exclude_max=True), min_size=1, max_size=5),
+)
+def test_a_quiet_span_holds_no_plan(policy, now, earlier, fractions):
+    # states planned some periods before `now` and again at `now`: whenever the planner
+    # gives a quiet span, the full plan is empty, with no warning, at every instant in it,
+    # and the span ends by the next period boundary
+    from pgwarden.partitions.planner import quiet_until
+
+    period = policy.interval_count * (31 if policy.interval_unit == "months" else 1)
+    state = state_of(policy)
+    for when in (now - timedelta(days=period * earlier), now):
+        state = simulate(state, plan([state], when, BIG).actions)
+    until = quiet_until(state, now)
+    if until is None:
+        return
+    assert until > now
+    current, _, _ = window(policy, now)
+    unit, count = policy.interval_unit, policy.interval_count
+    assert until <= bounds.boundary(unit, count, current + 1, policy.tz)
+    last = until - timedelta(microseconds=1)
+    # (a float fraction of the span can round up to its end: kept inside)
+    for t in [now, last, *(min(now + (until - now) * f, last) for f in fractions)]:
+        inside = plan([state], t, BIG)
+        assert (inside.actions, inside.warnings) == ([], []), t
+
+
+def _planned(policy: Policy, *whens: datetime) -> TableState:
+    state = state_of(policy)
+    for when in whens:
+        state = simulate(state, plan([state], when, BIG).actions)
+    return state
+
+
+def test_quiet_until_the_next_local_period_or_the_oldest_partitions_expiry():
+    from pgwarden.partitions.planner import quiet_until
+
+    now = datetime(2024, 3, 10, 12, tzinfo=UTC)
+    daily = Policy(table=TableName("public", "events"), interval_unit="days", premake=2)
+    assert quiet_until(_planned(daily, now), now) == datetime(2024, 3, 11, tzinfo=UTC)
+    paris = replace(daily, timezone="Europe/Paris")
+    assert quiet_until(_planned(paris, now), now) == datetime(2024, 3, 10, 23, tzinfo=UTC)
+    monthly = replace(daily, interval_unit="months")
+    assert quiet_until(_planned(monthly, now), now) == datetime(2024, 4, 1, tzinfo=UTC)
+    # two days' retention, partitions from March 8th: the oldest (up to March 9th) expires
+    # at midnight, the span ends three hours before
+    kept = replace(daily, retention=Span(0, 2))
+    state = _planned(kept, now - timedelta(days=2), now)
+    assert min(p.upper for p in state.partitions) == datetime(2024, 3, 9, tzinfo=UTC)
+    assert quiet_until(state, now) == datetime(2024, 3, 10, 21, tzinfo=UTC)
+    assert [a.kind for a in plan([state], datetime(2024, 3, 11, tzinfo=UTC), BIG).actions] == [
+        CREATE,
+        DROP,
+    ]
+
+
+def test_no_quiet_span_for_a_table_with_something_to_do_or_already_quiet():
+    from pgwarden.partitions.planner import quiet_until
+
+    now = datetime(2024, 3, 10, 12, tzinfo=UTC)
+    daily = Policy(table=TableName("public", "events"), interval_unit="days", premake=2)
+    state = _planned(daily, now)
+    assert quiet_until(replace(state, partitions=state.partitions[:-1]), now) is None  # short
+    assert quiet_until(state_of(daily), now) is None  # no partitions yet
+    with_default = (*state.partitions, Partition("public", "d", None, None, is_default=True))
+    assert quiet_until(replace(state, partitions=with_default), now) is None
+    assert quiet_until(replace(state, quiet=True), now) is None
+    assert quiet_until(replace(state, exists=False), now) is None
