@@ -15,7 +15,14 @@ Each kind is timed in two rows, the same way for both tools:
           runtime config, run with its schema check, close); pg_partman connects and
           calls `run_maintenance()`
   warm    on the connection (pgwarden: the pool) that prepared the set
-The steady kind has two more rows:
+In the steady kind pgwarden's runs after the first find the stamps its first
+left (a parent found settled is not read again until its plan can change: the
+next period boundary, or the first partition's expiry, or any change of its
+children or policy), as a cron-started run does between two period
+boundaries. The steady kind has three more rows:
+  full read  `fresh` with pgwarden's stamps deleted first (untimed): every
+          parent's children read and planned, as the first run after a period
+          boundary does; pg_partman as in `fresh` (it reads everything every run)
   process a cron job as a whole: `pgwarden partitions run` as a new process
           (Python start-up and imports, with bytecode cached as an installed
           package has it) against `psql -c 'SELECT partman.run_maintenance()'`
@@ -107,7 +114,7 @@ SERVER_SETTINGS = {
 }
 SCHEMA = "pgwarden"
 ROWS = ("fresh", "warm")
-STEADY_ROWS = ("fresh", "warm", "process", "floor")
+STEADY_ROWS = ("fresh", "full read", "warm", "process", "floor")
 MAINTENANCE = "SELECT partman.run_maintenance(p_analyze := false, p_jobmon := false)"
 # What each row's timer includes, printed with the results.
 ROW_MEANING = {
@@ -116,6 +123,8 @@ ROW_MEANING = {
     "config, run with the schema revision check in its first round trip, close); "
     "pg_partman: psycopg.connect, run_maintenance(), close; in the steady row pgwarden's "
     "open_ms / run_ms / close_ms split its time",
+    "full read": "steady only, as fresh, with pgwarden's quiet stamps deleted before the "
+    "timer starts: every child read and planned (the first run after a period boundary)",
     "warm": "in this process, on the connection that prepared the set (pgwarden: its pool)",
     "process": "steady only, a cron job as a whole: `pgwarden partitions run` as a new process "
     "(Python start-up and imports, bytecode cached as after an install, connect, run, exit) "
@@ -283,6 +292,11 @@ class Pgwarden:
     def set(self, name: str, **kw: Any) -> None:
         store.set_policy(self.db, f"bench.{name}", **kw)
 
+    def forget_quiet(self) -> None:
+        """Delete the stamps of quiet parents: the next run reads every child."""
+        with self.db.connection() as conn:
+            conn.execute(sql.SQL("DELETE FROM {}.partition_quiet").format(sql.Identifier(SCHEMA)))
+
     def run(self, now: datetime | None = None) -> tuple[float, RunReport]:
         t0 = time.perf_counter()
         report = run_maintenance(self.services, now=now)
@@ -367,6 +381,7 @@ def pgwarden_steady_set(cluster: Cluster) -> Pgwarden:
     for name, interval, premake, _ in parents():
         pw.add(name, interval, premake)
     pw.run()
+    pw.run()  # finds every parent settled and stamps it, as a second cron run would
     return pw
 
 
@@ -651,7 +666,9 @@ def steady(cluster: Cluster, results: Results, repeats: int, has_partman: bool) 
                     return {"ms": pw.run_process(env)}
                 if row == "floor":
                     return {"ms": pw.read_floor()}
-                if row == "fresh":
+                if row in ("fresh", "full read"):
+                    if row == "full read":
+                        pw.forget_quiet()
                     ms, report = pw.run_fresh()
                     assert not report.plan.actions
                     return {"ms": ms, **pw.last_parts}
@@ -667,6 +684,7 @@ def steady(cluster: Cluster, results: Results, repeats: int, has_partman: bool) 
         if pm is not None:
             jobs["pg_partman"] = {
                 "fresh": lambda: {"ms": pm.run_fresh()},
+                "full read": lambda: {"ms": pm.run_fresh()},
                 "warm": lambda: {"ms": pm.run()},
                 "process": lambda: {"ms": pm.run_process()},
             }
