@@ -13,11 +13,12 @@ def test_bad_dsn_names_host_and_port_but_never_the_password():
     assert "127.0.0.1:1" in text and "topsecret" not in text and "PGWARDEN_DSN" in text
 
 
-def test_pool_sessions_have_our_schema_and_utc(database):
+def test_pool_sessions_have_our_schema_utc_and_no_jit(database):
     with database.connection() as conn:
         path = conn.execute("SHOW search_path").fetchone()[0]
         tz = conn.execute("SHOW timezone").fetchone()[0]
-    assert path == '"pgwarden",public' and tz == "UTC"
+        jit = conn.execute("SHOW jit").fetchone()[0]
+    assert path == '"pgwarden",public' and tz == "UTC" and jit == "off"
 
 
 def test_server_preloads_pg_stat_statements(database):

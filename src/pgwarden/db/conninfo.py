@@ -30,11 +30,15 @@ def with_options(conninfo: str, **extra: object) -> str:
 
 
 def session_options(schema: str) -> str:
-    """libpq `options` that put our schema first and keep times in UTC.
+    """libpq `options` that put our schema first, keep times in UTC and turn JIT off.
 
     Unqualified names in migrations and procrastinate's own SQL resolve in
     our schema this way; backslash-escaping keeps spaces in schema names.
+    JIT: our statements are short (catalog reads, batch writes, one source's
+    history), but the planner's row estimates can pass `jit_above_cost`: the
+    partition catalog query for 115 parents and 3,179 children was compiled
+    on PostgreSQL 15, 26 of its 56 ms on a new connection (17 ms without).
     """
     quoted = '"' + schema.replace('"', '""') + '"'
     escaped = quoted.replace("\\", "\\\\").replace(" ", "\\ ")
-    return f"-c search_path={escaped},public -c timezone=UTC"
+    return f"-c search_path={escaped},public -c timezone=UTC -c jit=off"
