@@ -62,6 +62,8 @@ class RunReport:
     plan: Plan
     tables: list[TableResult] = field(default_factory=list)
     message: str = ""
+    # tables whose last run's stamp held: their children were not read (nothing changed)
+    quiet: list[str] = field(default_factory=list)
 
     @property
     def duration_s(self) -> float:
@@ -86,6 +88,7 @@ class RunReport:
             "message": self.message,
             "plan": self.plan.to_dict(),
             "tables": [t.to_dict() for t in self.tables],
+            "quiet_tables": self.quiet,
         }
 
 
@@ -427,6 +430,7 @@ def _run_locked(
     """Apply the plan table by table; the caller writes `records`, the finish, and unlocks."""
     the_plan = plan(states, now, services.config.get("partitions.max_create_periods"))
     report = RunReport(None, "ok", started, started, dry_run, the_plan)
+    report.quiet = [str(st.policy.table) for st in states if st.quiet and st.policy.enabled]
     by_table = {s.policy.table: s for s in states}
     planned: dict[TableName, list[Action]] = {}
     for a in the_plan.actions:
@@ -487,6 +491,8 @@ def _run_locked(
         f"{len(the_plan.actions)} action(s) on {len(todo)} table(s), {n_failed} table(s) failed, "
         f"{len(the_plan.warnings)} warning(s)"
     )
+    if report.quiet:
+        report.message += f", {len(report.quiet)} table(s) unchanged since their last run"
     return report
 
 

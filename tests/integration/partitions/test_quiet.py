@@ -64,9 +64,12 @@ def test_a_settled_parent_is_stamped_and_not_read_again_until_its_span_ends(serv
     full = _catalog(services, conn, None)["qa"]
     assert sorted(full[8]) == sorted(bounds_of(conn, "public", "qa"))
 
+    assert second.quiet == [] and "unchanged" not in second.message
     quiet = run_maintenance(services, now=NOW + timedelta(hours=6))
     assert quiet.status == "ok" and quiet.plan.actions == [] and quiet.plan.warnings == []
     assert [str(t) for t in quiet.plan.tables] == ["public.qa"]
+    assert quiet.to_dict()["quiet_tables"] == ["public.qa"]
+    assert quiet.message.endswith(", 1 table(s) unchanged since their last run")
     # at the span's end the window moves: the next day is created
     later = run_maintenance(services, now=datetime(2024, 3, 11, 0, 30, tzinfo=UTC))
     assert [a.partition for a in later.plan.actions] == ["qa_p20240313"]
