@@ -320,15 +320,14 @@ def _run_leader(
             started,
             records,
         )
-        stamps = None if dry_run else _quiet_stamps(states, policy_rows, now)
         with conn.pipeline():
             _write_records(conn, q, records)
-            if stamps is not None:
-                conn.execute(q["stamp_quiet"], stamps)
             written = record.finish(conn, q, report)
             conn.execute(q["leader_unlock"], {"key": key})
         record.ended(written, report)
         unlocked = True
+        if not dry_run:
+            _write_stamps(conn, q, _quiet_stamps(states, policy_rows, now))
     except BaseException as exc:
         # say how the run ended (a table with no policy, a lost connection) unless the
         # connection itself is gone
@@ -387,6 +386,24 @@ def _quiet_stamps(
         "hashes": [i.children_hash for _, i, _ in stamped],
         "untils": [u for _, _, u in stamped],
     }
+
+
+def _write_stamps(conn: psycopg.Connection, q: Any, stamps: dict[str, Any] | None) -> None:
+    """Write the stamps after the run's finish, in a statement of their own: they are a
+    cache, and failing to write them must not cost the run its record (one round trip,
+    on the runs that read a settled parent in full: the first after a period boundary).
+    A stamp describes what the run read, so another run's stamps written in between
+    are as good."""
+    if stamps is None:
+        return
+    try:
+        conn.execute(q["stamp_quiet"], stamps)
+    except psycopg.Error as exc:
+        log.warning(
+            "partition maintenance: quiet stamps not written (the next run reads every table): %s",
+            exc,
+            extra={"action": "partition_quiet_not_stamped"},
+        )
 
 
 def _fetched(cur: psycopg.Cursor[Any] | None) -> tuple[Any, ...] | None:

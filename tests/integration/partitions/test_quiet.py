@@ -153,3 +153,43 @@ def test_a_dry_run_writes_no_stamp(services, conn):
     dry = run_maintenance(services, now=NOW, dry_run=True)
     assert dry.plan.actions == []
     assert _stamps(services, conn) == {}
+
+
+def test_stamps_that_cannot_be_written_cost_the_run_nothing(services, conn, caplog):
+    # the stamps are a cache: a failed write is logged, the run's record and its outcome
+    # stay, and the next run reads every child
+    _daily(services, conn, "qf", premake=1)
+    run_maintenance(services, now=NOW)
+    table = sql.Identifier(services.db.schema, "partition_quiet")
+    conn.execute(
+        "CREATE FUNCTION public.no_stamp() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$BEGIN RAISE EXCEPTION 'stamps refused'; END$$"
+    )
+    conn.execute(
+        sql.SQL(
+            "CREATE TRIGGER no_stamp BEFORE INSERT ON {} FOR EACH ROW "
+            "EXECUTE FUNCTION public.no_stamp()"
+        ).format(table)
+    )
+    conn.commit()
+    try:
+        with caplog.at_level("WARNING", logger="pgwarden.partitions.maintain"):
+            report = run_maintenance(services, now=NOW)
+        assert report.status == "ok" and report.run_id is not None
+        assert "stamps refused" in caplog.text
+        assert _stamps(services, conn) == {}
+        row = conn.execute(
+            sql.SQL("SELECT status FROM {} WHERE id = %s").format(
+                sql.Identifier(services.db.schema, "partition_runs")
+            ),
+            [report.run_id],
+        ).fetchone()
+        conn.commit()
+        assert row == ("ok",)
+        assert not _quiet(services, conn, NOW + timedelta(hours=1), "qf")
+    finally:
+        conn.execute(sql.SQL("DROP TRIGGER no_stamp ON {}").format(table))
+        conn.execute("DROP FUNCTION public.no_stamp()")
+        conn.commit()
+    run_maintenance(services, now=NOW)  # stamps again
+    assert _quiet(services, conn, NOW + timedelta(hours=1), "qf")
