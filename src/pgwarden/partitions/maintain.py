@@ -326,8 +326,6 @@ def _run_leader(
             conn.execute(q["leader_unlock"], {"key": key})
         record.ended(written, report)
         unlocked = True
-        if not dry_run:
-            _write_stamps(conn, q, _quiet_stamps(states, policy_rows, now))
     except BaseException as exc:
         # say how the run ended (a table with no policy, a lost connection) unless the
         # connection itself is gone
@@ -346,6 +344,8 @@ def _run_leader(
     finally:
         if not unlocked:
             conn.execute(q["leader_unlock"], {"key": key})
+    if not dry_run:
+        _write_stamps(conn, q, _quiet_stamps(states, policy_rows, now))
     log.info(
         "partition maintenance %s: %s",
         report.status,
