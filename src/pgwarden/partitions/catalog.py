@@ -88,12 +88,10 @@ def _state(
     strategy, key_count, key_column, key_type = row[3], row[4], row[5], row[6]
     schemas, names, kinds, texts, pending = row[7], row[8], row[9], row[10], row[11]
     ranged = strategy == "r" and key_count == 1 and key_column is not None
-    quiet, identity = False, None
-    if len(row) > 12:
-        quiet = bool(row[12])
-        oid, version, children, children_hash = row[13], row[14], row[15], row[16]
-        if version is not None:
-            identity = Identity(int(oid), str(version), int(children), int(children_hash))
+    quiet, oid, version, children, children_hash = row[12], row[13], row[14], row[15], row[16]
+    identity = None  # none for a quiet parent (not read) or one read by name (no version)
+    if not quiet and version is not None:
+        identity = Identity(int(oid), str(version), int(children), int(children_hash))
     parts: list[Partition] = []
     if names:
         known = key_type in bounds.KEY_TYPES
@@ -118,7 +116,7 @@ def _state(
         key_column=key_column,
         key_type=key_type,
         partitions=tuple(parts),
-        quiet=quiet,
+        quiet=bool(quiet),
         identity=identity,
     )
 

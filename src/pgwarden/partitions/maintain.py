@@ -367,7 +367,7 @@ def _quiet_stamps(
     stamped = []
     for st in states:
         ident = st.identity
-        if st.quiet or ident is None or not st.policy.enabled:
+        if ident is None or not st.policy.enabled:  # (a quiet parent has none)
             continue
         if versions.get(st.policy.table.key) != ident.policy_version:
             continue

@@ -11,9 +11,11 @@ TZ_TYPE = "timestamp with time zone"
 
 def _row(table, children, key_type=TZ_TYPE):
     """One parent's row: its facts, then its children (name, bound, kind, pending) as the
-    query's parallel arrays."""
+    query's parallel arrays, then its quiet flag and identity (not quiet, read by name)."""
+    identity = (False, 1, None, len(children), 0)
     if not children:
-        return ("bench", table, True, "r", 1, "ts", key_type, None, None, None, None, None)
+        facts = ("bench", table, True, "r", 1, "ts", key_type)
+        return (*facts, None, None, None, None, None, *identity)
     names, bounds, kinds, pending = zip(*children, strict=True)
     schemas = ["bench"] * len(names)
     return (
@@ -28,6 +30,7 @@ def _row(table, children, key_type=TZ_TYPE):
         *map(list, (names, kinds)),
         list(bounds),
         list(pending),
+        *identity,
     )
 
 
