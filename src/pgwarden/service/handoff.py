@@ -12,6 +12,7 @@ closing of one batch or the start of the next.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import logging
 import threading
@@ -24,6 +25,10 @@ from procrastinate import jobs, manager
 from pgwarden.db.queries import Queries
 
 log = logging.getLogger(__name__)
+
+#: seconds a stopping worker waits to unregister (its pool would wait 10 s); a row
+#: left behind is pruned by the stalled-worker recovery, as after a crash
+UNREGISTER_TIMEOUT = 5.0
 
 # The column list of procrastinate's own fetch_job query (procrastinate 3.x).
 JOB_COLUMNS = (
@@ -102,6 +107,8 @@ class HandoffJobManager(manager.JobManager):
         self.handed_off = 0
         #: told of each job run in a chain (its error, or None): the worker's counts
         self.on_chained_done: Callable[[str | None], None] | None = None
+        #: set when `pgwarden run`'s watch saw the server go: the stop skips the database
+        self.lost = threading.Event()
 
     def handoff_for(self, job: jobs.Job, queues: Iterable[str] | None) -> Handoff | None:
         if not self.accepting or job.id is None or job.worker_id is None:
@@ -167,8 +174,26 @@ class HandoffJobManager(manager.JobManager):
             return  # finished already; a later failure cannot undo that commit
         await super().retry_job(job, *args, **kwargs)
 
+    async def unregister_worker(self, worker_id: int) -> None:
+        """procrastinate's unregister, within UNREGISTER_TIMEOUT: with the database gone
+        its pool waited its whole timeout (10 s) here, and the worker could not end
+        (nor `pgwarden run` restart the server) before that. With the server known
+        to be gone, it does not try: the row is left to the stalled-worker recovery."""
+        if self.lost.is_set():
+            raise ConnectionError(f"the database is gone; worker {worker_id} not unregistered")
+        try:
+            await asyncio.wait_for(super().unregister_worker(worker_id), UNREGISTER_TIMEOUT)
+        except TimeoutError as exc:
+            raise ConnectionError(
+                f"could not unregister worker {worker_id} within {UNREGISTER_TIMEOUT:.0f} s"
+            ) from exc
+
     async def release_prefetched(self) -> int:
-        """Put jobs fetched for this worker but never run back in the queue; returns how many."""
+        """Put jobs fetched for this worker but never run back in the queue; returns how many.
+
+        Not with the server gone: the stalled-job recovery retries them."""
+        if self.lost.is_set():
+            return 0
         with self._lock:
             ids = [j.id for j in self._prefetched if j.id is not None]
             claims = {i: self._claims.pop(i) for i in ids if i in self._claims}

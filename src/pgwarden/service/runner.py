@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import select
 import signal
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
+import psycopg
 import uvicorn
 
 from pgwarden.db.conninfo import describe_target
@@ -72,6 +74,8 @@ class HttpServer:
 RECONNECT_FIRST = 0.5  # seconds before the first reconnect attempt
 RECONNECT_MAX = 10.0  # seconds, longest pause between attempts
 RECONNECT_PROBE = 2.0  # seconds a probe connection may take
+WATCH_TICK = 0.5  # seconds the watch waits on its socket before looking at its event
+WATCH_PING = 5.0  # seconds between the watch's pings of its idle connection
 
 
 def _supervise(
@@ -92,18 +96,76 @@ def _supervise(
         attempt = threading.Event()
         relay = threading.Thread(target=_relay, args=(stop, attempt), daemon=True)
         relay.start()
+        lost = threading.Event()
+        watch = threading.Thread(
+            target=_watch, args=(services, attempt, lost), name="db-watch", daemon=True
+        )
+        watch.start()
         try:
             asyncio.run(
-                run_worker_async(services, concurrency=concurrency, name=name, stop=attempt)
+                run_worker_async(
+                    services, concurrency=concurrency, name=name, stop=attempt, lost=lost
+                )
             )
-            return
+            if not lost.is_set():
+                return
+            reason = "the server closed the connection"
         except Exception as exc:
-            if stop.is_set() or _database_answers(services):
+            if stop.is_set() or (not lost.is_set() and _server_answers(services)):
                 raise  # not a lost database: a real error
-            log.warning(
-                "database lost (%s); reconnecting", _first_line(exc), extra={"action": "db_lost"}
+            reason = _first_line(exc)
+        finally:
+            attempt.set()  # ends the watch and the relay
+        if stop.is_set():
+            return
+        log.warning("database lost (%s); reconnecting", reason, extra={"action": "db_lost"})
+        _reconnect(services, stop)
+
+
+def _watch(services: Services, attempt: threading.Event, lost: threading.Event) -> None:
+    """Stop the worker as soon as the server is gone, not when its pools give up.
+
+    The worker's parts each noticed a killed server only when their pool's
+    wait for a connection ran out (10 s), one after another: `pgwarden run`
+    restarted the embedded server 15 to 40 s after it died. This thread holds
+    one idle connection and waits on its socket, which the server closes when
+    it goes (a killed postmaster's backends exit); a `SELECT 1` every
+    WATCH_PING covers a server that vanished without closing it. A connection
+    that fails, then a direct connect that fails too, is a lost server; a
+    connection dropped by a server that still answers is opened again.
+    """
+    conninfo = services.db.session_conninfo("pgwarden-watch")
+    while not attempt.is_set():
+        try:
+            conn = psycopg.Connection.connect(
+                conninfo, autocommit=True, connect_timeout=max(1, int(RECONNECT_PROBE))
             )
-            _reconnect(services, stop)
+        except Exception:
+            conn = None
+        if conn is not None:
+            with conn:
+                _wait_for_trouble(conn, attempt)
+        if attempt.is_set():
+            return
+        if not _server_answers(services):
+            lost.set()
+            attempt.set()
+            return
+        attempt.wait(RECONNECT_FIRST)
+
+
+def _wait_for_trouble(conn: psycopg.Connection, attempt: threading.Event) -> None:
+    """Until `attempt` is set (seen within WATCH_TICK) or the connection fails."""
+    idle = 0.0
+    while not attempt.is_set():
+        try:
+            readable, _, _ = select.select([conn.fileno()], [], [], WATCH_TICK)
+            idle += WATCH_TICK
+            if readable or idle >= WATCH_PING:
+                conn.execute("SELECT 1")  # reads what arrived: EOF, or a notice
+                idle = 0.0
+        except Exception:
+            return
 
 
 def _relay(outer: threading.Event, inner: threading.Event) -> None:
@@ -115,6 +177,16 @@ def _relay(outer: threading.Event, inner: threading.Event) -> None:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
+
+
+def _server_answers(services: Services) -> bool:
+    """A direct connection, not the pool's: a pool in its reconnect back-off waits out
+    its whole timeout, while a server that is gone refuses at once."""
+    try:
+        check_reachable(services.db.conninfo, RECONNECT_PROBE)
+        return True
+    except Exception:
+        return False
 
 
 def _database_answers(services: Services) -> bool:

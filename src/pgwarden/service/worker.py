@@ -141,7 +141,15 @@ async def run_worker_async(
     install_signal_handlers: bool = True,
     stop: threading.Event | None = None,
     on_app: Callable[[Any], None] | None = None,
+    lost: threading.Event | None = None,
 ) -> None:
+    """Run a worker until it is stopped (`stop`, or SIGTERM/SIGINT when it owns them).
+
+    `lost`, set with `stop` by `pgwarden run`'s watch when the server is gone,
+    makes the stop skip its database steps (unregister, prefetched jobs, the
+    last counts, the stopped mark): each would wait for a connection in vain,
+    and what they leave is what a crash leaves, which the recovery handles.
+    """
     name = name or default_worker_name()
     own_signals = (
         stop is None
@@ -159,6 +167,8 @@ async def run_worker_async(
             loop.add_signal_handler(sig, stop.set)
     q = Queries("pgwarden.service", services.db.schema)
     app = build_app(services, pool_size=concurrency + 2, flush_job_states=False)
+    if lost is not None and isinstance(app.job_manager, HandoffJobManager):
+        app.job_manager.lost = lost
     if on_app is not None:
         on_app(app)
 
@@ -230,7 +240,8 @@ async def run_worker_async(
     def beat() -> None:
         while not beat_stop.wait(BEAT_INTERVAL):
             try:
-                with services.db.connection() as conn:
+                # a short wait: a beat stuck in a 10 s pool wait held up the stop
+                with services.db.connection(BOOKKEEPING_TIMEOUT) as conn:
                     conn.execute(q["touch_worker"], {"name": name})
             except Exception as exc:
                 log.warning("worker beat failed: %s: %s", type(exc).__name__, exc)
@@ -295,16 +306,21 @@ async def run_worker_async(
         if own_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 asyncio.get_running_loop().remove_signal_handler(sig)
+        gone = lost is not None and lost.is_set()
         if writes:
             await asyncio.gather(*writes, return_exceptions=True)
-        # the last jobs' counts are written before the worker says it stopped
-        await asyncio.to_thread(write_counts)
+        if not gone:
+            # the last jobs' counts are written before the worker says it stopped
+            await asyncio.to_thread(write_counts)
         registry.close()
         beat_stop.set()
-        beater.join(timeout=BEAT_INTERVAL)
-        try:
-            with services.db.connection(BOOKKEEPING_TIMEOUT) as conn:
-                conn.execute(q["stop_worker"], {"name": name})
-        except Exception as exc:
-            log.warning("could not mark worker %s stopped: %s", name, exc)
-        log.info("worker %s stopped", name, extra={"action": "worker"})
+        beater.join(timeout=0 if gone else BEAT_INTERVAL)
+        if gone:
+            log.info("worker %s stopped: the database is gone", name, extra={"action": "worker"})
+        else:
+            try:
+                with services.db.connection(BOOKKEEPING_TIMEOUT) as conn:
+                    conn.execute(q["stop_worker"], {"name": name})
+            except Exception as exc:
+                log.warning("could not mark worker %s stopped: %s", name, exc)
+            log.info("worker %s stopped", name, extra={"action": "worker"})
