@@ -81,9 +81,10 @@ def test_run_rides_through_a_killed_postmaster_and_loses_no_batch(run):
     # the service restarts the embedded server itself: no CLI command runs meanwhile
     wait_for(lambda: _status(f"{base}/readyz") == 200, 90, "/readyz back to 200")
     assert _postmaster_pid(data_dir) != first
-    # at once, not when the worker's pools give up waiting (15 to 40 s before the watch)
+    # at once, not when the worker's pools give up waiting (15 to 40 s before the
+    # watch); a job in flight may hold the stop for its pool's wait (10 s)
     back_after = time.monotonic() - killed
-    assert back_after < 10, f"the server came back {back_after:.1f} s after it was killed"
+    assert back_after < 15, f"the server came back {back_after:.1f} s after it was killed"
     assert wait_for(lambda: _post(base, "after-kill") == 202, 30, "ingest again")
     wait_for(
         lambda: _batch_status(base, "after-kill") == "DONE", 90, "batch after the restart done"
@@ -121,5 +122,7 @@ def test_run_gives_up_with_one_line_and_exit_1(cli_embedded, tmp_path):
     log = (cli.cwd / "giveup.log").read_text()
     assert code == 1, log[-2000:]
     assert "gave up reconnecting after 5 s" in log and "Traceback" not in log
-    # the 5 s of reconnecting start when the server dies, not 10-35 s later
-    assert ended_after < 12, f"exited {ended_after:.1f} s after the kill"
+    # the 5 s of reconnecting start when the server dies, not 30 s later (34-45 s
+    # before the watch); the start-up's jobs in flight may hold the stop for their
+    # pool's wait (10 s)
+    assert ended_after < 20, f"exited {ended_after:.1f} s after the kill"

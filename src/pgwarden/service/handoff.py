@@ -167,12 +167,29 @@ class HandoffJobManager(manager.JobManager):
     async def finish_job(self, job: jobs.Job, status: jobs.Status, delete_job: bool) -> None:
         if self._done_in_task(job):
             return  # committed with the task's own work
+        if self._gone(job):
+            return
         await super().finish_job(job=job, status=status, delete_job=delete_job)
 
     async def retry_job(self, job: jobs.Job, *args: Any, **kwargs: Any) -> None:
         if self._done_in_task(job):
             return  # finished already; a later failure cannot undo that commit
+        if self._gone(job):
+            return
         await super().retry_job(job, *args, **kwargs)
+
+    def _gone(self, job: jobs.Job) -> bool:
+        """With the server gone a job's end is not written (the pool would wait 10 s in
+        vain, holding up the stop): it stays `doing`, as after a crash, and the
+        stalled-job recovery runs it again."""
+        if not self.lost.is_set():
+            return False
+        log.info(
+            "job %s's end not recorded: the database is gone (it will be retried)",
+            job.id,
+            extra={"action": "job_end_lost"},
+        )
+        return True
 
     async def unregister_worker(self, worker_id: int) -> None:
         """procrastinate's unregister, within UNREGISTER_TIMEOUT: with the database gone

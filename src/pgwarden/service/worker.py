@@ -36,6 +36,7 @@ BEAT_INTERVAL = 5.0  # seconds between last_seen updates
 BOOKKEEPING_TIMEOUT = 2.0
 GC_GEN0_THRESHOLD = 20_000  # allocations between young-generation collections (Python: 700)
 FETCH_POLL_INTERVAL = 0.5  # seconds between job fetches when no NOTIFY comes
+OPEN_POLL = 0.2  # seconds between looks at the stop event while the job queue opens
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,34 @@ async def _release_prefetched(app: Any) -> None:
             await manager.release_prefetched()
         except Exception as exc:  # the stalled-job recovery will retry them
             log.warning("could not release prefetched jobs: %s: %s", type(exc).__name__, exc)
+
+
+async def _open(app: Any, stop: threading.Event | None) -> bool:
+    """Open procrastinate's pool; False (and nothing left open) when `stop` comes first.
+
+    procrastinate waits for its pool's first connection as long as
+    psycopg_pool's default, 30 s: a server killed just as the worker started
+    held `pgwarden run`'s restart that long, although its watch had seen the
+    server go and asked the worker to stop.
+    """
+    opening = asyncio.ensure_future(app.open_async())
+    while True:
+        done, _ = await asyncio.wait({opening}, timeout=OPEN_POLL)
+        if done:
+            opening.result()
+            return True
+        if stop is not None and stop.is_set():
+            opening.cancel()
+            await asyncio.gather(opening, return_exceptions=True)
+            await _close(app)
+            return False
+
+
+async def _close(app: Any) -> None:
+    try:
+        await app.close_async()
+    except Exception as exc:  # a pool whose server is gone; nothing is waiting on it
+        log.warning("could not close the job queue's pool: %s: %s", type(exc).__name__, exc)
 
 
 def tune_gc() -> None:
@@ -256,52 +285,55 @@ async def run_worker_async(
     registry.listen()
     log.info("worker %s starting (concurrency %d)", name, concurrency, extra={"action": "worker"})
     try:
-        async with app.open_async():
-            work = asyncio.create_task(
-                app.run_worker_async(
-                    name=name,
-                    concurrency=concurrency,
-                    wait=wait,
-                    queues=queues,  # type: ignore[arg-type]  # None = every queue
-                    install_signal_handlers=install_signal_handlers and stop is None,
-                    additional_context={"pgwarden_worker": name},
-                    worker_middleware=[count_job],
-                    stalled_worker_timeout=stalled_after,
-                    # three beats fit in the stalled window, so one late beat is harmless
-                    update_heartbeat_interval=stalled_after / 3,
-                    # procrastinate fetches again only on a NOTIFY or this poll: a
-                    # source's next batch, unlocked when its previous one ends,
-                    # waited up to 5 s (its default) per batch after a backlog
-                    fetch_job_polling_interval=FETCH_POLL_INTERVAL,
-                )
-            )
+        if await _open(app, stop):
             try:
-                if stop is None:
-                    await work
-                else:
-                    watcher = asyncio.create_task(asyncio.to_thread(stop.wait))
-                    done, _ = await asyncio.wait(
-                        {work, watcher}, return_when=asyncio.FIRST_COMPLETED
+                work = asyncio.create_task(
+                    app.run_worker_async(
+                        name=name,
+                        concurrency=concurrency,
+                        wait=wait,
+                        queues=queues,  # type: ignore[arg-type]  # None = every queue
+                        install_signal_handlers=install_signal_handlers and stop is None,
+                        additional_context={"pgwarden_worker": name},
+                        worker_middleware=[count_job],
+                        stalled_worker_timeout=stalled_after,
+                        # three beats fit in the stalled window, so one late beat is harmless
+                        update_heartbeat_interval=stalled_after / 3,
+                        # procrastinate fetches again only on a NOTIFY or this poll: a
+                        # source's next batch, unlocked when its previous one ends,
+                        # waited up to 5 s (its default) per batch after a backlog
+                        fetch_job_polling_interval=FETCH_POLL_INTERVAL,
                     )
-                    if work not in done:
-                        # running jobs finish first; they fetch no next job any more
-                        _stop_handoffs(app)
-                        # procrastinate stops gracefully on cancel: running jobs finish first.
-                        work.cancel()
-                        await asyncio.gather(work, return_exceptions=True)
+                )
+                try:
+                    if stop is None:
+                        await work
                     else:
-                        stop.set()
-                        await watcher
-                        work.result()
-                        if wait:
-                            # procrastinate stops quietly when a side task (the
-                            # periodic deferrer, the listener) fails
-                            raise WorkerStopped(
-                                f"worker {name} stopped without being asked to; the log above "
-                                "names the failed part"
-                            )
+                        watcher = asyncio.create_task(asyncio.to_thread(stop.wait))
+                        done, _ = await asyncio.wait(
+                            {work, watcher}, return_when=asyncio.FIRST_COMPLETED
+                        )
+                        if work not in done:
+                            # running jobs finish first; they fetch no next job any more
+                            _stop_handoffs(app)
+                            # procrastinate stops gracefully on cancel: running jobs finish first.
+                            work.cancel()
+                            await asyncio.gather(work, return_exceptions=True)
+                        else:
+                            stop.set()
+                            await watcher
+                            work.result()
+                            if wait:
+                                # procrastinate stops quietly when a side task (the
+                                # periodic deferrer, the listener) fails
+                                raise WorkerStopped(
+                                    f"worker {name} stopped without being asked to; the log above "
+                                    "names the failed part"
+                                )
+                finally:
+                    await _release_prefetched(app)
             finally:
-                await _release_prefetched(app)
+                await _close(app)
     finally:
         if own_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
