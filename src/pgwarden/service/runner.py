@@ -138,7 +138,17 @@ def _watch(services: Services, attempt: threading.Event, lost: threading.Event) 
     while not attempt.is_set():
         try:
             conn = psycopg.Connection.connect(
-                conninfo, autocommit=True, connect_timeout=max(1, int(RECONNECT_PROBE))
+                conninfo,
+                autocommit=True,
+                connect_timeout=max(1, int(RECONNECT_PROBE)),
+                # over TCP, a server that vanished without a word (a host down, a
+                # network cut) fails the ping within ~10 s instead of the kernel's
+                # 15 minutes of retransmissions (libpq ignores these on a socket file)
+                keepalives=1,
+                keepalives_idle=5,
+                keepalives_interval=2,
+                keepalives_count=2,
+                tcp_user_timeout=10_000,
             )
         except Exception:
             conn = None
