@@ -20,9 +20,9 @@ from typing import Any
 import psycopg
 import uvicorn
 
-from pgwarden.db.conninfo import describe_target
+from pgwarden.db.conninfo import describe_target, with_options
 from pgwarden.db.embedded import EmbeddedServer
-from pgwarden.db.pool import check_reachable
+from pgwarden.db.pool import check_reachable, first_connection
 from pgwarden.errors import DatabaseUnavailable
 from pgwarden.service.api.auth import check_bind
 from pgwarden.service.web import create_app
@@ -134,22 +134,22 @@ def _watch(services: Services, attempt: threading.Event, lost: threading.Event) 
     that fails, then a direct connect that fails too, is a lost server; a
     connection dropped by a server that still answers is opened again.
     """
-    conninfo = services.db.session_conninfo("pgwarden-watch")
+    conninfo = with_options(
+        services.db.session_conninfo("pgwarden-watch"),
+        # over TCP, a server that vanished without a word (a host down, a network
+        # cut) fails the ping within ~10 s instead of the kernel's 15 minutes of
+        # retransmissions (libpq ignores these on a socket file)
+        keepalives=1,
+        keepalives_idle=5,
+        keepalives_interval=2,
+        keepalives_count=2,
+        tcp_user_timeout=10_000,
+    )
     while not attempt.is_set():
+        conn: psycopg.Connection | None
         try:
-            conn = psycopg.Connection.connect(
-                conninfo,
-                autocommit=True,
-                connect_timeout=max(1, int(RECONNECT_PROBE)),
-                # over TCP, a server that vanished without a word (a host down, a
-                # network cut) fails the ping within ~10 s instead of the kernel's
-                # 15 minutes of retransmissions (libpq ignores these on a socket file)
-                keepalives=1,
-                keepalives_idle=5,
-                keepalives_interval=2,
-                keepalives_count=2,
-                tcp_user_timeout=10_000,
-            )
+            conn = first_connection(conninfo, RECONNECT_PROBE)
+            conn.autocommit = True
         except Exception:
             conn = None
         if conn is not None:
