@@ -106,6 +106,7 @@ class ApplySettings:
     backoff: float = 0.2  # seconds, doubled per attempt, with jitter
     detach_concurrently: bool = True
     short_lock_timeout: float = 0.1  # seconds, the short removal path's one try
+    parallel: int = 1  # connections a run's batch spreads its tables over (batch.py)
 
 
 @dataclass

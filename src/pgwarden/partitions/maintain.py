@@ -131,6 +131,8 @@ def _settings(services: Services) -> ApplySettings:
         backoff=cfg.get("partitions.retry_backoff"),
         detach_concurrently=cfg.get("partitions.detach_concurrently"),
         short_lock_timeout=cfg.get("partitions.short_lock_timeout"),
+        # the run's own connection and the others come from one pool
+        parallel=min(cfg.get("partitions.parallel"), services.db.settings.pool_max_size),
     )
 
 
@@ -456,7 +458,7 @@ def _run_locked(
     appliers = {t: TableApplier(conn, q, by_table[t], s, rng, steps.get(t.key, [])) for t in todo}
     if todo and not dry_run:
         report.run_id = record.begin(conn, q)
-    batched = {} if dry_run else _apply_batched(conn, todo, planned, steps, appliers)
+    batched = {} if dry_run else _apply_batched(conn, services, s, todo, planned, steps, appliers)
     for i, t in enumerate(todo):
         if progress:
             progress(str(t), i, len(todo))
@@ -522,13 +524,15 @@ def _flush_due(records: list[dict[str, Any]], done: batch.Outcome | None) -> boo
 
 def _apply_batched(
     conn: psycopg.Connection,
+    services: Services,
+    s: ApplySettings,
     todo: list[TableName],
     planned: dict[TableName, list[Action]],
     steps: dict[tuple[str, str], list[tuple[Any, ...]]],
     appliers: dict[TableName, TableApplier],
 ) -> dict[TableName, batch.Outcome]:
-    """The simple tables' transactions in one pipeline (see batch.py); per table what
-    was done and what is left for its TableApplier."""
+    """The simple tables' transactions in one pipeline per lane (see batch.py); per
+    table what was done and what is left for its TableApplier."""
     units: list[batch.Unit] = []
     tables: list[TableName] = []
     for t in todo:
@@ -539,7 +543,10 @@ def _apply_batched(
                 tables.append(t)
     if not units:
         return {}
-    outcomes = batch.run(conn, units)
+    db = services.db
+    outcomes = batch.run_lanes(
+        conn, units, lambda: db.connection(timeout=batch.LANE_TIMEOUT), s.parallel
+    )
     out: dict[TableName, batch.Outcome] = {}
     for t in tables:
         got = outcomes.get(id(appliers[t]), batch.Outcome())

@@ -10,6 +10,7 @@ MAX_CREATE_PERIODS = 120
 MAINTENANCE_CRON = "7 * * * *"  # hourly
 RETENTION_BATCH_SIZE = 5000  # rows
 RETENTION_BATCH_PAUSE = 0.05  # seconds
+PARALLEL = 2  # connections
 
 KEYS = [
     Key(
@@ -61,6 +62,16 @@ KEYS = [
         min=0.01,
         max=60,
         unit="seconds",
+    ),
+    Key(
+        "partitions.parallel",
+        "int",
+        PARALLEL,
+        "connections one run spreads its tables' creations and short-path removals over "
+        "(its own included), each table on one; 1: the tables one after the other",
+        min=1,
+        max=16,
+        unit="connections",
     ),
     Key(
         "partitions.maintenance_cron",
