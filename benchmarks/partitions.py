@@ -8,7 +8,9 @@ harness of research/partitioning.md section 6. Three kinds of run per tool:
   retention   parents with 21 days / 12 months / 8 quarters of history, retention
               14 days / 6 months / 1 year, expired partitions dropped; both tools
               with their default settings apart from dropping instead of keeping
-              (pgwarden's `partitions.detach_concurrently` stays on)
+              (pgwarden's `partitions.detach_concurrently` stays on, and its
+              `partitions.parallel` 2 spreads the tables over two connections;
+              `--parallel 1` measures it with one, as pg_partman works)
 Each kind is timed in two rows, the same way for both tools:
   fresh   the timer includes connecting, as a cron-started run does:
           pgwarden opens its `Database` like `pgwarden partitions run` (connect,
@@ -61,7 +63,7 @@ going in /tmp, `--data-dir` elsewhere (/var/tmp here) or on tmpfs (/dev/shm)
 takes their deletions out of the comparison.
 
     uv run python benchmarks/partitions.py [--repeats 4] [--steady-repeats 12]
-        [--only first,steady,retention] [--data-dir /dev/shm]
+        [--only first,steady,retention] [--data-dir /dev/shm] [--parallel N]
 """
 
 from __future__ import annotations
@@ -113,6 +115,7 @@ SERVER_SETTINGS = {
     "timezone": "UTC",
 }
 SCHEMA = "pgwarden"
+PARALLEL: int | None = None  # pgwarden's partitions.parallel; None: its default
 ROWS = ("fresh", "warm")
 STEADY_ROWS = ("fresh", "full read", "warm", "process", "floor")
 MAINTENANCE = "SELECT partman.run_maintenance(p_analyze := false, p_jobmon := false)"
@@ -287,6 +290,8 @@ class Pgwarden:
         self.db = connect(_settings(self.conninfo), name="bench")
         self.services = Services(db=self.db, config=RuntimeConfig(self.db))
         self.services.config.set("partitions.max_create_periods", 1000)
+        if PARALLEL is not None:
+            self.services.config.set("partitions.parallel", PARALLEL)
         self.last_parts: dict[str, float] = {}
 
     def close(self) -> None:
@@ -715,7 +720,15 @@ def main() -> None:
         help="where the throwaway cluster lives (default: the system temp directory); "
         "e.g. /dev/shm to take the file system out of the comparison (see FILES)",
     )
+    ap.add_argument(
+        "--parallel",
+        type=int,
+        default=None,
+        help="pgwarden's partitions.parallel (default: its default, 2 connections)",
+    )
     args = ap.parse_args()
+    global PARALLEL
+    PARALLEL = args.parallel
     kinds = set(args.only.split(","))
     has_partman = PARTMAN.exists() and PG15.exists()
     started = time.perf_counter()
@@ -723,6 +736,7 @@ def main() -> None:
         "started_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "load_average_before": [round(x, 2) for x in os.getloadavg()],
         "cpus": os.cpu_count(),
+        "pgwarden_parallel": args.parallel or "default",
     }
     results = Results()
     with tempfile.TemporaryDirectory(prefix="pgw-bench-", dir=args.data_dir) as home:
