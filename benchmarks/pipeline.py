@@ -2,10 +2,10 @@
 (one shadow) -> persist, with one worker and with two, against a bare COPY.
 
     uv run python benchmarks/pipeline.py [--batches 300] [--records 500] [--workers 1,2]
-                                         [--concurrency 1,2] [--coalesce 1]
+                                         [--concurrency 1,3] [--coalesce 1]
 
 For each worker count and each worker concurrency (`pgwarden worker -c`: jobs
-one worker process runs at once; 2 is its default) it uses a fresh database on
+one worker process runs at once; 3 is its default) it uses a fresh database on
 a throwaway embedded server (or PGWARDEN_DSN's server), registers the demo models plus two more (5
 primaries, 1 shadow) and the demo rules, then:
   0. settle: the row before is gone (each row's database is dropped when it
@@ -15,7 +15,7 @@ primaries, 1 shadow) and the demo rules, then:
   1. queued: --batches batches are queued (ingested) before any worker starts,
      then `pgwarden worker` processes drain them: records/s from the first
      start to the last finish, and the idle time of each worker between two
-     batches while batches were queued (with -c 2: while it had none in hand), measured
+     batches while batches were queued (with -c above 1: while it had none in hand), measured
      in the worker
      (PGWARDEN_TRACE_BATCHES): from one batch's closing commit returning to
      the next batch in hand (its claim returning). A batch's closing
@@ -69,6 +69,7 @@ from pgwarden.db.conninfo import with_options  # noqa: E402
 from pgwarden.db.embedded import EmbeddedServer  # noqa: E402
 from pgwarden.db.pool import connect  # noqa: E402
 from pgwarden.demo import simulator  # noqa: E402
+from pgwarden.service import WORKER_CONCURRENCY  # noqa: E402
 from pgwarden.service.runner import HttpServer  # noqa: E402
 from pgwarden.services import Services  # noqa: E402
 from pgwarden.settings import Settings  # noqa: E402
@@ -462,7 +463,9 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=500)
     parser.add_argument("--workers", default="1,2")
     parser.add_argument(
-        "--concurrency", default="1,2", help="pgwarden worker -c values, each a row (2: default)"
+        "--concurrency",
+        default=f"1,{WORKER_CONCURRENCY}",
+        help=f"pgwarden worker -c values, each a row ({WORKER_CONCURRENCY}: default)",
     )
     parser.add_argument("--breakdown", type=int, default=40, help="batches in the breakdown")
     parser.add_argument(

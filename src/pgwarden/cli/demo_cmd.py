@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from pgwarden.cli.common import err, out, settings
+from pgwarden.service import WORKER_CONCURRENCY
 
 
 def register(app: typer.Typer) -> None:
@@ -13,7 +14,9 @@ def register(app: typer.Typer) -> None:
         duration: float = typer.Option(60.0, min=1, help="seconds of simulated stream"),
         rate: float = typer.Option(2.0, min=0.1, max=200, help="batches per second"),
         serve: bool = typer.Option(False, "--serve", help="keep streaming and serving after"),
-        concurrency: int = typer.Option(2, min=1, max=32, help="worker concurrency"),
+        concurrency: int = typer.Option(
+            WORKER_CONCURRENCY, min=1, max=32, help="worker concurrency"
+        ),
         port: int | None = typer.Option(None, help="HTTP port (default PGWARDEN_HTTP_PORT)"),
         seed: int = typer.Option(7, help="random seed of the simulated stream"),
         live: bool = typer.Option(True, help="live view while streaming"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from pgwarden.cli.common import err, open_services, out, settings
+from pgwarden.service import WORKER_CONCURRENCY
 
 
 def register(app: typer.Typer) -> None:
@@ -12,7 +13,9 @@ def register(app: typer.Typer) -> None:
     def run(
         host: str | None = typer.Option(None, help="default PGWARDEN_HTTP_HOST"),
         port: int | None = typer.Option(None, help="default PGWARDEN_HTTP_PORT"),
-        concurrency: int = typer.Option(2, "--concurrency", "-c", min=1, max=64),
+        concurrency: int = typer.Option(
+            WORKER_CONCURRENCY, "--concurrency", "-c", min=1, max=64, help="jobs run at once"
+        ),
         upgrade: bool = typer.Option(True, help="apply migrations first"),
     ) -> None:
         """Worker + periodic schedule + HTTP API and dashboard, until SIGTERM/SIGINT."""

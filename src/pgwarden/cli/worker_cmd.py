@@ -5,19 +5,21 @@ from __future__ import annotations
 import typer
 
 from pgwarden.cli.common import err, open_services
+from pgwarden.service import WORKER_CONCURRENCY
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
     def worker(
         concurrency: int = typer.Option(
-            2,
+            WORKER_CONCURRENCY,
             "--concurrency",
             "-c",
             min=1,
             max=64,
-            help="jobs run at once; with two, one batch's work overlaps another's database "
-            "waits (1.2x one at a time on 2 cores; batches of one source still run in order)",
+            help="jobs run at once: one batch's work overlaps the others' database waits "
+            "(three: 1.5x one at a time on 2 cores; batches of one source still run in "
+            "order; each may hold up to quality.max_memory_mb)",
         ),
         name: str | None = typer.Option(None, help="worker name (default host-pid-random)"),
         queue: list[str] | None = typer.Option(None, "--queue", "-q", help="only these queues"),

@@ -35,6 +35,7 @@ from pgwarden.demo.partitions import register_demo_policies
 from pgwarden.demo.rules import register_demo_rules
 from pgwarden.health import summary_line
 from pgwarden.quality import report
+from pgwarden.service import WORKER_CONCURRENCY
 from pgwarden.service.api.auth import ensure_token
 from pgwarden.service.dashboard import data
 from pgwarden.service.defer import defer
@@ -53,7 +54,7 @@ class DemoOptions:
     duration: float = 60.0  # seconds of simulated stream
     rate: float = 2.0  # batches per second
     serve: bool = False
-    concurrency: int = 2
+    concurrency: int = WORKER_CONCURRENCY
     seed: int = 7
     live: bool = True
     port: int | None = None
