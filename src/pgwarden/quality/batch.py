@@ -207,14 +207,34 @@ def read_batch(
 NUL_REASON = "holds a NUL character (\\u0000), which PostgreSQL text cannot store"
 
 
+# backslashes looked at one by one before the search for the whole escape takes over
+NUL_ESCAPE_PROBES = 64
+
+
 def may_hold_nul(data: Any) -> bool:
     """False when bytes cannot hold a NUL in a text value or name: JSON writes it
-    \\u0000, CSV as the byte itself (one scan of the bytes, no frame pass). Records,
+    \\u0000, CSV as the byte itself (scans of the bytes, no frame pass). Records,
     frames and files are checked on the frame."""
     if isinstance(data, bytes | bytearray | memoryview):
         raw = data if isinstance(data, bytes) else bytes(data)
-        return b"\\u0000" in raw or b"\x00" in raw
+        return b"\x00" in raw or _escapes_nul(raw)
     return True
+
+
+def _escapes_nul(raw: bytes) -> bool:
+    """Whether `raw` holds the text \\u0000. Searching for the six bytes reads the
+    whole batch at a fraction of memchr's speed (70 ms for 165 MB against 4: the
+    window's last byte, a 0, is everywhere in numbers and dates), which was a sixth of
+    a 1 M-record check. A backslash is rare in JSON (escapes only), and finding each is
+    memchr: only past NUL_ESCAPE_PROBES of them does the whole search run."""
+    at = raw.find(b"\\")
+    for _ in range(NUL_ESCAPE_PROBES):
+        if at < 0:
+            return False
+        if raw.startswith(b"u0000", at + 1):
+            return True
+        at = raw.find(b"\\", at + 1)
+    return at >= 0 and raw.find(b"\\u0000", at) >= 0
 
 
 def refuse_nul(frame: pl.DataFrame, source: str) -> None:
