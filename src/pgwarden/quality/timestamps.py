@@ -74,11 +74,14 @@ class TimePlan:
             sign = 1 if plan.suffix[0] == "+" else -1
             digits = plan.suffix[1:].replace(":", "")
             plan.tz = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
+        # ASCII digits only: polars' \d is any Unicode digit, and a year written in
+        # Arabic-Indic or full-width digits would pass, then sort after every ASCII
+        # date as text (counted stale instead of unreadable)
         plan.regex = (
-            r"^\d{4}-\d{2}-\d{2}"
+            r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
             + re.escape(plan.sep)
-            + r"\d{2}:\d{2}:\d{2}"
-            + (rf"\.\d{{{plan.frac}}}" if plan.frac else "")
+            + r"[0-9]{2}:[0-9]{2}:[0-9]{2}"
+            + (rf"\.[0-9]{{{plan.frac}}}" if plan.frac else "")
             + re.escape(plan.suffix)
             + "$"
         )

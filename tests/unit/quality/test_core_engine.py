@@ -135,6 +135,21 @@ def test_freshness_falls_back_to_parsing_mixed_shapes_and_flags_unreadable_value
     assert result.counts["type_mismatches"] == 1
 
 
+def test_a_timestamp_in_other_digits_is_unreadable_not_stale():
+    # the shape that lets timestamps be compared as text takes ASCII digits only: in
+    # Arabic-Indic or full-width digits a year sorts after every ASCII date
+    stamps = [
+        "2026-11-21T11:30:00Z",
+        "\u0662\u0660\u0662\u0666-11-21T11:30:00Z",
+        "\uff12\uff10\uff12\uff16-11-21T11:45:00Z",
+    ]
+    recs = [{"id": str(i), "ts": s} for i, s in enumerate(stamps)]
+    result = run(recs, "rules: [{kind: freshness, field: ts, max_age: 1h}]")
+    by = {v.rule: v for v in result.violations}
+    assert "freshness:ts" not in by
+    assert by["type:ts"].count == 2 and by["type:ts"].sample_ids == ("1", "2")
+
+
 def test_nested_junk_where_a_number_belongs_is_a_type_mismatch_naming_the_value():
     recs = [{"id": "a", "v": 1.5}, {"id": "b", "v": {"deep": [1, 2]}}, {"id": "c", "v": 3}]
     result = run(recs, "rules: [{kind: range, field: v, min: 0, max: 10}]")
