@@ -129,3 +129,43 @@ def test_reopen_swaps_in_a_fresh_pool_and_retires_the_old(db_conninfo):
             assert conn.execute("SHOW search_path").fetchone()[0] == '"pgwarden",public'
     finally:
         db.close()
+
+
+def test_fail_waiters_ends_a_wait_for_a_connection_at_once(db_conninfo):
+    # a lost server: a job thread waiting for a pool connection fails now, not after
+    # pool_timeout; later callers fail at once too, until reopen gives a new pool
+    import threading
+    import time
+
+    import psycopg
+
+    db = connect(make_settings(db_conninfo, pool_max_size=1, pool_timeout=20))
+    try:
+        failed: list[tuple[type, float]] = []
+
+        def wait_for_one() -> None:
+            started = time.monotonic()
+            try:
+                with db.connection():
+                    pass
+            except psycopg.OperationalError as exc:
+                failed.append((type(exc), time.monotonic() - started))
+
+        with db.connection():  # the pool's only connection is out
+            waiter = threading.Thread(target=wait_for_one)
+            waiter.start()
+            time.sleep(0.3)
+            assert waiter.is_alive()
+            db.fail_waiters()
+            waiter.join(5)
+        assert not waiter.is_alive()
+        assert len(failed) == 1 and failed[0][1] < 2, failed
+        started = time.monotonic()
+        with pytest.raises(psycopg.OperationalError), db.connection():
+            pass
+        assert time.monotonic() - started < 1
+        db.reopen()
+        with db.connection() as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        db.close()

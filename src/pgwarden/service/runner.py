@@ -159,6 +159,7 @@ def _watch(services: Services, attempt: threading.Event, lost: threading.Event) 
             return
         if not _server_answers(services):
             lost.set()
+            services.db.fail_waiters()  # jobs waiting for a connection end now
             attempt.set()
             return
         attempt.wait(RECONNECT_FIRST)
