@@ -18,7 +18,7 @@ def register(app: typer.Typer) -> None:
             min=1,
             max=64,
             help="jobs run at once: one batch's work overlaps the others' database waits "
-            "(three: 1.5x one at a time on 2 cores; batches of one source still run in "
+            "(three: about 1.3x one at a time on 2 cores; batches of one source still run in "
             "order; each may hold up to quality.max_memory_mb)",
         ),
         name: str | None = typer.Option(None, help="worker name (default host-pid-random)"),
