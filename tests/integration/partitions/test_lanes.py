@@ -1,7 +1,6 @@
 """A run's tables spread over connections (`partitions.parallel`, see batch.py)."""
 
 import logging
-import socket
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,6 +10,7 @@ from pgwarden.db.conninfo import with_options
 from pgwarden.db.pool import Database, DirectPool, first_connection, pooled_conninfo
 from pgwarden.partitions import run_maintenance, store
 from pgwarden.services import Services
+from tests.e2e.waits import free_port
 from tests.integration.partitions.conftest import bounds_of
 from tests.integration.partitions.test_removal_paths import _reader_for
 
@@ -101,12 +101,6 @@ def test_a_held_table_in_the_second_lane_falls_back_alone(services, conn):
     assert _backends(conn) == 2
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_without_a_second_connection_the_run_does_every_table_itself(
     services, conn, settings, caplog
 ):
@@ -115,7 +109,7 @@ def test_without_a_second_connection_the_run_does_every_table_itself(
     _history(services, conn, NAMES)
     _log_drops(conn)
     real = pooled_conninfo(services.db.conninfo, settings.schema_name, "pgwarden-lanes")
-    refused = with_options(real, host="127.0.0.1", port=str(_free_port()))
+    refused = with_options(real, host="127.0.0.1", port=str(free_port()))
     pool = DirectPool(refused, first_connection(real, 5), max_size=4, name="lanes", timeout=1)
     db = Database(services.db.conninfo, settings.schema_name, False, None, pool, settings)
     try:
