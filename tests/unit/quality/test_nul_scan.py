@@ -1,5 +1,6 @@
 """The scan for a NUL escape in a batch's bytes (it decides whether the frame is searched)."""
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -28,3 +29,27 @@ def test_bytes_with_a_zero_byte_or_the_escape_may_hold_a_nul():
     assert batch.may_hold_nul(bytearray(b"id\nx\x00y\n"))
     assert batch.may_hold_nul(memoryview(b'{"id": "\\u0000"}'))
     assert batch.may_hold_nul([{"id": "a"}])  # records are checked on the frame
+
+
+def test_json_bytes_are_scanned_for_the_escape_only():
+    # a NUL byte is a control character JSON does not allow: the parse refuses it
+    # before this scan runs, so JSON bytes skip the byte search
+    assert not batch.may_hold_nul(b'{"id": "a\x00"}\n', "ndjson")
+    assert batch.may_hold_nul(b'{"id": "a\\u0000"}\n', "ndjson")
+    assert batch.may_hold_nul(b'[{"id": "\\u0000"}]', "json")
+    assert batch.may_hold_nul(b"id\nx\x00y\n", "csv")
+
+
+@pytest.mark.parametrize(
+    "raw, fmt, where",
+    [
+        (b'{"id": "a"}\n{"id": "a\x00b"}\n', "ndjson", "line 2"),
+        (b'{"id": "a"}\n{"id\x00": "b"}\n', None, "line 2"),
+        (b'[{"id": "a\x00b"}]', "json", None),
+    ],
+)
+def test_a_nul_byte_in_json_is_refused_by_the_read_naming_where(raw, fmt, where):
+    with pytest.raises(batch.BatchInvalid) as caught:
+        batch.read_batch(raw, fmt)
+    assert "control character" in str(caught.value)
+    assert caught.value.field == where
