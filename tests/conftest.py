@@ -41,6 +41,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto` (in pyproject's addopts): one worker per core, at most four.
+
+    Each worker starts its own server, and the end-to-end tests start more
+    processes of their own; past four they only contend. `-n 0` runs in one
+    process (quicker for a single test).
+    """
+    return max(1, min(4, len(os.sched_getaffinity(0))))
+
+
 @pytest.fixture(scope="session")
 def pg_bin(request: pytest.FixtureRequest) -> Path | None:
     value = request.config.getoption("--pg-bin")

@@ -20,12 +20,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 # The partitions tests pass `now` to every call; they stay out because
 # lock_timeout never fires in a server under libfaketime (the test would hang).
-# Two groups run at once, each pytest with its own server: one pytest is one
-# core, and CI has two (65 s instead of 117 on a 2-core machine).
-GROUPS = [
-    ["tests/unit"],
-    ["tests/integration/models", "tests/integration/quality", "tests/integration/alerts"],
-]
+# Two pytest-xdist workers, each with its own server: CI has two cores.
+SUITES = ["tests/unit", "tests/integration/models", "tests/integration/quality",
+          "tests/integration/alerts"]  # fmt: skip
 
 pytestmark = pytest.mark.slow
 
@@ -33,8 +30,6 @@ pytestmark = pytest.mark.slow
 @pytest.mark.skipif(shutil.which("faketime") is None, reason="needs Debian's faketime package")
 def test_date_pinned_suites_pass_with_the_clock_a_year_ahead() -> None:
     env = {**os.environ, "FAKETIME_DONT_RESET": "1"}
-    cmd = ["faketime", "-f", "+365d", sys.executable, "-m", "pytest", "-q", "-x",
-           "-p", "no:cacheprovider"]  # fmt: skip
     probe = subprocess.run(
         ["faketime", "-f", "+365d", sys.executable, "-c",
          "import datetime; print(datetime.date.today().toordinal())"],
@@ -44,23 +39,10 @@ def test_date_pinned_suites_pass_with_the_clock_a_year_ahead() -> None:
 
     shift = int(probe.stdout) - datetime.date.today().toordinal()
     assert shift >= 364, f"faketime shifted the clock by {shift} days, not a year"
-    runs = [
-        subprocess.Popen(
-            [*cmd, *group],
-            cwd=ROOT,
-            env=env,
-            text=True,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        for group in GROUPS
-    ]
-    try:
-        outputs = [run.communicate(timeout=600) for run in runs]
-    finally:
-        for run in runs:
-            if run.poll() is None:
-                run.kill()
-                run.wait()
-    for group, run, (out, err) in zip(GROUPS, runs, outputs, strict=True):
-        assert run.returncode == 0, f"{group}:\n{out[-4000:]}{err[-2000:]}"
+    run = subprocess.run(
+        ["faketime", "-f", "+365d", sys.executable, "-m", "pytest", "-q", "-x",
+         "-p", "no:cacheprovider", "-n", "2", *SUITES],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert " passed" in run.stdout, run.stdout[-2000:]
