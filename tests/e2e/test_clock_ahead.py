@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.mark.skipif(shutil.which("faketime") is None, reason="needs Debian's faketime package")
-def test_date_pinned_suites_pass_with_the_clock_a_year_ahead() -> None:
+def test_date_pinned_suites_pass_with_the_clock_a_year_ahead(tmp_path: Path) -> None:
     env = {**os.environ, "FAKETIME_DONT_RESET": "1"}
     probe = subprocess.run(
         ["faketime", "-f", "+365d", sys.executable, "-c",
@@ -39,9 +39,13 @@ def test_date_pinned_suites_pass_with_the_clock_a_year_ahead() -> None:
 
     shift = int(probe.stdout) - datetime.date.today().toordinal()
     assert shift >= 364, f"faketime shifted the clock by {shift} days, not a year"
+    # --basetemp: a pytest that makes its own under /tmp/pytest-of-<user> sets that
+    # directory to 0700, and the servers that other workers of this session run
+    # there as another user (under root) lose their data directory mid-test.
     run = subprocess.run(
         ["faketime", "-f", "+365d", sys.executable, "-m", "pytest", "-q", "-x",
-         "-p", "no:cacheprovider", "-n", "2", *SUITES],
+         "-p", "no:cacheprovider", "-n", "2", "--basetemp", str(tmp_path / "inner"),
+         *SUITES],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
