@@ -76,6 +76,21 @@ def pg_server(pg_bin: Path | None) -> Iterator[EmbeddedServer]:
         shutil.rmtree(home, ignore_errors=True)
 
 
+@pytest.fixture
+def server_dir() -> Iterator[Path]:
+    """A directory for a server a test starts itself, outside pytest's temp tree.
+
+    Not `tmp_path`: any pytest session starting meanwhile sets
+    /tmp/pytest-of-<user> back to 0700, and under root the server's own user
+    then loses the path to its files mid-test.
+    """
+    path = Path(tempfile.mkdtemp(prefix="pgwarden-srv-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def admin_conninfo(pg_server: EmbeddedServer) -> str:
     return pg_server.conninfo("postgres")

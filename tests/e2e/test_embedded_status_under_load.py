@@ -11,7 +11,7 @@ import pytest
 
 
 @pytest.mark.slow
-def test_db_status_never_starts_a_second_server_under_load(cli_embedded, tmp_path):
+def test_db_status_never_starts_a_second_server_under_load(cli_embedded):
     burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(4)]
     try:
         first = cli_embedded.run("db", "status", "--json")
@@ -25,6 +25,6 @@ def test_db_status_never_starts_a_second_server_under_load(cli_embedded, tmp_pat
     for r in results:
         assert r.returncode == 0, r.stderr
         assert json.loads(r.stdout)["mode"] == "embedded"
-    log = (tmp_path / "pgdata" / "server.log").read_text()
+    log = (cli_embedded.data_dir / "server.log").read_text()
     assert "another server might be running" not in log
     assert "already exists" not in log

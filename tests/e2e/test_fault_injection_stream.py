@@ -39,7 +39,7 @@ def _scalar(data_dir: Path, sql: str) -> int:
 
 def test_kills_during_a_stream_lose_and_duplicate_nothing(cli_embedded, tmp_path):
     cli = cli_embedded
-    data_dir = tmp_path / "pgdata"
+    data_dir = cli.data_dir
     assert cli.run("demo", "--setup-only").returncode == 0
     assert cli.run("config", "set", "jobs.stalled_after", "3").returncode == 0
     rng = random.Random(7)

@@ -52,7 +52,7 @@ def _batch_status(base: str, batch_id: str) -> str | None:
 
 
 @pytest.fixture
-def run(cli_embedded, tmp_path):
+def run(cli_embedded):
     cli = cli_embedded
     port = free_port()
     cli.env.update(
@@ -62,7 +62,7 @@ def run(cli_embedded, tmp_path):
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: _status(f"{base}/readyz") == 200, 90, "readyz")
-        yield base, proc, cli, tmp_path / "pgdata"
+        yield base, proc, cli, cli.data_dir
     finally:
         stop_process(proc)
 
@@ -95,7 +95,7 @@ def test_run_rides_through_a_killed_postmaster_and_loses_no_batch(run):
     assert "database lost" in log and "database back" in log
 
 
-def test_run_gives_up_with_one_line_and_exit_1(cli_embedded, tmp_path):
+def test_run_gives_up_with_one_line_and_exit_1(cli_embedded):
     cli = cli_embedded
     port = free_port()
     cli.env.update(
@@ -105,8 +105,8 @@ def test_run_gives_up_with_one_line_and_exit_1(cli_embedded, tmp_path):
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: _status(f"{base}/readyz") == 200, 90, "readyz")
-        data = tmp_path / "pgdata" / "data"
-        pid = _postmaster_pid(tmp_path / "pgdata")
+        data = cli.data_dir / "data"
+        pid = _postmaster_pid(cli.data_dir)
         os.kill(pid, signal.SIGKILL)
         killed = time.monotonic()
         time.sleep(0.5)
@@ -118,7 +118,7 @@ def test_run_gives_up_with_one_line_and_exit_1(cli_embedded, tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        (tmp_path / "pgdata" / "data" / "postmaster.pid").unlink(missing_ok=True)
+        (cli.data_dir / "data" / "postmaster.pid").unlink(missing_ok=True)
     log = (cli.cwd / "giveup.log").read_text()
     assert code == 1, log[-2000:]
     assert "gave up reconnecting after 5 s" in log and "Traceback" not in log

@@ -9,8 +9,8 @@ import psycopg
 from pgwarden.db.embedded import EmbeddedServer
 
 
-def test_start_reuses_a_running_server_and_recovers_after_kill_9(tmp_path, pg_bin):
-    server = EmbeddedServer(tmp_path / "pg", bin_dir=pg_bin)
+def test_start_reuses_a_running_server_and_recovers_after_kill_9(server_dir, pg_bin):
+    server = EmbeddedServer(server_dir / "pg", bin_dir=pg_bin)
     conninfo = server.start()
     try:
         with psycopg.connect(conninfo, autocommit=True) as conn:

@@ -9,7 +9,6 @@ import pwd
 import shutil
 import stat
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,19 +41,8 @@ def _as_nobody(sock: Path, user: str = "postgres") -> subprocess.CompletedProces
 
 
 @pytest.fixture
-def own_tmp() -> Iterator[Path]:
-    # Not pytest's tmp_path: another pytest session starting meanwhile takes
-    # o+x off /tmp/pytest-of-root, and the server's user could not reach its files.
-    path = Path(tempfile.mkdtemp(prefix="pgw-sec-"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
-def long_server(own_tmp: Path, pg_bin: Path | None) -> Iterator[EmbeddedServer]:
-    server = EmbeddedServer(_long_home(own_tmp), bin_dir=pg_bin)
+def long_server(server_dir: Path, pg_bin: Path | None) -> Iterator[EmbeddedServer]:
+    server = EmbeddedServer(_long_home(server_dir), bin_dir=pg_bin)
     try:
         yield server
     finally:
@@ -105,12 +93,12 @@ def test_a_socket_directory_someone_else_made_first_is_refused(long_server):
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the server runs as another user only under root")
-def test_a_live_server_is_reused_when_its_user_lost_the_path_to_it(own_tmp, pg_bin):
+def test_a_live_server_is_reused_when_its_user_lost_the_path_to_it(server_dir, pg_bin):
     # The cause of the flaky reuse: `pg_ctl status`, run as the server's user,
     # judged. A pytest session starting elsewhere takes o+x off
     # /tmp/pytest-of-root; pg_ctl then cannot read postmaster.pid, says "no
     # server running", and we started a second postmaster over the live one.
-    outer = own_tmp / "outer"
+    outer = server_dir / "outer"
     server = EmbeddedServer(outer / "pg", bin_dir=pg_bin)
     conninfo = server.start()
     try:
