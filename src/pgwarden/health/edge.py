@@ -1,9 +1,11 @@
 """The edge: one connection per target and round, each collector under its own timeouts.
 
 A round connects with `application_name = pgwarden-health`, sets
-`statement_timeout`, `lock_timeout` and read-only transactions, runs the
-collectors that are due (catalog.plan), carries the others over from the
-previous round, and condenses the result (derive.condense). Nothing here
+`lock_timeout` and read-only transactions, probes the server under the
+connect timeout, then sets the collectors' `statement_timeout` (a tight one
+must time collectors out, not the probe, which reads as the target being
+down), runs the collectors that are due (catalog.plan), carries the others
+over from the previous round, and condenses the result (derive.condense). Nothing here
 raises for a bad target: an unreachable server is a snapshot with
 `up = False`; a collector that fails or times out is recorded, counted and
 skipped while the others run.
@@ -63,9 +65,19 @@ def _reason(exc: BaseException) -> str:
     return "; ".join(lines) or type(exc).__name__
 
 
+def _ms(seconds: float) -> str:
+    return f"{int(seconds * 1000)}ms"
+
+
+def setup_timeout(cfg: RoundConfig) -> float:
+    """What bounds a round's own statements (the probe) before the collectors' timeout."""
+    return max(cfg.statement_timeout, float(cfg.connect_timeout))
+
+
 def open_target(dsn: str, cfg: RoundConfig) -> psycopg.Connection:
-    """A read-only autocommit connection with our timeouts; DatabaseUnavailable-style errors
-    are left to the caller (it records them in the snapshot)."""
+    """A read-only autocommit connection whose statements run under `setup_timeout`
+    (collect_round sets the collectors' own after its probe); DatabaseUnavailable-style
+    errors are left to the caller (it records them in the snapshot)."""
     conninfo = with_options(
         dsn, application_name=APPLICATION_NAME, connect_timeout=max(1, int(cfg.connect_timeout))
     )
@@ -77,7 +89,7 @@ def open_target(dsn: str, cfg: RoundConfig) -> psycopg.Connection:
             "SELECT set_config('statement_timeout', %s, false),"
             " set_config('lock_timeout', %s, false),"
             " set_config('default_transaction_read_only', 'on', false)",
-            (f"{int(cfg.statement_timeout * 1000)}ms", f"{int(cfg.lock_timeout * 1000)}ms"),
+            (_ms(setup_timeout(cfg)), _ms(cfg.lock_timeout)),
         )
     except BaseException:
         conn.close()
@@ -145,7 +157,12 @@ def collect_round(
         probe = conn.execute(catalog.query_for("probe", 150000)).fetchone()
         assert probe is not None
         version_num, extensions = int(probe[0]), list(probe[1] or [])
-        role = str(conn.execute("SELECT current_user").fetchone()[0])  # type: ignore[index]
+        role = str(
+            conn.execute(  # the collectors' timeout from here on
+                "SELECT current_user, set_config('statement_timeout', %s, false)",
+                (_ms(cfg.statement_timeout),),
+            ).fetchone()[0]  # type: ignore[index]
+        )
         if not catalog.supported(version_num):
             return Snapshot(
                 name, now, up=True, version_num=version_num,
@@ -174,9 +191,13 @@ def collect_round(
             state.raw.pop(gone, None)
     except psycopg.OperationalError as exc:
         state.bump("connect_errors")
+        if isinstance(exc, pgerr.QueryCanceled | pgerr.LockNotAvailable):
+            # only the probe runs outside run_collector: the server is there, its answer is not
+            error = f"{describe_target(dsn)} did not answer the probe: {_reason(exc)}"
+        else:
+            error = f"connection to {describe_target(dsn)} lost: {_reason(exc)}"
         return Snapshot(
-            name, now, up=False, error=f"connection to {describe_target(dsn)} lost: "
-            f"{_reason(exc)}", duration=time.perf_counter() - started,
+            name, now, up=False, error=error, duration=time.perf_counter() - started,
             counters=dict(state.counters),
         )  # fmt: skip
     finally:

@@ -9,7 +9,7 @@ import pytest
 from psycopg import sql
 
 from pgwarden.db.conninfo import with_options
-from pgwarden.health import catalog, families
+from pgwarden.health import catalog, edge, families
 from pgwarden.health.findings import lock_chains
 
 from .conftest import Blocked, flush_stats, wait_until
@@ -207,6 +207,26 @@ def test_a_collector_that_times_out_is_skipped_and_counted(autocommit, snap):
     fams = {f.name: f for f in families.build(s)}
     counted = {v[1]: x for v, x in fams["pgwarden_db_collector_timeouts_total"].samples}
     assert all(counted[n] == 1 for n in timed_out)
+
+
+def test_the_probe_runs_under_the_connect_timeout_not_the_collectors(db_conninfo):
+    # a 1 ms collector timeout cancelled the probe on a busy machine, and the
+    # round read it as a lost connection (found by a CI run on two workers)
+    with edge.open_target(db_conninfo, edge.RoundConfig(statement_timeout=0.001)) as conn:
+        assert conn.execute("SHOW statement_timeout").fetchone()[0] == "5s"
+        conn.execute("SELECT pg_sleep(0.05)")
+
+
+def test_a_probe_held_up_by_a_lock_says_so(db_conninfo, snap):
+    holder = psycopg.connect(db_conninfo, autocommit=False)
+    try:
+        holder.execute("LOCK TABLE pg_catalog.pg_extension IN ACCESS EXCLUSIVE MODE")
+        s = snap(lock_timeout=0.1)
+    finally:
+        holder.close()
+    assert not s.up
+    assert "did not answer the probe" in (s.error or "") and "lock" in (s.error or "")
+    assert snap().up
 
 
 def test_targets_add_list_remove(services, db_conninfo):
