@@ -127,9 +127,11 @@ def run_op(
     params = params or {}
     key = lock_key(op, target)
     lock_conn = psycopg.connect(services.db.session_conninfo("pgwarden-ops-lock"), autocommit=True)
+    held = False
     try:
         got = lock_conn.execute(q["try_lock"], {"key": key}).fetchone()
-        if not (got and got[0]):
+        held = bool(got and got[0])
+        if not held:
             record = _insert(
                 services,
                 op,
@@ -177,8 +179,14 @@ def run_op(
         status = RunStatus.PARTIAL if ctx.partial else RunStatus.OK
         return _finish(services, ctx.run_id, status, merged, ctx.partial)
     finally:
+        # Unlocked before the close: a closed session's locks go only when its backend
+        # has exited, after this returns, and a run started at once (a script's next
+        # command) found the lock still held and was skipped as "already running".
         with contextlib.suppress(psycopg.Error):
-            lock_conn.close()  # closing the session releases the advisory lock
+            if held:
+                lock_conn.execute(q["unlock"], {"key": key})
+        with contextlib.suppress(psycopg.Error):
+            lock_conn.close()
 
 
 def _insert(

@@ -174,8 +174,8 @@ def test_directory_format_and_table_scope(ops_services, sample):
 
 
 def test_prune_dry_run_explains_each_backup(ops_services, sample, conn):
-    for _ in range(3):
-        take_backup(ops_services)
+    runs = [take_backup(ops_services) for _ in range(3)]
+    assert [r.status for r in runs] == [RunStatus.OK] * 3, [r.error for r in runs]
     conn.execute(
         "UPDATE pgwarden.ops_backups SET started_at = now() - interval '100 days' "
         "WHERE id = (SELECT min(id) FROM pgwarden.ops_backups)"
