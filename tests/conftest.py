@@ -48,7 +48,8 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     processes of their own; past four they only contend. `-n 0` runs in one
     process (quicker for a single test).
     """
-    return max(1, min(4, len(os.sched_getaffinity(0))))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(4, cores or 1))
 
 
 @pytest.fixture(scope="session")

@@ -5,10 +5,10 @@ A round connects with `application_name = pgwarden-health`, sets
 connect timeout, then sets the collectors' `statement_timeout` (a tight one
 must time collectors out, not the probe, which reads as the target being
 down), runs the collectors that are due (catalog.plan), carries the others
-over from the previous round, and condenses the result (derive.condense). Nothing here
-raises for a bad target: an unreachable server is a snapshot with
-`up = False`; a collector that fails or times out is recorded, counted and
-skipped while the others run.
+over from the previous round, and condenses the result (derive.condense).
+Nothing here raises for a bad target: an unreachable server is a snapshot
+with `up = False`; a collector that fails or times out is recorded, counted
+and skipped while the others run.
 """
 
 from __future__ import annotations
