@@ -47,6 +47,8 @@ def long_server(server_dir: Path, pg_bin: Path | None) -> Iterator[EmbeddedServe
         yield server
     finally:
         server.stop()
+        # the product keeps it between runs (the name stays ours); a test's home is gone
+        shutil.rmtree(server._socket_dir(), ignore_errors=True)
 
 
 @pytest.mark.skipif(os.geteuid() != 0 or not PSQL.exists(), reason="needs root and psql 15")
